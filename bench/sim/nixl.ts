@@ -1,0 +1,149 @@
+// NIXL-style P/D between simulated workers (vLLM NixlConnector, ../shared/research/vllm-protocol.md §2.1).
+// Prefill side: a request with `kv_transfer_params.do_remote_decode` keeps its KV blocks after
+// answering, under a lease (30 s by default); its response names the blocks, the engine and the
+// side channel. Decode side: a request with `do_remote_prefill` pulls those blocks through the
+// side channel (an HTTP call standing in for the NIXL handshake + RDMA read), which frees them on
+// the prefill worker; a wrong, expired or unreachable lease is a failed transfer.
+import { request } from 'undici';
+import type { Clock } from './clock.ts';
+import type { Engine, RemoteKvSource } from './engine.ts';
+import { kvTransferMs } from './profiles.ts';
+
+export const SIDE_CHANNEL_PATH = '/_sim/nixl/pull';
+
+interface Lease {
+  readonly blocks: readonly number[];
+  readonly promptTokens: number;
+  readonly cancelExpiry: () => void;
+}
+
+export interface PullRequest {
+  readonly remote_engine_id: string;
+  readonly remote_request_id: string;
+  readonly remote_block_ids: readonly number[];
+  readonly prompt_tokens: number;
+}
+
+export type PullResult = { ok: true; tokens: number } | { ok: false; reason: string };
+
+/** Flattens `remote_block_ids`, which is a flat list in older vLLM and one list per KV-cache group in newer. */
+export function flattenBlockIds(v: unknown): number[] | null {
+  if (!Array.isArray(v)) return null;
+  const out: number[] = [];
+  for (const x of v) {
+    if (Number.isInteger(x)) out.push(x as number);
+    else if (Array.isArray(x) && x.every((y) => Number.isInteger(y))) out.push(...(x as number[]));
+    else return null;
+  }
+  return out;
+}
+
+export interface NixlOptions {
+  readonly engine: Engine;
+  readonly clock: Clock;
+  readonly engineId: string;
+  readonly host: string;
+  readonly port: number;
+  readonly leaseMs: number;
+}
+
+/** The prefill side: leases over finished requests' blocks. */
+export class NixlLeases {
+  failedTransfers = 0;
+  expiredLeases = 0;
+  readonly #o: NixlOptions;
+  readonly #leases = new Map<string, Lease>();
+
+  constructor(o: NixlOptions) {
+    this.#o = o;
+  }
+
+  get active(): number {
+    return this.#leases.size;
+  }
+
+  /** Holds `blocks` for `requestId` and returns the kv_transfer_params a decode worker needs. */
+  hold(requestId: string, blocks: readonly number[], promptTokens: number): Record<string, unknown> {
+    const cancelExpiry = this.#o.clock.after(this.#o.leaseMs, () => {
+      if (this.#leases.get(requestId)?.blocks !== blocks) return;
+      this.#leases.delete(requestId);
+      this.expiredLeases++;
+      this.#o.engine.releaseBlocks(blocks);
+    });
+    this.#leases.set(requestId, { blocks, promptTokens, cancelExpiry });
+    return {
+      do_remote_prefill: true,
+      do_remote_decode: false,
+      remote_engine_id: this.#o.engineId,
+      remote_block_ids: [[...blocks]],
+      remote_request_id: requestId,
+      remote_host: this.#o.host,
+      remote_port: this.#o.port,
+      tp_size: this.#o.engine.profile.tpSize,
+    };
+  }
+
+  /** Side-channel handler: a decode worker reads the blocks; they are freed once the read is done. */
+  async pull(p: PullRequest): Promise<PullResult> {
+    if (p.remote_engine_id !== this.#o.engineId) return this.#fail(`unknown engine ${p.remote_engine_id}`);
+    const lease = this.#leases.get(p.remote_request_id);
+    if (!lease) return this.#fail(`no KV held for request ${p.remote_request_id} (never prefilled here, already read, or expired)`);
+    if (lease.blocks.length !== p.remote_block_ids.length || lease.blocks.some((b, i) => b !== p.remote_block_ids[i]))
+      return this.#fail('block ids do not match the ones held for this request');
+    if (lease.promptTokens !== p.prompt_tokens)
+      return this.#fail(`prompt has ${p.prompt_tokens} tokens, the KV held covers ${lease.promptTokens}`);
+    this.#leases.delete(p.remote_request_id);
+    lease.cancelExpiry();
+    await new Promise<void>((r) => this.#o.clock.after(kvTransferMs(this.#o.engine.profile, lease.promptTokens), r));
+    this.#o.engine.releaseBlocks(lease.blocks);
+    return { ok: true, tokens: lease.promptTokens };
+  }
+
+  /** Drops every lease (the worker crashed: its GPU memory is gone). */
+  clear(): void {
+    for (const l of this.#leases.values()) l.cancelExpiry();
+    this.#leases.clear();
+  }
+
+  #fail(reason: string): PullResult {
+    this.failedTransfers++;
+    return { ok: false, reason };
+  }
+}
+
+export type RemoteParamsCheck = { ok: true; source: (onFailure: 'recompute' | 'fail', onFailed: () => void) => RemoteKvSource } | { ok: false; reason: string };
+
+/** The decode side: turns the `kv_transfer_params` a prefill worker returned into a KV source. */
+export function remoteKvSource(params: Readonly<Record<string, unknown>>, fallbackRequestId: string): RemoteParamsCheck {
+  const host = params.remote_host;
+  const port = params.remote_port;
+  const engineId = params.remote_engine_id;
+  const blockIds = flattenBlockIds(params.remote_block_ids);
+  const requestId = typeof params.remote_request_id === 'string' ? params.remote_request_id : fallbackRequestId;
+  if (typeof host !== 'string' || !Number.isInteger(port) || typeof engineId !== 'string' || !blockIds)
+    return { ok: false, reason: 'kv_transfer_params lacks remote_host, remote_port, remote_engine_id or remote_block_ids' };
+  return {
+    ok: true,
+    source: (onFailure, onFailed) => ({
+      onFailure,
+      async load(_blocks, promptTokens) {
+        const body: PullRequest = { remote_engine_id: engineId, remote_request_id: requestId, remote_block_ids: blockIds, prompt_tokens: promptTokens };
+        try {
+          const res = await request(`http://${host.includes(':') ? `[${host}]` : host}:${port as number}${SIDE_CHANNEL_PATH}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+            headersTimeout: 30_000,
+            bodyTimeout: 30_000,
+          });
+          const r = (await res.body.json()) as PullResult;
+          if (res.statusCode === 200 && r.ok) return true;
+        } catch {
+          // unreachable prefill worker: a failed transfer like any other
+        }
+        onFailed();
+        return false;
+      },
+    }),
+  };
+}

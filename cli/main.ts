@@ -1,0 +1,11 @@
+// The `llm-router` command: one subcommand per process kind (see DESIGN.md "Processes").
+import { Command } from 'commander';
+import { simCommand } from './sim.ts';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('llm-router')
+    .description('A prefill/decode-aware load balancer for vLLM fleets, event-driven over NATS')
+    .showHelpAfterError()
+    .addCommand(simCommand());
+  await program.parseAsync(argv);
+}

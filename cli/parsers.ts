@@ -1,0 +1,34 @@
+// Option value parsers shared by the subcommands: each rejects a bad value with a message that
+// names the expected form (commander prints it and exits with status 1).
+import { InvalidArgumentError } from 'commander';
+
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+export const port = integer(1, 65535);
+
+/** `MIN:MAX` (or a single number for both). */
+export function range(value: string): { min: number; max: number } {
+  const [a, b = a] = value.split(':');
+  const min = Number(a);
+  const max = Number(b);
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max < min) throw new InvalidArgumentError('expected MIN:MAX with 1 <= MIN <= MAX');
+  return { min, max };
+}
+
+export function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export function zmqEndpoint(value: string): string {
+  if (!/^tcp:\/\/[^:\s]+:\d{1,5}$/.test(value)) throw new InvalidArgumentError('expected tcp://HOST:PORT');
+  return value;
+}
