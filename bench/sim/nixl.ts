@@ -42,8 +42,8 @@ export interface NixlOptions {
   readonly engine: Engine;
   readonly clock: Clock;
   readonly engineId: string;
-  readonly host: string;
-  readonly port: number;
+  /** The side channel's address (the worker's HTTP address; known once it listens). */
+  readonly address: () => { readonly host: string; readonly port: number };
   readonly leaseMs: number;
 }
 
@@ -77,8 +77,8 @@ export class NixlLeases {
       remote_engine_id: this.#o.engineId,
       remote_block_ids: [[...blocks]],
       remote_request_id: requestId,
-      remote_host: this.#o.host,
-      remote_port: this.#o.port,
+      remote_host: this.#o.address().host,
+      remote_port: this.#o.address().port,
       tp_size: this.#o.engine.profile.tpSize,
     };
   }

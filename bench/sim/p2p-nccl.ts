@@ -22,7 +22,9 @@ export interface P2pOptions {
   readonly clock: Clock;
   readonly role: 'prefill' | 'decode' | 'both';
   readonly host: string;
-  readonly httpPort: number;
+  /** The worker's HTTP port (known once it listens). */
+  readonly httpPort: () => number;
+  /** 0 picks a free port; {@link P2pNccl.zmqAddress} tells which. */
   readonly kvPort: number;
   /** `tcp://host:port` of the discovery proxy; none: do not register. */
   readonly proxy: string | null;
@@ -41,8 +43,7 @@ export type P2pPlan =
   | { ok: false; reason: string };
 
 export class P2pNccl {
-  readonly zmqAddress: string;
-  readonly httpAddress: string;
+  zmqAddress: string;
   readonly type: 'P' | 'D';
   registrationsSent = 0;
   kvSent = 0;
@@ -60,7 +61,6 @@ export class P2pNccl {
   constructor(o: P2pOptions) {
     this.#o = o;
     this.zmqAddress = `${o.host}:${o.kvPort}`;
-    this.httpAddress = `${o.host}:${o.httpPort}`;
     // vLLM registers kv_producer and kv_both as "P".
     this.type = o.role === 'decode' ? 'D' : 'P';
   }
@@ -68,7 +68,9 @@ export class P2pNccl {
   async start(): Promise<void> {
     this.#closed = false;
     const inbox = new Router();
-    await inbox.bind(`tcp://${this.zmqAddress}`);
+    await inbox.bind(`tcp://${this.#o.host}:${this.#o.kvPort === 0 ? '*' : this.#o.kvPort}`);
+    const bound = /:(\d+)$/.exec(inbox.lastEndpoint ?? '');
+    if (bound) this.zmqAddress = `${this.#o.host}:${bound[1]}`;
     this.#inbox = inbox;
     void this.#receive(inbox);
     if (this.#o.proxy) {
@@ -76,7 +78,7 @@ export class P2pNccl {
       dealer.connect(this.#o.proxy);
       this.#registrar = dealer;
       const register = (): void => {
-        const msg = encode({ type: this.type, http_address: this.httpAddress, zmq_address: this.zmqAddress });
+        const msg = encode({ type: this.type, http_address: `${this.#o.host}:${this.#o.httpPort()}`, zmq_address: this.zmqAddress });
         dealer.send(msg).then(
           () => this.registrationsSent++,
           () => undefined,

@@ -20,6 +20,7 @@ export type WorkerRole = 'both' | 'prefill' | 'decode';
 
 export interface SimWorkerOptions {
   readonly host: string;
+  /** 0 picks a free port (tests); {@link SimWorker.port} tells which. */
   readonly port: number;
   readonly profile: Profile;
   /** Served model names; the first is the one metrics are labelled with. */
@@ -48,6 +49,7 @@ export class SimWorker {
   p2p: P2pNccl | null = null;
   engineId = '';
   faults: FaultState = { ...NO_FAULTS };
+  port: number;
   #server: Server | null = null;
   #sockets = new Set<Socket>();
   #open = new Set<ServerResponse>();
@@ -57,11 +59,12 @@ export class SimWorker {
   constructor(options: SimWorkerOptions) {
     this.options = options;
     this.clock = options.clock ?? realClock;
+    this.port = options.port;
     this.#fresh();
   }
 
   get url(): string {
-    return `http://${this.options.host}:${this.options.port}`;
+    return `http://${this.options.host}:${this.port}`;
   }
 
   get listening(): boolean {
@@ -79,7 +82,7 @@ export class SimWorker {
       ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),
     });
     this.engineId = randomUUID();
-    this.nixl = new NixlLeases({ engine: this.engine, clock: this.clock, engineId: this.engineId, host: o.host, port: o.port, leaseMs: o.kvLeaseMs });
+    this.nixl = new NixlLeases({ engine: this.engine, clock: this.clock, engineId: this.engineId, address: () => ({ host: o.host, port: this.port }), leaseMs: o.kvLeaseMs });
     const nixl = (): { failedTransfers: number; expiredLeases: number } => ({
       failedTransfers: this.nixl.failedTransfers + (this.p2p?.failedTransfers ?? 0),
       expiredLeases: this.nixl.expiredLeases,
@@ -87,7 +90,7 @@ export class SimWorker {
     this.metrics = new WorkerMetrics({ engine: this.engine, modelName: o.models[0]!, maxModelLen: o.profile.maxModelLen, nixl });
     this.p2p =
       o.kvConnector === 'p2p-nccl' && o.p2p
-        ? new P2pNccl({ engine: this.engine, clock: this.clock, role: o.role, host: o.host, httpPort: o.port, kvPort: o.p2p.kvPort, proxy: o.p2p.proxy, kvWaitMs: o.p2p.kvWaitMs })
+        ? new P2pNccl({ engine: this.engine, clock: this.clock, role: o.role, host: o.host, httpPort: () => this.port, kvPort: o.p2p.kvPort, proxy: o.p2p.proxy, kvWaitMs: o.p2p.kvWaitMs })
         : null;
   }
 
@@ -124,8 +127,11 @@ export class SimWorker {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
+      // A restart after a crash comes back on the same port.
+      server.listen(this.port, this.options.host, () => {
         server.off('error', reject);
+        const addr = server.address();
+        if (addr && typeof addr === 'object') this.port = addr.port;
         resolve();
       });
     });
