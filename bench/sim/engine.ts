@@ -76,6 +76,8 @@ class Sequence {
   scheduledAt: number | undefined;
   registeredBlocks = 0;
   remoteLoaded = false;
+  /** The remote pull was started once; after a preemption the prompt is recomputed locally, never pulled again. */
+  remoteTried = false;
   constructor(req: NewRequest) {
     this.req = req;
   }
@@ -246,13 +248,14 @@ export class Engine {
       }
       if (self) break;
       plan.push({ seq, n, decode: seq.outputCount > 0 && n === 1 && seq.numComputed === seq.numTokens - 1 });
+      this.#cacheFullBlocks(seq, seq.numComputed + n);
       budget -= n;
     }
 
     // vLLM admits nothing new in a step that had to preempt.
     while (!preempted && budget > 0 && this.#waiting.length > 0 && this.#running.length < this.maxNumSeqs) {
       const seq = this.#waiting[0]!;
-      if (seq.req.remoteKv && !seq.remoteLoaded && seq.blocks.length === 0) {
+      if (seq.req.remoteKv && !seq.remoteTried && seq.blocks.length === 0) {
         if (!this.#startRemoteLoad(seq)) break;
         this.#waiting.shift();
         continue;
@@ -286,14 +289,30 @@ export class Engine {
         seq.cachedTokens = computed;
         this.stats.promptTokens += seq.req.promptTokens.length;
         this.stats.prefixQueries += seq.req.promptTokens.length;
-        this.stats.prefixHits += seq.cachedTokens;
+        // vLLM counts local prefix-cache hits only; KV pulled through a connector is not a local hit.
+        if (!seq.remoteLoaded) this.stats.prefixHits += seq.cachedTokens;
       }
       seq.state = 'running';
       this.#running.push(seq);
       plan.push({ seq, n, decode: false });
+      this.#cacheFullBlocks(seq, seq.numComputed + n);
       budget -= n;
     }
     return plan;
+  }
+
+  /**
+   * Makes the full prompt blocks up to `tokens` findable in the prefix cache. As vLLM's
+   * allocate_slots does, this happens when a chunk is scheduled, not when it completes, so a
+   * request admitted in the same step (or a later one) reuses blocks being computed now.
+   */
+  #cacheFullBlocks(seq: Sequence, tokens: number): void {
+    const full = Math.floor(Math.min(tokens, seq.req.promptTokens.length) / this.blockSize);
+    for (; seq.registeredBlocks < full; seq.registeredBlocks++) {
+      const h = seq.req.blockHashes[seq.registeredBlocks];
+      const id = seq.blocks[seq.registeredBlocks];
+      if (h !== undefined && id !== undefined) this.pool.register(id, h);
+    }
   }
 
   /** Decode side of P/D: reserve blocks for the whole prompt, then wait (as "waiting") for the pull. */
@@ -304,6 +323,7 @@ export class Engine {
     const blocks = this.pool.allocate(Math.ceil(prompt / bs));
     if (!blocks) return false;
     seq.blocks = blocks;
+    seq.remoteTried = true;
     seq.state = 'loading_remote_kv';
     this.#loading.add(seq);
     const settle = (ok: boolean): void => {
@@ -344,7 +364,6 @@ export class Engine {
   }
 
   #complete(plan: readonly Planned[], at: number): void {
-    const bs = this.blockSize;
     for (const { seq, n } of plan) {
       if (seq.state !== 'running') continue; // aborted or preempted during the step
       const promptLen = seq.req.promptTokens.length;
@@ -352,12 +371,6 @@ export class Engine {
       seq.numComputed += n;
       if (before < promptLen && !seq.remoteLoaded) {
         this.stats.promptTokensComputed += Math.min(seq.numComputed, promptLen) - before;
-      }
-      const fullPromptBlocks = Math.floor(Math.min(seq.numComputed, promptLen) / bs);
-      for (; seq.registeredBlocks < fullPromptBlocks; seq.registeredBlocks++) {
-        const h = seq.req.blockHashes[seq.registeredBlocks];
-        const id = seq.blocks[seq.registeredBlocks];
-        if (h !== undefined && id !== undefined) this.pool.register(id, h);
       }
       if (seq.numComputed < seq.numTokens) continue; // a prompt chunk, no token yet
       const index = seq.outputCount++;

@@ -80,11 +80,15 @@ export function parseFaultHeader(value: string | undefined): { ok: true; value: 
   for (const raw of value.split(',')) {
     const part = raw.trim();
     if (!part) continue;
-    const [key, arg] = part.split('=', 2).map((s) => s.trim()) as [string, string | undefined];
-    const num = arg === undefined ? Number.NaN : Number(arg);
+    // Split at the first "=" only: "error=503=x" must be junk, not error=503 (String.split's limit drops the rest).
+    const eq = part.indexOf('=');
+    const key = (eq < 0 ? part : part.slice(0, eq)).trim();
+    const arg = eq < 0 ? undefined : part.slice(eq + 1).trim();
+    // An empty argument is junk, not 0 (Number('') is 0).
+    const num = arg === undefined || arg === '' ? Number.NaN : Number(arg);
     if (key === 'hang' && arg === undefined) out.hang = true;
     else if (key === 'error' && Number.isInteger(num) && num >= 400 && num <= 599) out.errorStatus = num;
-    else if (key === 'latency' && num >= 0) out.latencyMs = num;
+    else if (key === 'latency' && Number.isFinite(num) && num >= 0) out.latencyMs = num;
     else if (key === 'die-after' && Number.isInteger(num) && num >= 0) out.dieAfterTokens = num;
     else return { ok: false, message: `x-sim-fault: cannot understand "${part}"` };
   }

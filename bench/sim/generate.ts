@@ -114,9 +114,13 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
   const maxTokens = g.maxTokens ?? room;
 
   const responseId = kind === 'chat' ? `chatcmpl-${xRequestId}` : `cmpl-${xRequestId}`;
-  let engineRequestId = kind === 'chat' ? responseId : `${responseId}-0`;
-  // Newer vLLM suffixes internal ids so that clients reusing an X-Request-Id do not collide.
-  if (ctx.engine.has(engineRequestId)) engineRequestId = `${engineRequestId}-${randomUUID().slice(0, 8)}`;
+  const baseRequestId = kind === 'chat' ? responseId : `${responseId}-0`;
+  // Newer vLLM suffixes internal ids so that clients reusing an X-Request-Id do not collide. The
+  // id is settled when the request enters the engine (after the frontend delay), so that two
+  // requests with the same X-Request-Id arriving together, or a retried prefill whose first KV is
+  // still leased, get distinct ids.
+  let engineRequestId = baseRequestId;
+  let added = false;
 
   // P/D handshakes.
   const kv = g.kvTransferParams;
@@ -173,14 +177,24 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
     const piece = out.push(tokenText(seed, t.index));
     if (piece.stopped) stopReason = piece.stopReason;
     const ending = piece.stopped ? 'stop' : t.ending;
-    if (sse) {
+    // die-after=N delivers N tokens (die-after=0: nothing at all) and then cuts the connection.
+    const deliver = f.dieAfterTokens === null || completionTokens <= f.dieAfterTokens;
+    const die = f.dieAfterTokens !== null && completionTokens >= f.dieAfterTokens;
+    if (sse && deliver) {
       startStream();
       const usage = g.continuousUsage ? usageAt(t.cachedTokens) : undefined;
       if (ending) res.write(sse.finish(piece.delta + out.flush(), ending, stopReason, usage));
       else if (piece.delta) res.write(sse.token(piece.delta, usage));
     }
-    if (f.dieAfterTokens !== null && completionTokens >= f.dieAfterTokens) {
-      res.socket?.destroy();
+    if (die) {
+      // The worker died under this request: the engine drops it (an abort, as when the client
+      // leaves), and the connection is cut without the stream's end. What was written must reach
+      // the client first: node:http corks a response's writes until the next tick, so an
+      // immediate destroy would lose the last token. An empty socket write completes in order,
+      // after everything queued before it.
+      ctx.engine.abort(engineRequestId);
+      const socket = res.socket;
+      if (socket && !socket.destroyed) socket.write('', () => socket.destroy());
       return false;
     }
     return piece.stopped;
@@ -222,7 +236,8 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
   };
 
   res.on('close', () => {
-    if (!finished) ctx.engine.abort(engineRequestId);
+    // Only a request this handler added: an id not yet in the engine may belong to another request.
+    if (added && !finished) ctx.engine.abort(engineRequestId);
   });
 
   const hashes = blockHashes(promptTokens, ctx.engine.blockSize, g.cacheSalt ? saltOf(g.cacheSalt) : 0n);
@@ -230,6 +245,8 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
   // Tokenisation and request setup happen before the engine sees the request.
   ctx.clock.after(ctx.engine.profile.frontendMs, () => {
     if (res.destroyed) return;
+    if (ctx.engine.has(engineRequestId) || ctx.nixl.holds(engineRequestId)) engineRequestId = `${baseRequestId}-${randomUUID().slice(0, 8)}`;
+    added = true;
     ctx.engine.add({
       id: engineRequestId,
       promptTokens,

@@ -49,6 +49,7 @@ export interface NixlOptions {
 
 /** The prefill side: leases over finished requests' blocks. */
 export class NixlLeases {
+  /** Failed KV reads by this worker as a decode side (the HTTP layer counts them). */
   failedTransfers = 0;
   expiredLeases = 0;
   readonly #o: NixlOptions;
@@ -60,6 +61,11 @@ export class NixlLeases {
 
   get active(): number {
     return this.#leases.size;
+  }
+
+  /** Whether KV is held for `requestId` (a new request must not reuse the id: its lease would be lost). */
+  holds(requestId: string): boolean {
+    return this.#leases.has(requestId);
   }
 
   /** Holds `blocks` for `requestId` and returns the kv_transfer_params a decode worker needs. */
@@ -105,8 +111,12 @@ export class NixlLeases {
     this.#leases.clear();
   }
 
+  /**
+   * A refused read. Not counted here: vLLM counts `nixl_num_failed_transfers` on the worker that
+   * reads (the decode side, through {@link remoteKvSource}'s `onFailed`); counting on both sides
+   * would report every failure twice across a fleet.
+   */
   #fail(reason: string): PullResult {
-    this.failedTransfers++;
     return { ok: false, reason };
   }
 }

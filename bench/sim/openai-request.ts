@@ -70,7 +70,7 @@ export interface GenerationRequest {
   readonly continuousUsage: boolean;
   /** Prompt as text (chat: rendered with the template) or as token ids. */
   readonly prompt: { readonly text: string } | { readonly tokens: readonly number[] };
-  /** null: route default (completions 16, chat the rest of the context). */
+  /** null: the rest of the context (chat without a limit, or completions with an explicit `max_tokens: null`). */
   readonly maxTokens: number | null;
   readonly minTokens: number;
   readonly stop: readonly string[];
@@ -115,7 +115,9 @@ function stopsOf(stop: string | string[] | null | undefined): string[] {
 export function parseCompletion(raw: unknown): Parsed {
   if (!checkCompletion.Check(raw)) return { ok: false, error: schemaError(checkCompletion.Errors(raw)) };
   const b = raw;
-  const maxTokens = b.max_tokens ?? null;
+  // vLLM's CompletionRequest defaults max_tokens to 16 when absent (and checks min_tokens against it);
+  // an explicit null means the rest of the context, as in chat.
+  const maxTokens = b.max_tokens === undefined ? 16 : b.max_tokens;
   const err = commonChecks(b, maxTokens);
   if (err) return { ok: false, error: err };
   let prompt: GenerationRequest['prompt'];
@@ -135,7 +137,7 @@ export function parseCompletion(raw: unknown): Parsed {
       includeUsage: b.stream_options?.include_usage === true,
       continuousUsage: b.stream_options?.continuous_usage_stats === true,
       prompt,
-      maxTokens: maxTokens ?? 16,
+      maxTokens,
       minTokens: b.min_tokens ?? 0,
       stop: stopsOf(b.stop),
       ignoreEos: b.ignore_eos === true,

@@ -41,6 +41,9 @@ export interface Piece {
 /** Assembles output text token by token and applies `stop` strings as vLLM does. */
 export class OutputAssembler {
   #stops: readonly string[];
+  /** How far back a stop string that ends in a new piece can start (longest stop minus one). */
+  #overlap: number;
+  /** Characters held back from the stream; vLLM holds none when the stop string is to be included. */
   #holdback: number;
   #include: boolean;
   #text = '';
@@ -49,7 +52,8 @@ export class OutputAssembler {
 
   constructor(stops: readonly string[], includeStopStr: boolean) {
     this.#stops = stops.filter((s) => s.length > 0);
-    this.#holdback = this.#stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
+    this.#overlap = this.#stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
+    this.#holdback = includeStopStr ? 0 : this.#overlap;
     this.#include = includeStopStr;
   }
 
@@ -62,7 +66,7 @@ export class OutputAssembler {
   }
 
   push(piece: string): Piece {
-    const from = Math.max(0, this.#text.length - this.#holdback);
+    const from = Math.max(0, this.#text.length - this.#overlap);
     this.#text += piece;
     if (this.#stops.length > 0) {
       let at = -1;

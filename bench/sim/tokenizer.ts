@@ -8,6 +8,8 @@ const PRETOKEN = /<\|[a-z_]+\|>|\s?\p{L}+|\s?\p{N}{1,3}|\s?[^\s\p{L}\p{N}]+|\s+(
 const SPECIAL_BASE = 2 ** 34;
 const SPECIALS = ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'] as const;
 const SPECIAL_IDS = new Map<string, number>(SPECIALS.map((s, i) => [s, SPECIAL_BASE + i]));
+/** Special tokens are split out before pre-tokenisation (as HF tokenizers do with added tokens), so punctuation or whitespace before one cannot swallow its `<|`. */
+const SPECIAL_SPLIT = new RegExp(`(${SPECIALS.map((s) => s.replace(/[|]/g, '\\|')).join('|')})`);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -21,15 +23,17 @@ function pieceId(bytes: Uint8Array, start: number, len: number): number {
 
 export function tokenize(text: string): number[] {
   const ids: number[] = [];
-  for (const m of text.matchAll(PRETOKEN)) {
-    const pre = m[0];
-    const special = SPECIAL_IDS.get(pre);
+  for (const segment of text.split(SPECIAL_SPLIT)) {
+    if (!segment) continue;
+    const special = SPECIAL_IDS.get(segment);
     if (special !== undefined) {
       ids.push(special);
       continue;
     }
-    const bytes = encoder.encode(pre);
-    for (let i = 0; i < bytes.length; i += 4) ids.push(pieceId(bytes, i, Math.min(4, bytes.length - i)));
+    for (const m of segment.matchAll(PRETOKEN)) {
+      const bytes = encoder.encode(m[0]);
+      for (let i = 0; i < bytes.length; i += 4) ids.push(pieceId(bytes, i, Math.min(4, bytes.length - i)));
+    }
   }
   return ids;
 }

@@ -1,0 +1,148 @@
+// The agent: next to one or more vLLM workers, it probes each one every interval and publishes
+// its heartbeat on llm.v1.hb.<region>.<workerId>; it answers llm.v1.hb.ping at once, so that a
+// new scheduler need not wait a period; on stop it publishes `draining` for every worker first.
+// A worker is advertised only once it has been healthy (a slow start joins late, never early).
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { Agent as UndiciAgent } from 'undici';
+import { encodeHeartbeat, HEARTBEAT_VERSION, type ConnectorKind, type Heartbeat, type Role, type WorkerState } from '../proto/heartbeat.ts';
+import { subjects } from '../proto/subjects.ts';
+import { probeWorker } from './worker-probe.ts';
+
+export interface AgentWorker {
+  readonly url: string;
+  readonly role: Role;
+  readonly connector: ConnectorKind;
+  readonly zmqAddress?: string | undefined;
+  /** Served models, when known up front (else read from the worker). */
+  readonly models?: readonly string[] | undefined;
+  /** Heartbeat id; default derived from the URL's host and port. */
+  readonly id?: string | undefined;
+}
+
+export interface AgentOptions {
+  readonly region: string;
+  readonly intervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly workers: readonly AgentWorker[];
+}
+
+export const AGENT_DEFAULTS = Object.freeze({ region: 'default', intervalMs: 1000, probeTimeoutMs: 2000 });
+
+/** `http://10.0.0.5:8000` → `10-0-0-5-8000`: stable, readable, a valid subject token. */
+export function workerIdOf(url: string): string {
+  const u = new URL(url);
+  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+  return `${u.hostname}-${port}`.replace(/[^A-Za-z0-9-]/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '').slice(0, 128);
+}
+
+interface Tracked {
+  readonly spec: AgentWorker;
+  readonly id: string;
+  last: Heartbeat | null;
+  everHealthy: boolean;
+  draining: boolean;
+}
+
+export class WorkerAgent {
+  readonly #nc: NatsConnection;
+  readonly #o: AgentOptions;
+  readonly #log: Logger;
+  readonly #http = new UndiciAgent({ keepAliveTimeout: 10_000, connections: 4 });
+  readonly #tracked: Tracked[];
+  #seq = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #sub: Subscription | null = null;
+  #beating = false;
+  published = 0;
+
+  constructor(nc: NatsConnection, o: AgentOptions, log: Logger) {
+    this.#nc = nc;
+    this.#o = o;
+    this.#log = log;
+    this.#tracked = o.workers.map((spec) => ({ spec, id: spec.id ?? workerIdOf(spec.url), last: null, everHealthy: false, draining: false }));
+  }
+
+  ids(): string[] {
+    return this.#tracked.map((t) => t.id);
+  }
+
+  async start(): Promise<void> {
+    this.#sub = this.#nc.subscribe(subjects.heartbeatPing, {
+      callback: (err) => {
+        if (err) return;
+        // Answer with what we know now; a fresh probe follows on the normal beat.
+        for (const t of this.#tracked) if (t.last) this.#publish(t, t.last.state);
+      },
+    });
+    await this.beat();
+    this.#timer = setInterval(() => void this.beat(), this.#o.intervalMs);
+  }
+
+  /** Probes every worker and publishes their heartbeats (one round; overlapping rounds are skipped). */
+  async beat(): Promise<void> {
+    if (this.#beating) return;
+    this.#beating = true;
+    try {
+      await Promise.all(this.#tracked.map((t) => this.#beatOne(t)));
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  async #beatOne(t: Tracked): Promise<void> {
+    const p = await probeWorker(this.#http, t.spec.url.replace(/\/+$/, ''), this.#o.probeTimeoutMs, t.spec.models ?? t.last?.models ?? []);
+    if (!t.everHealthy && !p.healthy) return; // not advertised until it first comes up
+    if (p.models.length === 0) return;
+    if (p.healthy && !t.everHealthy) this.#log.info({ workerId: t.id, url: t.spec.url }, 'worker is up');
+    if (!p.healthy && t.last?.state === 'ready') this.#log.warn({ workerId: t.id, reachable: p.reachable }, 'worker is unhealthy');
+    t.everHealthy = true;
+    const state: WorkerState = t.draining ? 'draining' : p.healthy ? 'ready' : 'unhealthy';
+    t.last = {
+      v: HEARTBEAT_VERSION,
+      id: t.id,
+      url: t.spec.url.replace(/\/+$/, ''),
+      region: this.#o.region,
+      models: [...p.models],
+      role: t.spec.role,
+      connector: { kind: t.spec.connector, ...(t.spec.zmqAddress ? { zmqAddress: t.spec.zmqAddress } : {}) },
+      state,
+      load: p.load ? { running: p.load.running, waiting: p.load.waiting, kvUsage: p.load.kvUsage } : (t.last?.load ?? { running: 0, waiting: 0, kvUsage: 0 }),
+      kv: { blockSize: p.load?.blockSize ?? t.last?.kv.blockSize ?? 16, numBlocks: p.load?.numBlocks ?? t.last?.kv.numBlocks ?? 0 },
+      seq: 0,
+      sentAt: 0,
+      intervalMs: this.#o.intervalMs,
+    };
+    this.#publish(t, state);
+  }
+
+  #publish(t: Tracked, state: WorkerState): void {
+    if (!t.last) return;
+    const hb: Heartbeat = { ...t.last, state, seq: ++this.#seq, sentAt: Date.now() };
+    try {
+      this.#nc.publish(subjects.heartbeat(this.#o.region, t.id), encodeHeartbeat(hb));
+      this.published++;
+    } catch (e) {
+      this.#log.debug({ err: (e as Error).message }, 'heartbeat not published');
+    }
+  }
+
+  /** Marks workers draining (no new work) and says so at once; `ids` default to all. */
+  drain(ids?: readonly string[]): void {
+    for (const t of this.#tracked) {
+      if (ids && !ids.includes(t.id)) continue;
+      t.draining = true;
+      this.#publish(t, 'draining');
+    }
+  }
+
+  /** Leaves: draining heartbeats first, so schedulers stop sending work before we go quiet. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.drain();
+    this.#sub?.unsubscribe();
+    await this.#nc.flush().catch(() => undefined);
+    await this.#http.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,109 @@
+// `llm-router scheduler`: one scheduler replica (run as many as you like).
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { connectNats } from '../runtime/nats.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { onShutdown } from '../runtime/lifecycle.ts';
+import { isPolicyType, POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
+import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
+import { Scheduler } from '../scheduler/service.ts';
+import { addBusOptions, randomId, type BusFlags } from './common.ts';
+import { integer } from './parsers.ts';
+
+export const SCHEDULER_DEFAULTS = Object.freeze({
+  region: 'default',
+  policy: 'power_of_two' as PolicyType,
+  missedBeats: 3,
+  connectTimeoutMs: 5000,
+  headersTimeoutMs: 600_000,
+  bodyTimeoutMs: 300_000,
+  syncIntervalMs: 20,
+  syncFullIntervalMs: 1000,
+  retryAfterS: 1,
+});
+
+interface SchedulerFlags extends BusFlags {
+  id?: string;
+  region: string;
+  policy: PolicyType;
+  prefillPolicy?: PolicyType;
+  decodePolicy?: PolicyType;
+  modelPolicy: Record<string, PolicyType>;
+  retryMaxAttempts: number;
+  retryInitialBackoffMs: number;
+  retryMaxBackoffMs: number;
+  retryMultiplier: number;
+  connectTimeoutMs: number;
+  upstreamHeadersTimeoutMs: number;
+  upstreamBodyTimeoutMs: number;
+  workerApiKey?: string;
+  missedBeats: number;
+}
+
+function modelPolicy(value: string, previous: Record<string, PolicyType>): Record<string, PolicyType> {
+  const i = value.lastIndexOf('=');
+  const model = value.slice(0, i);
+  const policy = value.slice(i + 1);
+  if (i <= 0 || !isPolicyType(policy)) throw new InvalidArgumentError(`expected MODEL=POLICY with POLICY one of ${POLICY_TYPES.join(', ')}`);
+  return { ...previous, [model]: policy };
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+export function schedulerCommand(): Command {
+  const d = SCHEDULER_DEFAULTS;
+  const cmd = new Command('scheduler').description('run a scheduler replica: registry from heartbeats, policies, dispatch to workers');
+  addBusOptions(cmd)
+    .addOption(new Option('--id <id>', 'replica id (letters, digits, _ -); default random'))
+    .addOption(new Option('--region <name>', 'this replica\'s region').env('LLMR_REGION').default(d.region))
+    .addOption(new Option('--policy <type>', 'default policy').choices(POLICY_TYPES).env('LLMR_POLICY').default(d.policy))
+    .addOption(new Option('--prefill-policy <type>', 'policy for prefill workers (default: --policy)').choices(POLICY_TYPES))
+    .addOption(new Option('--decode-policy <type>', 'policy for decode workers (default: --policy)').choices(POLICY_TYPES))
+    .addOption(new Option('--model-policy <model=type>', 'policy for one model (repeatable)').argParser(modelPolicy).default({}))
+    .addOption(new Option('--retry-max-attempts <n>', 'attempts per request, the first included').argParser(integer(1, 100)).default(RETRY_DEFAULTS.maxAttempts))
+    .addOption(new Option('--retry-initial-backoff-ms <ms>', 'first backoff cap').argParser(integer(0)).default(RETRY_DEFAULTS.initialBackoffMs))
+    .addOption(new Option('--retry-max-backoff-ms <ms>', 'largest backoff cap').argParser(integer(0)).default(RETRY_DEFAULTS.maxBackoffMs))
+    .addOption(new Option('--retry-multiplier <x>', 'backoff growth per retry').argParser(positiveNumber).default(RETRY_DEFAULTS.multiplier))
+    .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.connectTimeoutMs))
+    .addOption(new Option('--upstream-headers-timeout-ms <ms>', 'until a worker\'s status line (its first token, for a stream)').argParser(integer(1)).default(d.headersTimeoutMs))
+    .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.bodyTimeoutMs))
+    .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key)').env('LLMR_WORKER_API_KEY'))
+    .addOption(new Option('--missed-beats <n>', 'heartbeat intervals without news before a worker is dropped').argParser(integer(1, 100)).default(d.missedBeats))
+    .action(async (f: SchedulerFlags) => {
+      const id = f.id ?? randomId('sched');
+      const log = createLogger('scheduler', f.logLevel).child({ schedulerId: id });
+      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }, log);
+      const scheduler = new Scheduler(
+        nc,
+        {
+          id,
+          region: f.region,
+          policy: f.policy,
+          prefillPolicy: f.prefillPolicy,
+          decodePolicy: f.decodePolicy,
+          modelPolicies: f.modelPolicy,
+          upstream: {
+            connectTimeoutMs: f.connectTimeoutMs,
+            headersTimeoutMs: f.upstreamHeadersTimeoutMs,
+            bodyTimeoutMs: f.upstreamBodyTimeoutMs,
+            workerApiKey: f.workerApiKey ?? null,
+          },
+          retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
+          missedBeats: f.missedBeats,
+          syncIntervalMs: d.syncIntervalMs,
+          syncFullIntervalMs: d.syncFullIntervalMs,
+          retryAfterS: d.retryAfterS,
+        },
+        log,
+      );
+      await scheduler.start();
+      onShutdown(log, async () => {
+        await scheduler.stop();
+        await nc.drain();
+      });
+    });
+  return cmd;
+}

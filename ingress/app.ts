@@ -1,0 +1,82 @@
+// Builds the ingress's fastify app from validated options: request ids, the JSON body parser
+// that keeps the client's bytes, the OpenAI and health routes, and one error handler that turns
+// every failure into an OpenAI-shaped body with its status.
+import type { NatsConnection } from '@nats-io/transport-node';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ulid } from 'ulid';
+import { errors } from '../proto/errors.ts';
+import { openAiError } from '../proto/openai-error.ts';
+import { REQUEST_ID } from '../proto/request-meta.ts';
+import { toRouterError } from './errors.ts';
+import type { IngressOptions } from './options.ts';
+import { healthRoutes } from './routes/health.ts';
+import { openAiRoutes } from './routes/openai.ts';
+import type { StreamClient } from './stream-client.ts';
+
+export interface AppDeps {
+  readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
+  readonly nc: NatsConnection;
+  readonly streams: StreamClient;
+  readonly log: Logger;
+  readonly busUp: () => boolean;
+}
+
+const KNOWN_ROUTES: Record<string, readonly string[]> = {
+  '/v1/chat/completions': ['POST'],
+  '/v1/completions': ['POST'],
+  '/v1/models': ['GET'],
+  '/health': ['GET'],
+  '/readiness': ['GET'],
+};
+
+export function buildApp(d: AppDeps): FastifyInstance {
+  const o = d.options;
+  const app = Fastify({
+    loggerInstance: d.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: o.bodyLimit,
+    requestTimeout: o.clientTimeoutMs,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    requestIdHeader: false,
+    // The client's X-Request-Id when it is well-formed (checked in onRequest), else a ulid.
+    genReqId: (req) => {
+      const v = req.headers['x-request-id'];
+      const id = Array.isArray(v) ? v[0] : v;
+      return id !== undefined && id !== '' ? id : ulid();
+    },
+  });
+
+  app.removeAllContentTypeParsers();
+  // Keep the bytes: the body is forwarded untouched, and parsed once by the route.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!REQUEST_ID.test(request.id)) {
+      request.id = ulid();
+      throw errors.LLMR_ERR_INVALID_REQUEST_ID('256');
+    }
+    void reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const e = toRouterError(err, o.bodyLimit);
+    if (e.statusCode >= 500) request.log.error({ err, code: e.code }, e.message);
+    else request.log.info({ code: e.code, status: e.statusCode }, e.message);
+    if (e.retryAfterS !== undefined) void reply.header('retry-after', String(e.retryAfterS));
+    return reply.code(e.statusCode).send(openAiError(e));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?', 1)[0] ?? '/';
+    const allowed = KNOWN_ROUTES[path];
+    const e = allowed ? errors.LLMR_ERR_METHOD_NOT_ALLOWED(request.method, path) : errors.LLMR_ERR_ROUTE_NOT_FOUND(request.method, path);
+    if (allowed) void reply.header('allow', allowed.join(', '));
+    return reply.code(e.statusCode).send(openAiError(e));
+  });
+
+  openAiRoutes(app, { nc: d.nc, streams: d.streams, options: o, busUp: d.busUp });
+  healthRoutes(app, { nc: d.nc, busUp: d.busUp });
+  return app;
+}

@@ -1,0 +1,50 @@
+// Ingress options: one defaults table, validated once, frozen (STYLE.md, fastify's habit).
+import { isSubjectId } from '../proto/subjects.ts';
+
+export interface IngressOptions {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly region: string;
+  /** Largest accepted body; must stay below the bus's max_payload. null: as much as the bus allows, up to the default. */
+  readonly bodyLimit: number | null;
+  /** No `accepted` from a scheduler within this → 503. */
+  readonly acceptTimeoutMs: number;
+  /** Silence on an accepted stream longer than this → 504 / stream error. */
+  readonly idleTimeoutMs: number;
+  /** Whole-request deadline, passed to the scheduler. */
+  readonly requestTimeoutMs: number;
+  /** Bytes a slow client may leave unread before its request is cancelled. */
+  readonly maxBufferedBytes: number;
+  /** How long the client may take to send its request (slowloris guard). */
+  readonly clientTimeoutMs: number;
+  /** How often schedulers with streams from here are checked for life. */
+  readonly probeIntervalMs: number;
+}
+
+export const INGRESS_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 8000,
+  region: 'default',
+  bodyLimit: 6 * 1024 * 1024,
+  acceptTimeoutMs: 2000,
+  idleTimeoutMs: 300_000,
+  requestTimeoutMs: 600_000,
+  maxBufferedBytes: 1024 * 1024,
+  clientTimeoutMs: 30_000,
+  probeIntervalMs: 1000,
+} as const);
+
+export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptions> {
+  const bad = (what: string): never => {
+    throw new RangeError(`invalid ingress option ${what}`);
+  };
+  if (!isSubjectId(o.id)) bad(`id ${JSON.stringify(o.id)}: use letters, digits, _ and -`);
+  if (!isSubjectId(o.region)) bad(`region ${JSON.stringify(o.region)}: use letters, digits, _ and -`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) bad(`port ${o.port}`);
+  if (o.bodyLimit !== null && !(Number.isInteger(o.bodyLimit) && o.bodyLimit > 0)) bad(`bodyLimit ${o.bodyLimit}: must be a positive integer`);
+  for (const k of ['acceptTimeoutMs', 'idleTimeoutMs', 'requestTimeoutMs', 'maxBufferedBytes', 'clientTimeoutMs', 'probeIntervalMs'] as const) {
+    if (!Number.isFinite(o[k]) || o[k] <= 0) bad(`${k} ${o[k]}: must be positive`);
+  }
+  return Object.freeze({ ...o });
+}

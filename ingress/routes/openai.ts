@@ -1,0 +1,214 @@
+// The OpenAI routes: POST /v1/chat/completions and /v1/completions (JSON or SSE), GET /v1/models.
+// A request is checked just enough to route it (JSON object, a model, the fields' basic types),
+// published on llm.v1.req.<model> with its bytes untouched, and answered from the stream
+// protocol: an error before the head becomes a normal error reply; after it, the worker's bytes
+// are written as they come, with bounded buffering for slow readers.
+import { isUtf8 } from 'node:buffer';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ulid } from 'ulid';
+import { errors, type RouterError } from '../../proto/errors.ts';
+import { openAiError } from '../../proto/openai-error.ts';
+import { encodeRequestMeta, type Route } from '../../proto/request-meta.ts';
+import type { Frame } from '../../proto/stream.ts';
+import { subjects } from '../../proto/subjects.ts';
+import { natsHeaders } from '../../runtime/nats.ts';
+import type { IngressOptions } from '../options.ts';
+import { routingKey } from '../routing-key.ts';
+import type { StreamClient } from '../stream-client.ts';
+
+export interface OpenAiRouteDeps {
+  readonly nc: NatsConnection;
+  readonly streams: StreamClient;
+  readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
+  /** False while the bus is down: new requests fail fast instead of waiting for an accept timeout. */
+  readonly busUp: () => boolean;
+}
+
+function invalid(message: string, param: string): RouterError {
+  const e = errors.LLMR_ERR_INVALID_REQUEST(message);
+  e.param = param;
+  return e;
+}
+
+/** Just enough validation to route; the worker (vLLM) validates the rest and its 400s pass through. */
+export function checkBody(route: Route, raw: Buffer): Record<string, unknown> {
+  if (!isUtf8(raw)) throw errors.LLMR_ERR_INVALID_UTF8();
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw errors.LLMR_ERR_INVALID_JSON((e as Error).message);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('The request body must be a JSON object.', 'body');
+  const b = body as Record<string, unknown>;
+  if (b.model === undefined || b.model === null) {
+    const e = errors.LLMR_ERR_MISSING_MODEL();
+    e.param = 'model';
+    throw e;
+  }
+  if (typeof b.model !== 'string' || b.model.length === 0 || b.model.length > 512) throw invalid('model must be a non-empty string.', 'model');
+  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw invalid('stream must be a boolean.', 'stream');
+  if (route === 'chat') {
+    if (!Array.isArray(b.messages)) throw invalid('messages must be a list of messages.', 'messages');
+  } else if (typeof b.prompt !== 'string' && !Array.isArray(b.prompt)) {
+    throw invalid('prompt must be a string or a list.', 'prompt');
+  }
+  return b;
+}
+
+function sseError(e: RouterError): string {
+  return `data: ${JSON.stringify(openAiError(e))}\n\ndata: [DONE]\n\n`;
+}
+
+export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
+  const generate = (route: Route) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = checkBody(route, request.body as Buffer);
+    if (!deps.busUp()) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
+    const model = body.model as string;
+    const stream = body.stream === true;
+    const requestId = request.id;
+    const streamId = ulid();
+    const raw = reply.raw;
+    const log = request.log;
+
+    let headWritten = false;
+    let finished = false;
+    let settleFirst!: (err: RouterError | null) => void;
+    const first = new Promise<RouterError | null>((r) => (settleFirst = r));
+    let settleDone!: () => void;
+    const done = new Promise<void>((r) => (settleDone = r));
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      settleDone();
+    };
+
+    const endWithError = (e: RouterError): void => {
+      log.warn({ err: e.message, code: e.code }, 'stream ended with an error');
+      // A JSON body cut short must not look complete: drop the connection. SSE can say why.
+      if (stream) raw.end(sseError(e));
+      else raw.destroy();
+      finish();
+    };
+
+    const onFrame = (f: Frame): void => {
+      switch (f.kind) {
+        case 'accepted':
+          return;
+        case 'head':
+          reply.hijack();
+          raw.writeHead(f.status, {
+            'content-type': f.contentType,
+            'x-request-id': requestId,
+            ...(stream ? { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } : {}),
+          });
+          headWritten = true;
+          settleFirst(null);
+          return;
+        case 'data':
+          if (!headWritten || finished) return;
+          if (!raw.write(f.data) && raw.writableLength > deps.options.maxBufferedBytes) {
+            deps.streams.cancel(streamId);
+            log.warn({ buffered: raw.writableLength }, 'client reads too slowly: request cancelled');
+            raw.destroy();
+            finish();
+          }
+          return;
+        case 'end':
+          if (!headWritten) {
+            settleFirst(errors.LLMR_ERR_UPSTREAM_PROTOCOL('stream ended before its head'));
+            return;
+          }
+          if (f.error && f.error.code !== 'LLMR_ERR_CLIENT_CLOSED') endWithError(f.error);
+          else {
+            raw.end();
+            finish();
+          }
+          return;
+        case 'error':
+          if (!headWritten) settleFirst(f.error);
+          else endWithError(f.error);
+      }
+    };
+
+    deps.streams.open(streamId, {
+      frame: onFrame,
+      fail: (e) => {
+        if (!headWritten) settleFirst(e);
+        else if (!finished) endWithError(e);
+      },
+    });
+    raw.on('close', () => {
+      if (finished || raw.writableFinished) return;
+      deps.streams.cancel(streamId);
+      log.info('client closed the connection: request cancelled');
+      finish();
+      settleFirst(errors.LLMR_ERR_CLIENT_CLOSED());
+    });
+
+    const header = (name: string): string | undefined => {
+      const v = request.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const meta = encodeRequestMeta({
+      requestId,
+      route,
+      stream,
+      routingKey: routingKey(header, body),
+      deadline: Date.now() + deps.options.requestTimeoutMs,
+      region: deps.options.region,
+      traceparent: header('traceparent') ?? null,
+    });
+    try {
+      deps.nc.publish(subjects.request(model), request.body as Buffer, { reply: deps.streams.replySubject(streamId), headers: natsHeaders(meta) });
+    } catch (e) {
+      deps.streams.close(streamId);
+      const msg = (e as Error).message ?? String(e);
+      if (/payload/i.test(msg)) throw errors.LLMR_ERR_BODY_TOO_LARGE(String(deps.options.bodyLimit));
+      throw errors.LLMR_ERR_BUS_UNAVAILABLE(msg);
+    }
+
+    const err = await first;
+    if (err) {
+      if (err.code === 'LLMR_ERR_CLIENT_CLOSED') return reply.hijack();
+      finished = true;
+      if (err.retryAfterS !== undefined) void reply.header('retry-after', String(err.retryAfterS));
+      throw err;
+    }
+    await done;
+    return reply;
+  };
+
+  app.post('/v1/chat/completions', generate('chat'));
+  app.post('/v1/completions', generate('completions'));
+
+  app.get('/v1/models', async () => {
+    const info = await schedulerInfo(deps.nc);
+    const created = Math.floor(Date.now() / 1000);
+    return {
+      object: 'list',
+      data: info.models.map((m) => ({ id: m.id, object: 'model', created, owned_by: 'llm-router', workers: m.workers })),
+    };
+  });
+}
+
+export interface SchedulerInfo {
+  readonly scheduler: string;
+  readonly models: readonly { readonly id: string; readonly workers: number }[];
+  readonly readyWorkers: number;
+  readonly workers: number;
+  readonly peers: readonly string[];
+}
+
+/** Asks any scheduler (queue group) what the fleet looks like. */
+export async function schedulerInfo(nc: NatsConnection, timeoutMs = 1000): Promise<SchedulerInfo> {
+  try {
+    const m = await nc.request(subjects.schedInfo, undefined, { timeout: timeoutMs });
+    const v = m.json<SchedulerInfo>();
+    if (!v || !Array.isArray(v.models) || typeof v.readyWorkers !== 'number') throw new Error('malformed scheduler info');
+    return v;
+  } catch {
+    throw errors.LLMR_ERR_NO_SCHEDULER();
+  }
+}

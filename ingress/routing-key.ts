@@ -1,0 +1,45 @@
+// The key sticky policies hash: `x-session-id`, then `x-user-id` headers, then the body's
+// `session_id`, then `user`; else a hash of the start of the request (the system prompt and
+// first turn, or the prompt's first 2 KiB), so that requests sharing a prefix share a key.
+// Prefixes keep the kinds apart: a user named like a session never collides with it.
+import { hash64Hex } from '../proto/hash.ts';
+
+const MAX_KEY = 256;
+const PREFIX_CHARS = 2048;
+
+export type HeaderLookup = (name: string) => string | undefined;
+
+function clean(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  const t = v.trim();
+  return t.length > 0 && t.length <= MAX_KEY ? t : null;
+}
+
+export function routingKey(header: HeaderLookup, body: Readonly<Record<string, unknown>>): string {
+  const session = clean(header('x-session-id'));
+  if (session) return `session:${session}`;
+  const user = clean(header('x-user-id'));
+  if (user) return `user:${user}`;
+  const bodySession = clean(body.session_id);
+  if (bodySession) return `session:${bodySession}`;
+  const bodyUser = clean(body.user);
+  if (bodyUser) return `user:${bodyUser}`;
+  return `prefix:${hash64Hex(requestPrefix(body))}`;
+}
+
+/** The first PREFIX_CHARS characters of what the model will read. */
+export function requestPrefix(body: Readonly<Record<string, unknown>>): string {
+  if (Array.isArray(body.messages)) {
+    let s = '';
+    for (const m of body.messages) {
+      const c = (m as { content?: unknown } | null)?.content;
+      s += typeof c === 'string' ? c : JSON.stringify(c ?? '');
+      s += '\u0000';
+      if (s.length >= PREFIX_CHARS) break;
+    }
+    return s.slice(0, PREFIX_CHARS);
+  }
+  const p = body.prompt;
+  if (typeof p === 'string') return p.slice(0, PREFIX_CHARS);
+  return JSON.stringify(p ?? '').slice(0, PREFIX_CHARS);
+}

@@ -1,0 +1,62 @@
+// The ingress process: NATS connection, the stream client, the fastify app, and an orderly stop.
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { errors } from '../proto/errors.ts';
+import { buildApp } from './app.ts';
+import { INGRESS_DEFAULTS, type IngressOptions } from './options.ts';
+import { StreamClient } from './stream-client.ts';
+
+/** Room kept in a NATS message for our headers next to the client's body. */
+const HEADER_ROOM = 16 * 1024;
+
+export interface Ingress {
+  readonly app: FastifyInstance;
+  readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
+  readonly streams: StreamClient;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** The body limit in force: the one asked for (which must fit the bus), or as much as the bus allows up to the default. */
+export function effectiveBodyLimit(asked: number | null, maxPayload: number): number {
+  if (asked === null) return Math.min(INGRESS_DEFAULTS.bodyLimit, maxPayload - HEADER_ROOM);
+  if (asked + HEADER_ROOM > maxPayload) {
+    throw new RangeError(
+      `body limit ${asked} B does not fit the bus's max_payload ${maxPayload} B (with ${HEADER_ROOM} B for headers): lower --body-limit or raise max_payload in nats.conf`,
+    );
+  }
+  return asked;
+}
+
+export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOptions>, log: Logger): Promise<Ingress> {
+  const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+  const options = { ...asked, bodyLimit: effectiveBodyLimit(asked.bodyLimit, maxPayload) };
+  if (asked.bodyLimit === null && options.bodyLimit < INGRESS_DEFAULTS.bodyLimit)
+    log.warn({ bodyLimit: options.bodyLimit, maxPayload }, 'body limit lowered to fit the bus: raise max_payload in nats.conf for larger requests');
+  let busUp = !nc.isClosed();
+  const streams = new StreamClient(nc, options.id, options, log);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        busUp = false;
+        // Frames published while we are away are lost; say so now rather than at the idle timeout.
+        streams.failAll(() => errors.LLMR_ERR_BUS_UNAVAILABLE('disconnected from NATS'));
+      } else if (s.type === 'reconnect') busUp = true;
+    }
+  })();
+  await streams.start();
+  const app = buildApp({ options, nc, streams, log, busUp: () => busUp && !nc.isClosed() });
+  const address = await app.listen({ host: options.host, port: options.port });
+  log.info({ address }, 'ingress listening');
+  return {
+    app,
+    options,
+    streams,
+    url: address,
+    async stop() {
+      await app.close();
+      await streams.stop();
+    },
+  };
+}

@@ -1,0 +1,206 @@
+// The ingress side of the stream protocol (DESIGN.md), as a mux subscription in the manner of
+// nats.js's muxsubscription.ts: one wildcard subscription on this ingress's response subjects
+// and a Map from stream id to its state. Per stream it enforces the protocol: an `accepted`
+// within the accept timeout, consecutive `Llm-Seq`, no silence beyond the idle timeout, exactly
+// one closing frame. Timeouts are checked by one coarse timer for all streams (as undici's
+// lib/util/timers.js trades precision for cost) instead of a timer per stream reset per token.
+// Schedulers holding streams are probed for life (see PROBE_TOKEN in proto/subjects.ts).
+import { RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { errors, type RouterError } from '../proto/errors.ts';
+import { decodeFrame, type Frame } from '../proto/stream.ts';
+import { PROBE_TOKEN, subjects } from '../proto/subjects.ts';
+import { headerGetter } from '../runtime/nats.ts';
+
+export interface StreamHandlers {
+  /** A valid, in-order frame. */
+  frame(f: Frame): void;
+  /** The stream failed on our side of the protocol (timeout, gap, garbage, scheduler gone, bus down). */
+  fail(e: RouterError): void;
+}
+
+export interface StreamClientOptions {
+  readonly acceptTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly probeIntervalMs: number;
+}
+
+interface Session {
+  readonly id: string;
+  readonly handlers: StreamHandlers;
+  readonly openedAt: number;
+  lastFrameAt: number;
+  nextSeq: number;
+  scheduler: string | null;
+}
+
+const TICK_MS = 100;
+
+export class StreamClient {
+  readonly ingressId: string;
+  readonly #nc: NatsConnection;
+  readonly #o: StreamClientOptions;
+  readonly #log: Logger;
+  readonly #sessions = new Map<string, Session>();
+  /** Streams cancelled before any scheduler accepted them: id → when. The cancel goes out once one does. */
+  readonly #cancelledEarly = new Map<string, number>();
+  #sub: Subscription | null = null;
+  #timers: NodeJS.Timeout[] = [];
+  /** Frames that arrived for no open stream (late, or for a stream we already failed). */
+  strayFrames = 0;
+  protocolErrors = 0;
+
+  constructor(nc: NatsConnection, ingressId: string, o: StreamClientOptions, log: Logger) {
+    this.#nc = nc;
+    this.ingressId = ingressId;
+    this.#o = o;
+    this.#log = log;
+  }
+
+  get openStreams(): number {
+    return this.#sessions.size;
+  }
+
+  async start(): Promise<void> {
+    this.#sub = this.#nc.subscribe(subjects.responseAll(this.ingressId), {
+      callback: (err, msg) => {
+        if (!err) this.#onMessage(msg);
+      },
+    });
+    await this.#nc.flush();
+    this.#timers.push(setInterval(() => this.#tick(), TICK_MS), setInterval(() => void this.#probe(), this.#o.probeIntervalMs));
+  }
+
+  /** Registers a stream; publish the request with `replySubject(id)` right after. */
+  open(id: string, handlers: StreamHandlers): void {
+    const now = Date.now();
+    this.#sessions.set(id, { id, handlers, openedAt: now, lastFrameAt: now, nextSeq: 0, scheduler: null });
+  }
+
+  replySubject(id: string): string {
+    return subjects.response(this.ingressId, id);
+  }
+
+  /** Forget a stream without telling anyone (it ended normally). */
+  close(id: string): void {
+    this.#sessions.delete(id);
+  }
+
+  /** The client went away or read too slowly: tell the scheduler that accepted, and forget the stream. */
+  cancel(id: string): void {
+    const s = this.#sessions.get(id);
+    if (!s) return;
+    this.#sessions.delete(id);
+    if (s.scheduler) this.#publishCancel(s.scheduler, id);
+    else this.#cancelledEarly.set(id, Date.now());
+  }
+
+  /** Fails every open stream (shutdown, bus loss). */
+  failAll(e: () => RouterError): void {
+    const all = [...this.#sessions.values()];
+    this.#sessions.clear();
+    for (const s of all) {
+      if (s.scheduler) this.#publishCancel(s.scheduler, s.id);
+      s.handlers.fail(e());
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    this.failAll(() => errors.LLMR_ERR_SHUTTING_DOWN());
+    this.#sub?.unsubscribe();
+    this.#sub = null;
+  }
+
+  #publishCancel(scheduler: string, id: string): void {
+    try {
+      this.#nc.publish(subjects.cancel(scheduler), id);
+    } catch {
+      // bus down: the scheduler's probe of this ingress or its own timeouts will end the call
+    }
+  }
+
+  #onMessage(msg: Msg): void {
+    const id = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    if (id === PROBE_TOKEN) {
+      if (msg.reply) msg.respond();
+      return;
+    }
+    const s = this.#sessions.get(id);
+    if (!s) {
+      if (this.#cancelledEarly.delete(id)) {
+        // Cancelled before it was accepted: now we know where to send the cancel.
+        const sched = msg.headers?.get('Llm-Scheduler');
+        if (sched) this.#publishCancel(sched, id);
+      } else this.strayFrames++;
+      return;
+    }
+    // NATS itself answers a request nobody subscribes to with a 503 status message.
+    if (msg.headers?.code === 503 && msg.data.length === 0 && !msg.headers.get('Llm-Kind')) {
+      this.#sessions.delete(id);
+      s.handlers.fail(errors.LLMR_ERR_NO_SCHEDULER());
+      return;
+    }
+    const decoded = decodeFrame(headerGetter(msg.headers), msg.data);
+    if (!decoded.ok) return this.#broken(s, `malformed frame: ${decoded.reason}`);
+    const f = decoded.frame;
+    if (f.seq !== s.nextSeq) return this.#broken(s, `frame ${f.seq} arrived when ${s.nextSeq} was due`);
+    s.nextSeq++;
+    s.lastFrameAt = Date.now();
+    if (f.kind === 'accepted') {
+      if (s.scheduler !== null) return this.#broken(s, 'second accepted frame');
+      s.scheduler = f.scheduler;
+    } else if (s.scheduler === null) {
+      return this.#broken(s, `${f.kind} before accepted`);
+    }
+    if (f.kind === 'end' || f.kind === 'error') this.#sessions.delete(id);
+    s.handlers.frame(f);
+  }
+
+  #broken(s: Session, why: string): void {
+    this.protocolErrors++;
+    this.#log.warn({ streamId: s.id, scheduler: s.scheduler, why }, 'stream protocol error');
+    this.#sessions.delete(s.id);
+    if (s.scheduler) this.#publishCancel(s.scheduler, s.id);
+    s.handlers.fail(errors.LLMR_ERR_STREAM_BROKEN(why));
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const [id, at] of this.#cancelledEarly) if (now - at > this.#o.acceptTimeoutMs) this.#cancelledEarly.delete(id);
+    for (const s of this.#sessions.values()) {
+      if (s.scheduler === null) {
+        if (now - s.openedAt > this.#o.acceptTimeoutMs) {
+          this.#sessions.delete(s.id);
+          s.handlers.fail(errors.LLMR_ERR_NO_SCHEDULER());
+        }
+      } else if (now - s.lastFrameAt > this.#o.idleTimeoutMs) {
+        this.#sessions.delete(s.id);
+        this.#publishCancel(s.scheduler, s.id);
+        s.handlers.fail(errors.LLMR_ERR_STREAM_IDLE(String(this.#o.idleTimeoutMs)));
+      }
+    }
+  }
+
+  /** Asks each scheduler holding streams from here whether it lives; fails the streams of the dead. */
+  async #probe(): Promise<void> {
+    const schedulers = new Set<string>();
+    for (const s of this.#sessions.values()) if (s.scheduler) schedulers.add(s.scheduler);
+    await Promise.all(
+      [...schedulers].map(async (sched) => {
+        try {
+          await this.#nc.request(subjects.cancel(sched), undefined, { timeout: Math.max(1000, this.#o.probeIntervalMs * 2) });
+        } catch (e) {
+          if (!(e instanceof RequestError && e.isNoResponders())) return;
+          for (const s of [...this.#sessions.values()]) {
+            if (s.scheduler !== sched) continue;
+            this.#sessions.delete(s.id);
+            s.handlers.fail(errors.LLMR_ERR_STREAM_BROKEN(`scheduler ${sched} is gone`));
+          }
+          this.#log.warn({ scheduler: sched }, 'scheduler is gone: failed its streams');
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,54 @@
+// What travels with a request on llm.v1.req.<model>, besides the client's body bytes (which are
+// passed untouched): the request's metadata, as NATS headers. Encoded by the ingress, decoded
+// and validated by the scheduler.
+import { H, type HeaderGetter } from './headers.ts';
+
+export const ROUTES = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const;
+export type Route = keyof typeof ROUTES;
+
+export interface RequestMeta {
+  /** The id the client sees (X-Request-Id); sent to workers as X-Request-Id. */
+  readonly requestId: string;
+  readonly route: Route;
+  readonly stream: boolean;
+  readonly routingKey: string | null;
+  /** Epoch ms; null = none. */
+  readonly deadline: number | null;
+  readonly region: string | null;
+  readonly traceparent: string | null;
+}
+
+/** Printable ASCII, no spaces: what an X-Request-Id may hold. */
+export const REQUEST_ID = /^[\x21-\x7e]{1,256}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+export function encodeRequestMeta(m: RequestMeta): Record<string, string> {
+  const h: Record<string, string> = {
+    [H.requestId]: m.requestId,
+    [H.route]: m.route,
+    [H.stream]: m.stream ? 'true' : 'false',
+  };
+  if (m.routingKey !== null) h[H.routingKey] = m.routingKey;
+  if (m.deadline !== null) h[H.deadline] = String(m.deadline);
+  if (m.region !== null) h[H.region] = m.region;
+  if (m.traceparent !== null) h[H.traceparent] = m.traceparent;
+  return h;
+}
+
+export function decodeRequestMeta(get: HeaderGetter): { ok: true; value: RequestMeta } | { ok: false; reason: string } {
+  const requestId = get(H.requestId);
+  if (!requestId || !REQUEST_ID.test(requestId)) return { ok: false, reason: `missing or malformed ${H.requestId}` };
+  const route = get(H.route);
+  if (route !== 'chat' && route !== 'completions') return { ok: false, reason: `unknown ${H.route} ${JSON.stringify(route)}` };
+  const stream = get(H.stream);
+  if (stream !== 'true' && stream !== 'false') return { ok: false, reason: `${H.stream} must be true or false` };
+  const routingKey = get(H.routingKey) ?? null;
+  if (routingKey !== null && (routingKey.length === 0 || routingKey.length > 1024)) return { ok: false, reason: `${H.routingKey} must be 1 to 1024 characters` };
+  const deadlineText = get(H.deadline);
+  const deadline = deadlineText === undefined ? null : Number(deadlineText);
+  if (deadline !== null && !(Number.isSafeInteger(deadline) && deadline > 0)) return { ok: false, reason: `malformed ${H.deadline}` };
+  const region = get(H.region) ?? null;
+  if (region !== null && !/^[A-Za-z0-9_-]{1,128}$/.test(region)) return { ok: false, reason: `malformed ${H.region}` };
+  const tp = get(H.traceparent) ?? null;
+  return { ok: true, value: { requestId, route, stream: stream === 'true', routingKey, deadline, region, traceparent: tp !== null && TRACEPARENT.test(tp) ? tp : null } };
+}

@@ -1,0 +1,104 @@
+// NATS subjects of protocol v1 (DESIGN.md "Subjects"). Names are versioned so a v2 can share the
+// bus. A model name never goes raw into a subject: it is escaped into one token, reversibly.
+
+export const PROTOCOL_VERSION = 1;
+const ROOT = 'llm.v1';
+
+/** Characters kept as they are in a token; every other UTF-8 byte becomes `_XX` (hex), `_` included. */
+const SAFE = /[A-Za-z0-9-]/;
+
+/** Escapes any string (a model name, a client's id) into a single subject token, reversibly. */
+export function escapeToken(s: string): string {
+  if (s.length === 0) return '_';
+  let out = '';
+  for (const ch of s) {
+    if (SAFE.test(ch)) {
+      out += ch;
+      continue;
+    }
+    for (const b of Buffer.from(ch, 'utf8')) out += `_${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+export function unescapeToken(t: string): string {
+  if (t === '_') return '';
+  const bytes: number[] = [];
+  for (let i = 0; i < t.length; ) {
+    const c = t[i]!;
+    if (c === '_') {
+      const hex = t.slice(i + 1, i + 3);
+      if (!/^[0-9A-F]{2}$/.test(hex)) throw new Error(`malformed escape in subject token ${t}`);
+      bytes.push(parseInt(hex, 16));
+      i += 3;
+    } else {
+      bytes.push(c.charCodeAt(0));
+      i++;
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Ids we make ourselves (ingress, scheduler, region, worker, request) must already be plain tokens. */
+const ID = /^[A-Za-z0-9_-]{1,128}$/;
+export function isSubjectId(s: string): boolean {
+  return ID.test(s);
+}
+
+function id(kind: string, s: string): string {
+  if (!ID.test(s)) throw new Error(`${kind} id must match ${ID}, got ${JSON.stringify(s)}`);
+  return s;
+}
+
+export const subjects = {
+  /** ingress → schedulers (queue group `sched`). */
+  request: (model: string) => `${ROOT}.req.${escapeToken(model)}`,
+  requestAll: `${ROOT}.req.*`,
+  /** scheduler → one ingress; the last token is the request's stream id. */
+  response: (ingressId: string, requestId: string) => `${ROOT}.resp.${id('ingress', ingressId)}.${id('request', requestId)}`,
+  responseAll: (ingressId: string) => `${ROOT}.resp.${id('ingress', ingressId)}.*`,
+  /** ingress → the scheduler that accepted. */
+  cancel: (schedulerId: string) => `${ROOT}.cancel.${id('scheduler', schedulerId)}`,
+  /** agent → every scheduler. */
+  heartbeat: (region: string, workerId: string) => `${ROOT}.hb.${id('region', region)}.${id('worker', workerId)}`,
+  heartbeatAll: `${ROOT}.hb.*.*`,
+  /** a starting scheduler → agents: heartbeat now. */
+  heartbeatPing: `${ROOT}.hb.ping`,
+  /** scheduler ↔ scheduler: in-flight load. */
+  schedSync: `${ROOT}.sched.sync`,
+  /** ingress → any scheduler (queue group): which models are served, is a worker ready. */
+  schedInfo: `${ROOT}.sched.info`,
+  /** agent → schedulers: KV-cache events. */
+  kvEvents: (workerId: string) => `${ROOT}.kv.${id('worker', workerId)}`,
+  /** scheduler → JetStream stream LLM_AUDIT. */
+  audit: (region: string, phase: string) => `audit.v1.${id('region', region)}.${id('phase', phase)}`,
+  auditAll: 'audit.v1.>',
+} as const;
+
+export const SCHEDULER_QUEUE = 'sched';
+
+/**
+ * Liveness probes ride on subjects both sides already use (DESIGN.md extension, see
+ * docs/PROTOCOL.md): a scheduler asks `llm.v1.resp.<ingressId>._probe`, an ingress sends an empty
+ * request to `llm.v1.cancel.<schedulerId>`. Either answers at once; "no responders" means dead.
+ * Stream ids are ulids, so `_probe` never names a stream.
+ */
+export const PROBE_TOKEN = '_probe';
+
+/** The model token of a request subject, unescaped; null when the subject is not a request. */
+export function modelOfRequestSubject(subject: string): string | null {
+  const prefix = `${ROOT}.req.`;
+  if (!subject.startsWith(prefix)) return null;
+  const token = subject.slice(prefix.length);
+  if (token.includes('.')) return null;
+  try {
+    return unescapeToken(token);
+  } catch {
+    return null;
+  }
+}
+
+/** The request id (last token) of a response subject. */
+export function requestIdOfResponseSubject(subject: string): string {
+  return subject.slice(subject.lastIndexOf('.') + 1);
+}

@@ -1,0 +1,26 @@
+// Policy types → factories. Prefill and decode each get their own instance (own counters and rings).
+import { boundedLoad, type as boundedLoadType } from './bounded-load.ts';
+import { consistentHash, type as consistentHashType } from './consistent-hash.ts';
+import { powerOfTwo, type as powerOfTwoType } from './power-of-two.ts';
+import { random, type as randomType } from './random.ts';
+import { roundRobin, type as roundRobinType } from './round-robin.ts';
+import type { Policy } from './types.ts';
+
+export const POLICY_FACTORIES = {
+  [roundRobinType]: () => roundRobin(),
+  [randomType]: () => random(),
+  [powerOfTwoType]: () => powerOfTwo(),
+  [consistentHashType]: () => consistentHash(),
+  [boundedLoadType]: () => boundedLoad(),
+} as const satisfies Record<string, () => Policy>;
+
+export type PolicyType = keyof typeof POLICY_FACTORIES;
+export const POLICY_TYPES = Object.keys(POLICY_FACTORIES) as PolicyType[];
+
+export function isPolicyType(s: string): s is PolicyType {
+  return Object.hasOwn(POLICY_FACTORIES, s);
+}
+
+export function createPolicy(t: PolicyType): Policy {
+  return POLICY_FACTORIES[t]();
+}

@@ -1,0 +1,154 @@
+// The scheduler's view of the fleet, fed by decoded heartbeats. Pure state with an injected
+// clock: a worker is dropped after `missedBeats` of its own intervals without a heartbeat
+// (liveness never depends on JetStream KV expiry, which nats-server 2.9 does not announce), and
+// only `ready` workers are candidates for new work.
+import type { ConnectorKind, Heartbeat, Role, WorkerState } from '../proto/heartbeat.ts';
+
+export interface WorkerView {
+  readonly id: string;
+  readonly url: string;
+  readonly region: string;
+  readonly models: readonly string[];
+  readonly role: Role;
+  readonly connector: { readonly kind: ConnectorKind; readonly zmqAddress?: string | undefined };
+  readonly state: WorkerState;
+  readonly load: { readonly running: number; readonly waiting: number; readonly kvUsage: number };
+  readonly kv: { readonly blockSize: number; readonly numBlocks: number };
+  readonly intervalMs: number;
+  readonly lastSeen: number;
+  readonly seq: number;
+  readonly sentAt: number;
+}
+
+/** Which workers a request may use: a whole request, or one leg of a P/D pair. */
+export type Pool = 'whole' | 'prefill' | 'decode';
+
+export type UpsertResult = 'added' | 'updated' | 'stale';
+
+export interface RegistryOptions {
+  readonly now: () => number;
+  readonly missedBeats?: number;
+}
+
+export class Registry {
+  readonly #now: () => number;
+  readonly #missedBeats: number;
+  /** Views are updated in place, so cached candidate lists always read current loads. */
+  readonly #workers = new Map<string, Mutable<WorkerView>>();
+  /** Bumped when the set of candidates may have changed (join, leave, state, models, role); caches key on it. */
+  #version = 0;
+  #candidates = new Map<string, { version: number; list: readonly WorkerView[] }>();
+
+  constructor(o: RegistryOptions) {
+    this.#now = o.now;
+    this.#missedBeats = o.missedBeats ?? 3;
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  get size(): number {
+    return this.#workers.size;
+  }
+
+  get(id: string): WorkerView | undefined {
+    return this.#workers.get(id);
+  }
+
+  all(): WorkerView[] {
+    return [...this.#workers.values()];
+  }
+
+  upsert(hb: Heartbeat): UpsertResult {
+    const prev = this.#workers.get(hb.id);
+    // A restarted agent starts its sequence again, so order by send time, then sequence.
+    if (prev && (hb.sentAt < prev.sentAt || (hb.sentAt === prev.sentAt && hb.seq <= prev.seq))) return 'stale';
+    const view: Mutable<WorkerView> = {
+      id: hb.id,
+      url: hb.url.replace(/\/+$/, ''),
+      region: hb.region,
+      models: hb.models,
+      role: hb.role,
+      connector: { kind: hb.connector.kind, zmqAddress: hb.connector.zmqAddress },
+      state: hb.state,
+      load: hb.load,
+      kv: hb.kv,
+      intervalMs: hb.intervalMs,
+      lastSeen: this.#now(),
+      seq: hb.seq,
+      sentAt: hb.sentAt,
+    };
+    if (!prev) {
+      this.#workers.set(hb.id, view);
+      this.#version++;
+      return 'added';
+    }
+    if (prev.state !== view.state || prev.role !== view.role || prev.url !== view.url || !sameList(prev.models, view.models)) this.#version++;
+    Object.assign(prev, view);
+    return 'updated';
+  }
+
+  remove(id: string): boolean {
+    const had = this.#workers.delete(id);
+    if (had) this.#version++;
+    return had;
+  }
+
+  /** Drops workers whose heartbeats stopped; returns their ids. */
+  expire(): string[] {
+    const now = this.#now();
+    const gone: string[] = [];
+    for (const w of this.#workers.values()) {
+      if (now - w.lastSeen > w.intervalMs * this.#missedBeats) gone.push(w.id);
+    }
+    for (const id of gone) this.#workers.delete(id);
+    if (gone.length) this.#version++;
+    return gone;
+  }
+
+  /** Whether any worker (in any state) advertises `model`: unknown models are 404, known but unavailable 503. */
+  knows(model: string): boolean {
+    for (const w of this.#workers.values()) if (w.models.includes(model)) return true;
+    return false;
+  }
+
+  /**
+   * Ready workers for `model` in `pool`: `prefill` and `decode` take workers of that role or
+   * `both`; `whole` takes `both` and `decode` workers (a decode worker serves a request whole when
+   * P/D is not worth it), and prefill-only workers only when nothing else serves the model.
+   */
+  candidates(model: string, pool: Pool): readonly WorkerView[] {
+    const key = `${pool}\u0000${model}`;
+    const cached = this.#candidates.get(key);
+    if (cached && cached.version === this.#version) return cached.list;
+    const ready = [...this.#workers.values()].filter((w) => w.state === 'ready' && w.models.includes(model));
+    let list: WorkerView[];
+    if (pool === 'prefill') list = ready.filter((w) => w.role !== 'decode');
+    else if (pool === 'decode') list = ready.filter((w) => w.role !== 'prefill');
+    else {
+      list = ready.filter((w) => w.role !== 'prefill');
+      if (list.length === 0) list = ready;
+    }
+    list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // Only lists for served models are kept: clients can name any model, the cache must stay bounded.
+    if (list.length > 0) this.#candidates.set(key, { version: this.#version, list });
+    return list;
+  }
+
+  /** Models served by at least one ready worker, with how many. */
+  models(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const w of this.#workers.values()) {
+      if (w.state !== 'ready') continue;
+      for (const m of w.models) out.set(m, (out.get(m) ?? 0) + 1);
+    }
+    return out;
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -1,0 +1,259 @@
+// The scheduler process's I/O shell: subscriptions (requests in the `sched` queue group,
+// heartbeats, cancels, replica sync, fleet info), timers (worker expiry, sync), and one
+// dispatch per accepted request. The decisions live in the pure modules it wires together.
+import { RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { Agent } from 'undici';
+import { errors } from '../proto/errors.ts';
+import { decodeHeartbeat } from '../proto/heartbeat.ts';
+import { decodeRequestMeta } from '../proto/request-meta.ts';
+import { modelOfRequestSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
+import { headerGetter } from '../runtime/nats.ts';
+import { dispatch } from './dispatch.ts';
+import { InflightTracker, isSyncMessage } from './inflight.ts';
+import { PolicySet, type PolicyConfig } from './policy-set.ts';
+import { Registry } from './registry.ts';
+import type { RetryOptions } from './retry.ts';
+import { StreamWriter } from './stream-writer.ts';
+import { createAgent, type UpstreamOptions } from './upstream.ts';
+
+export interface SchedulerOptions extends PolicyConfig {
+  readonly id: string;
+  readonly region: string;
+  readonly upstream: UpstreamOptions;
+  readonly retry: RetryOptions;
+  readonly missedBeats: number;
+  /** How often changed in-flight counts go to the other replicas, and how often all of them do. */
+  readonly syncIntervalMs: number;
+  readonly syncFullIntervalMs: number;
+  readonly retryAfterS: number;
+}
+
+export interface SchedulerCounters {
+  accepted: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  heartbeats: number;
+  heartbeatsInvalid: number;
+  malformedRequests: number;
+}
+
+/** A subscription callback that ignores subscription errors (they surface as connection status). */
+function on(fn: (msg: Msg) => void): (err: Error | null, msg: Msg) => void {
+  return (err, msg) => {
+    if (!err) fn(msg);
+  };
+}
+
+const PROBE_INTERVAL_MS = 2000;
+
+const RESPONSE_SUBJECT = /^llm\.v1\.resp\.[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9_-]{1,128}$/;
+
+export class Scheduler {
+  readonly options: SchedulerOptions;
+  readonly registry: Registry;
+  readonly inflight: InflightTracker;
+  readonly policies: PolicySet;
+  readonly counters: SchedulerCounters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0 };
+  readonly #nc: NatsConnection;
+  readonly #log: Logger;
+  readonly #agent: Agent;
+  /** streamId → the request's abort handle and the ingress waiting for it. */
+  readonly #active = new Map<string, { controller: AbortController; ingressId: string }>();
+  readonly #subs: Subscription[] = [];
+  readonly #timers: NodeJS.Timeout[] = [];
+  #draining = false;
+
+  constructor(nc: NatsConnection, options: SchedulerOptions, log: Logger) {
+    this.options = options;
+    this.#nc = nc;
+    this.#log = log;
+    this.registry = new Registry({ now: () => Date.now(), missedBeats: options.missedBeats });
+    this.inflight = new InflightTracker(options.id, () => Date.now(), Math.max(3 * options.syncFullIntervalMs, 1000));
+    this.policies = new PolicySet(options);
+    this.#agent = createAgent(options.upstream);
+  }
+
+  get activeRequests(): number {
+    return this.#active.size;
+  }
+
+  async start(): Promise<void> {
+    const nc = this.#nc;
+    this.#subs.push(nc.subscribe(subjects.heartbeatAll, { callback: on((msg) => this.#onHeartbeat(msg)) }));
+    this.#subs.push(nc.subscribe(subjects.schedSync, { callback: on((msg) => this.#onSync(msg)) }));
+    this.#subs.push(nc.subscribe(subjects.cancel(this.options.id), { callback: on((msg) => this.#onCancel(msg)) }));
+    this.#subs.push(nc.subscribe(subjects.schedInfo, { queue: SCHEDULER_QUEUE, callback: on((msg) => this.#onInfo(msg)) }));
+    // Make sure heartbeats and sync are registered with the server before asking agents to beat.
+    await nc.flush();
+    nc.publish(subjects.heartbeatPing);
+    this.#subs.push(nc.subscribe(subjects.requestAll, { queue: SCHEDULER_QUEUE, callback: on((msg) => this.#onRequest(msg)) }));
+    await nc.flush();
+    this.#timers.push(
+      setInterval(() => {
+        for (const id of this.registry.expire()) this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
+        this.inflight.expire();
+      }, 250),
+      setInterval(() => this.#publishSync(false), this.options.syncIntervalMs),
+      setInterval(() => this.#publishSync(true), this.options.syncFullIntervalMs),
+      setInterval(() => void this.#probeIngresses(), PROBE_INTERVAL_MS),
+    );
+    this.#log.info({ region: this.options.region }, 'scheduler started');
+  }
+
+  /** Stops taking requests, lets the ones in flight finish (up to `graceMs`), then closes. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    const requestSub = this.#subs.pop();
+    await requestSub?.drain().catch(() => undefined);
+    const deadline = Date.now() + graceMs;
+    while (this.#active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const a of this.#active.values()) a.controller.abort();
+    for (const t of this.#timers) clearInterval(t);
+    for (const s of this.#subs) s.unsubscribe();
+    this.#publishSync(true);
+    await this.#nc.flush().catch(() => undefined);
+    await this.#agent.close().catch(() => undefined);
+  }
+
+  #onHeartbeat(msg: Msg): void {
+    const hb = decodeHeartbeat(msg.data);
+    if (!hb.ok) {
+      this.counters.heartbeatsInvalid++;
+      this.#log.debug({ subject: msg.subject, reason: hb.reason }, 'invalid heartbeat dropped');
+      return;
+    }
+    // The subject names the worker; a payload that claims another worker is not trusted.
+    if (msg.subject !== subjects.heartbeat(hb.value.region, hb.value.id)) {
+      this.counters.heartbeatsInvalid++;
+      this.#log.debug({ subject: msg.subject }, 'heartbeat subject does not match its payload');
+      return;
+    }
+    this.counters.heartbeats++;
+    const r = this.registry.upsert(hb.value);
+    if (r === 'added') this.#log.info({ workerId: hb.value.id, url: hb.value.url, role: hb.value.role, models: hb.value.models }, 'worker joined');
+  }
+
+  #onSync(msg: Msg): void {
+    let m: unknown;
+    try {
+      m = msg.json();
+    } catch {
+      return;
+    }
+    if (isSyncMessage(m)) this.inflight.apply(m);
+  }
+
+  #publishSync(full: boolean): void {
+    if (!full && !this.inflight.hasChanges) return;
+    try {
+      this.#nc.publish(subjects.schedSync, JSON.stringify(this.inflight.snapshot(full)));
+    } catch {
+      // disconnected: the next full snapshot repairs the peers' view
+    }
+  }
+
+  /** A cancel names a stream id; an empty one with a reply subject is an ingress checking that we live. */
+  #onCancel(msg: Msg): void {
+    const id = msg.string();
+    const a = id ? this.#active.get(id) : undefined;
+    if (a) {
+      this.counters.cancelled++;
+      a.controller.abort();
+    }
+    if (msg.reply) msg.respond();
+  }
+
+  /**
+   * Core NATS says nothing when the subscriber of a reply subject dies, so every few seconds each
+   * ingress with streams here is asked to answer on its own response subjects; "no responders"
+   * means it is gone, and its upstream calls are aborted so that workers free the sequences.
+   */
+  async #probeIngresses(): Promise<void> {
+    const ingresses = new Set<string>();
+    for (const a of this.#active.values()) ingresses.add(a.ingressId);
+    await Promise.all(
+      [...ingresses].map(async (ingressId) => {
+        try {
+          await this.#nc.request(subjects.response(ingressId, PROBE_TOKEN), undefined, { timeout: 2000 });
+        } catch (e) {
+          if (!(e instanceof RequestError && e.isNoResponders())) return; // a timeout is not proof of death
+          let n = 0;
+          for (const a of this.#active.values()) {
+            if (a.ingressId !== ingressId) continue;
+            a.controller.abort();
+            n++;
+          }
+          this.#log.warn({ ingressId, aborted: n }, 'ingress is gone: aborted its requests');
+        }
+      }),
+    );
+  }
+
+  #onInfo(msg: Msg): void {
+    const models = [...this.registry.models()].map(([id, workers]) => ({ id, workers }));
+    const ready = this.registry.all().filter((w) => w.state === 'ready').length;
+    msg.respond(JSON.stringify({ scheduler: this.options.id, models, readyWorkers: ready, workers: this.registry.size, peers: this.inflight.peers() }));
+  }
+
+  #onRequest(msg: Msg): void {
+    if (!msg.reply || !RESPONSE_SUBJECT.test(msg.reply)) {
+      this.counters.malformedRequests++;
+      return; // nowhere to answer
+    }
+    const out = new StreamWriter(this.#nc, msg.reply);
+    const streamId = msg.reply.slice(msg.reply.lastIndexOf('.') + 1);
+    const model = modelOfRequestSubject(msg.subject);
+    const meta = decodeRequestMeta(headerGetter(msg.headers));
+    out.accepted(this.options.id);
+    if (model === null || !meta.ok) {
+      this.counters.malformedRequests++;
+      out.error(errors.LLMR_ERR_INVALID_REQUEST(meta.ok ? 'malformed request subject' : meta.reason));
+      return;
+    }
+    this.counters.accepted++;
+    const controller = new AbortController();
+    this.#active.set(streamId, { controller, ingressId: msg.reply.split('.')[3]! });
+    const deadline = meta.value.deadline;
+    const timer =
+      deadline !== null
+        ? setTimeout(() => {
+            const e = errors.LLMR_ERR_DEADLINE(new Date(deadline).toISOString());
+            if (!out.headSent) out.error(e);
+            else out.end({ error: { code: e.code, status: e.statusCode, message: e.message } });
+            controller.abort();
+          }, Math.max(0, deadline - Date.now()))
+        : null;
+    dispatch(
+      {
+        registry: this.registry,
+        inflight: this.inflight,
+        policies: this.policies,
+        agent: this.#agent,
+        upstream: this.options.upstream,
+        retry: this.options.retry,
+        random: Math.random,
+        log: this.#log,
+        retryAfterS: this.options.retryAfterS,
+      },
+      { model, meta: meta.value, body: msg.data, signal: controller.signal },
+      out,
+    )
+      .then((o) => {
+        if (o.error) this.counters.failed++;
+        else this.counters.completed++;
+      })
+      .catch((e: unknown) => {
+        this.counters.failed++;
+        this.#log.error({ err: e, reqId: meta.value.requestId }, 'dispatch failed');
+        if (!out.headSent) out.error(errors.LLMR_ERR_INTERNAL(String(e)));
+        else out.end({ error: { code: 'LLMR_ERR_INTERNAL', status: 500, message: String(e) } });
+      })
+      .finally(() => {
+        if (timer) clearTimeout(timer);
+        this.#active.delete(streamId);
+      });
+  }
+}
