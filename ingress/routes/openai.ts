@@ -101,6 +101,8 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
           raw.writeHead(f.status, {
             'content-type': f.contentType,
             'x-request-id': requestId,
+            // Which worker (or prefill,decode pair) answered: for operators and tests.
+            ...(f.worker ? { 'x-router-worker': f.worker } : {}),
             ...(stream ? { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } : {}),
           });
           headWritten = true;
