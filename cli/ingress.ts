@@ -12,6 +12,7 @@ interface IngressFlags extends BusFlags {
   id?: string;
   host: string;
   port: number;
+  socket?: string;
   region: string;
   bodyLimit?: number;
   acceptTimeoutMs: number;
@@ -28,6 +29,7 @@ export function ingressCommand(): Command {
     .addOption(new Option('--id <id>', 'ingress id (letters, digits, _ -); default random'))
     .addOption(new Option('--host <addr>', 'listen address').env('LLMR_HOST').default(d.host))
     .addOption(new Option('--port <port>', 'listen port').argParser(port).env('LLMR_PORT').default(d.port))
+    .addOption(new Option('--socket <path>', 'listen on a Unix socket instead of host:port'))
     .addOption(new Option('--region <name>', 'this ingress\'s region').env('LLMR_REGION').default(d.region))
     .addOption(new Option('--body-limit <bytes>', `largest request body; must fit NATS max_payload (default: ${d.bodyLimit}, or less if the bus's max_payload is smaller)`).argParser(integer(1024)))
     .addOption(new Option('--accept-timeout-ms <ms>', 'wait for a scheduler to accept').argParser(integer(1)).default(d.acceptTimeoutMs))
@@ -41,6 +43,7 @@ export function ingressCommand(): Command {
         id,
         host: f.host,
         port: f.port,
+        socketPath: f.socket,
         region: f.region,
         bodyLimit: f.bodyLimit ?? null,
         acceptTimeoutMs: f.acceptTimeoutMs,

@@ -5,6 +5,8 @@ export interface IngressOptions {
   readonly id: string;
   readonly host: string;
   readonly port: number;
+  /** Listen on this Unix socket instead of host:port (a sidecar, or a proxy on the same machine). */
+  readonly socketPath?: string | undefined;
   readonly region: string;
   /** Largest accepted body; must stay below the bus's max_payload. null: as much as the bus allows, up to the default. */
   readonly bodyLimit: number | null;

@@ -47,7 +47,7 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   })();
   await streams.start();
   const app = buildApp({ options, nc, streams, log, busUp: () => busUp && !nc.isClosed() });
-  const address = await app.listen({ host: options.host, port: options.port });
+  const address = await app.listen(options.socketPath ? { path: options.socketPath } : { host: options.host, port: options.port });
   log.info({ address }, 'ingress listening');
   return {
     app,

@@ -165,3 +165,16 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
   await stack.waitForWorkers(o.workers ?? 2);
   return stack;
 }
+
+/** For suites that build their fixtures in `before`: collects cleanups, which `run` (call it in `after`) undoes in reverse. */
+export function cleanupScope(): { after(fn: () => unknown): void; run(): Promise<void> } {
+  const fns: (() => unknown)[] = [];
+  return {
+    after: (fn) => {
+      fns.push(fn);
+    },
+    async run() {
+      for (const fn of fns.reverse()) await fn();
+    },
+  };
+}
