@@ -2,7 +2,7 @@
 // that keeps the client's bytes, the OpenAI and health routes, and one error handler that turns
 // every failure into an OpenAI-shaped body with its status.
 import type { NatsConnection } from '@nats-io/transport-node';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import { errors } from '../proto/errors.ts';
@@ -34,7 +34,8 @@ export function buildApp(d: AppDeps): FastifyInstance {
   const o = d.options;
   const app = Fastify({
     loggerInstance: d.log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Request start/end lines are not logged: per-request logging is ours, with the request id.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: o.bodyLimit,
     requestTimeout: o.clientTimeoutMs,
     return503OnClosing: true,

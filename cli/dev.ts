@@ -1,0 +1,170 @@
+// `llm-router dev` (`npm start`): a whole local stack on one machine. Uses the NATS at NATS_URL
+// when one answers there, else starts `nats-server -c nats.conf`; then a scheduler, an ingress,
+// simulated workers and their agents, each its own process (as in production), with their
+// output prefixed. Ctrl-C stops all of it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
+import { PROFILE_NAMES, type ProfileName } from '../bench/sim/profiles.ts';
+import { integer, port } from './parsers.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'llm-router.js');
+const NATS_CONF = join(ROOT, 'nats.conf');
+/** The role users of nats.conf (local use only). */
+const DEV_USERS = { ingress: 'ingress-dev', scheduler: 'scheduler-dev', agent: 'agent-dev' } as const;
+
+interface DevFlags {
+  workers: number;
+  policy: PolicyType;
+  port: number;
+  host: string;
+  profile: ProfileName;
+  natsUrl: string;
+  logLevel: string;
+}
+
+function tcpAnswers(host: string, p: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect(p, host);
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** A base port with `n` free consecutive ports after it. */
+async function freePorts(n: number, from = 8100): Promise<number> {
+  for (let base = from; base < 60_000; base += n + 1) {
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await canListen(base + i);
+    if (ok) return base;
+  }
+  throw new Error('no free port range for the simulated workers');
+}
+
+function canListen(p: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(p, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function findNatsServer(): string {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/bin']) {
+    const p = join(dir, 'nats-server');
+    if (dir && existsSync(p)) return p;
+  }
+  throw new Error('no NATS answers at NATS_URL and nats-server is not installed (apt-get install nats-server)');
+}
+
+export function devCommand(): Command {
+  return new Command('dev')
+    .description('run a whole local stack: NATS (if none answers), a scheduler, an ingress, simulated workers and agents')
+    .addOption(new Option('--workers <n>', 'simulated workers').argParser(integer(1, 64)).default(2))
+    .addOption(new Option('--policy <type>', 'scheduling policy').choices(POLICY_TYPES).default('power_of_two'))
+    .addOption(new Option('--port <port>', 'ingress port').argParser(port).default(8000))
+    .addOption(new Option('--host <addr>', 'ingress address').default('127.0.0.1'))
+    .addOption(new Option('--profile <name>', 'simulated engine').choices(PROFILE_NAMES).default('llama-3.1-8b-h100'))
+    .addOption(new Option('--nats-url <url>', 'use this NATS if it answers, else start one here').env('NATS_URL').default('nats://127.0.0.1:4222'))
+    .addOption(new Option('--log-level <level>', 'log level of the processes').default('warn'))
+    .action(async (f: DevFlags) => {
+      const children: { name: string; proc: ChildProcess }[] = [];
+      let storeDir: string | null = null;
+      const stopAll = async (): Promise<void> => {
+        for (const c of [...children].reverse()) c.proc.kill('SIGTERM');
+        await Promise.all(children.map((c) => (c.proc.exitCode === null ? new Promise((r) => c.proc.once('exit', r)) : null)));
+        if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+      };
+      const run = (name: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess => {
+        const proc = spawn(cmd, args, { env: { ...process.env, LOG_LEVEL: f.logLevel, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const prefix = (chunk: Buffer): void => {
+          for (const line of chunk.toString().split('\n')) if (line) process.stdout.write(`[${name}] ${line}\n`);
+        };
+        proc.stdout?.on('data', prefix);
+        proc.stderr?.on('data', prefix);
+        proc.once('exit', (code, signal) => {
+          if (!stopping) {
+            process.stdout.write(`[dev] ${name} exited (${signal ?? code}); stopping the stack\n`);
+            void stopAll().then(() => process.exit(1));
+          }
+        });
+        children.push({ name, proc });
+        return proc;
+      };
+      let stopping = false;
+      const onSignal = (): void => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        process.stdout.write('\n[dev] stopping…\n');
+        void stopAll().then(() => process.exit(0));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+
+      const nats = new URL(f.natsUrl.split(',')[0]!.replace(/^nats:/, 'http:'));
+      const natsPort = Number(nats.port || 4222);
+      if (await tcpAnswers(nats.hostname, natsPort)) {
+        process.stdout.write(`[dev] using the NATS at ${f.natsUrl}\n`);
+      } else {
+        storeDir = mkdtempSync(join(tmpdir(), 'llmr-dev-js-'));
+        process.stdout.write(`[dev] starting nats-server -c nats.conf on port ${natsPort}\n`);
+        run('nats', findNatsServer(), ['-c', NATS_CONF, '-a', nats.hostname, '-p', String(natsPort), '-sd', storeDir]);
+        for (let i = 0; i < 50 && !(await tcpAnswers(nats.hostname, natsPort)); i++) await new Promise((r) => setTimeout(r, 100));
+      }
+      const bus = (role: keyof typeof DEV_USERS): Record<string, string> => ({ NATS_URL: f.natsUrl, NATS_USER: role, NATS_PASSWORD: DEV_USERS[role] });
+
+      const base = await freePorts(f.workers);
+      const urls = Array.from({ length: f.workers }, (_, i) => `http://127.0.0.1:${base + i}`);
+      run('sim', process.execPath, [BIN, 'sim', '--workers', String(f.workers), '--base-port', String(base), '--profile', f.profile]);
+      for (let i = 0; i < 50 && !(await tcpAnswers('127.0.0.1', base + f.workers - 1)); i++) await new Promise((r) => setTimeout(r, 100));
+      run('scheduler', process.execPath, [BIN, 'scheduler', '--policy', f.policy], bus('scheduler'));
+      run('agent', process.execPath, [BIN, 'agent', '--worker', urls.join(',')], bus('agent'));
+      run('ingress', process.execPath, [BIN, 'ingress', '--host', f.host, '--port', String(f.port)], bus('ingress'));
+
+      const ingress = `http://${f.host}:${f.port}`;
+      for (let i = 0; i < 100; i++) {
+        try {
+          const r = await fetch(`${ingress}/readiness`);
+          if (r.status === 200) break;
+        } catch {
+          // not listening yet
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const models = (await (await fetch(`${ingress}/v1/models`)).json()) as { data: { id: string }[] };
+      const model = models.data[0]?.id ?? 'MODEL';
+      process.stdout.write(
+        [
+          '',
+          `[dev] ready: ingress ${ingress}, ${f.workers} simulated worker(s) (${f.profile}), policy ${f.policy}`,
+          '',
+          'Try it:',
+          `  curl -s ${ingress}/v1/chat/completions -H 'content-type: application/json' \\`,
+          `    -d '{"model": "${model}", "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}'`,
+          '',
+          `  curl -sN ${ingress}/v1/completions -H 'content-type: application/json' \\`,
+          `    -d '{"model": "${model}", "prompt": "Once upon a time", "max_tokens": 16, "stream": true}'`,
+          '',
+          '  // Node, with the official client (npm i openai):',
+          `  import OpenAI from 'openai';`,
+          `  const client = new OpenAI({ baseURL: '${ingress}/v1', apiKey: 'unused' });`,
+          `  const r = await client.chat.completions.create({ model: '${model}', messages: [{ role: 'user', content: 'Hello!' }] });`,
+          '  console.log(r.choices[0].message.content);',
+          '',
+          'Ctrl-C stops everything.',
+          '',
+        ].join('\n'),
+      );
+    });
+}
