@@ -1,0 +1,111 @@
+// The agent and the scheduler's registry over a real bus: a new scheduler learns the fleet from
+// llm.v1.hb.ping without waiting a period, health and load come from the worker, slow starters
+// join only when healthy, and heartbeats that are malformed or lie about their subject are dropped.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { WorkerAgent } from '../../adapters/agent.ts';
+import { encodeHeartbeat, HEARTBEAT_VERSION, type Heartbeat } from '../../proto/heartbeat.ts';
+import { subjects } from '../../proto/subjects.ts';
+import { SIM_MODEL, eventually, startSimWorker } from '../helpers/sim.ts';
+import { postJson } from '../helpers/sim-http.ts';
+import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
+
+const silent = pino({ level: 'silent' });
+
+describe('agent - heartbeats into the registry', () => {
+  let stack: Stack;
+  const scope = cleanupScope();
+  before(async () => {
+    stack = await startStack(scope, { workers: 1 });
+  });
+  after(() => scope.run());
+
+  test('agent - a new scheduler learns the workers at once through hb.ping', async () => {
+    // An agent that beats only once a minute: a scheduler that knows it within seconds learned it from the ping.
+    const w = await startSimWorker(scope);
+    const nc = await stack.connect('agent', 'slow-agent');
+    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 60_000, probeTimeoutMs: 500, workers: [{ url: w.url, role: 'both', connector: 'nixl' }] }, silent);
+    await agent.start();
+    scope.after(() => agent.stop());
+    const late = await stack.addScheduler({ id: 'late-scheduler' });
+    await eventually(() => late.registry.get(agent.ids()[0]!) !== undefined, 'the new scheduler knows the slow agent\'s worker', 5000);
+  });
+
+  test('agent - a dead engine makes the worker unhealthy, and a recovered one ready again', async () => {
+    const w = stack.workers[0]!;
+    const id = stack.agents[0]!.ids()[0]!;
+    const sched = stack.schedulers[0]!;
+    const setFaults = (f: unknown) => fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
+    await setFaults({ dead: true });
+    await eventually(() => sched.registry.get(id)?.state === 'unhealthy', 'the worker is reported unhealthy');
+    assert.ok(!sched.registry.candidates(SIM_MODEL, 'whole').some((c) => c.id === id));
+    await setFaults({ reset: true });
+    await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker is ready again');
+  });
+
+  test('agent - a slow-starting worker joins only once healthy', async () => {
+    const w = await startSimWorker(scope);
+    await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ slowStartMs: 600 }) });
+    const nc = await stack.connect('agent', 'slow-start-agent');
+    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 100, probeTimeoutMs: 500, workers: [{ url: w.url, role: 'both', connector: 'nixl' }] }, silent);
+    const sched = stack.schedulers[0]!;
+    const seenWhileLoading: string[] = [];
+    await agent.start();
+    scope.after(() => agent.stop());
+    const id = agent.ids()[0]!;
+    // While /health says 503 the worker must never be a candidate.
+    const watch = setInterval(() => {
+      const v = sched.registry.get(id);
+      if (v && (w.faults.slowStartUntil > w.clock.now())) seenWhileLoading.push(v.state);
+    }, 10);
+    await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker joins once healthy');
+    clearInterval(watch);
+    assert.deepEqual(seenWhileLoading, []);
+  });
+
+  test('agent - heartbeats carry the worker\'s load', async () => {
+    const w = stack.workers[0]!;
+    const id = stack.agents[0]!.ids()[0]!;
+    const sched = stack.schedulers[0]!;
+    const ac = new AbortController();
+    const pending = Array.from({ length: 3 }, () =>
+      postJson(`${w.url}/v1/completions`, { model: SIM_MODEL, prompt: 'load', max_tokens: 2000, ignore_eos: true, stream: true }, {}, { signal: ac.signal }).catch(() => undefined),
+    );
+    try {
+      await eventually(() => (sched.registry.get(id)?.load.running ?? 0) === 3, 'the registry sees 3 running requests');
+      assert.ok((sched.registry.get(id)?.load.kvUsage ?? 0) > 0);
+    } finally {
+      ac.abort();
+      await Promise.all(pending);
+    }
+  });
+
+  test('agent - malformed and mismatched heartbeats are dropped and counted', async () => {
+    const sched = stack.schedulers[0]!;
+    const nc = await stack.connect('agent', 'garbage');
+    const before = sched.counters.heartbeatsInvalid;
+    nc.publish(subjects.heartbeat('test', 'junk'), 'not json');
+    nc.publish(subjects.heartbeat('test', 'junk'), JSON.stringify({ v: 1, id: 'junk' }));
+    const hb: Heartbeat = {
+      v: HEARTBEAT_VERSION,
+      id: 'claims-another',
+      url: 'http://127.0.0.1:1',
+      region: 'test',
+      models: [SIM_MODEL],
+      role: 'both',
+      connector: { kind: 'none' },
+      state: 'ready',
+      load: { running: 0, waiting: 0, kvUsage: 0 },
+      kv: { blockSize: 16, numBlocks: 1 },
+      seq: 1,
+      sentAt: Date.now(),
+      intervalMs: 1000,
+    };
+    nc.publish(subjects.heartbeat('test', 'junk'), encodeHeartbeat(hb));
+    await nc.flush();
+    await eventually(() => sched.counters.heartbeatsInvalid === before + 3, 'three heartbeats dropped');
+    assert.equal(sched.registry.get('junk'), undefined);
+    assert.equal(sched.registry.get('claims-another'), undefined);
+  });
+});
