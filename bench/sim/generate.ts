@@ -150,7 +150,7 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
   const seed = seedOf('text' in g.prompt ? g.prompt.text : promptTokens.join(','));
   const meta: ResponseMeta = { kind, id: responseId, created: Math.floor(Date.now() / 1000), model };
   const sse = g.stream ? new SseWriter(meta) : null;
-  const out = new OutputAssembler(g.stop, g.includeStopStr);
+  const out = new OutputAssembler(g.stop, g.includeStopStr, g.minTokens);
   let pending = '';
   let lastTokenAt = 0;
   let firstTokenAt = 0;

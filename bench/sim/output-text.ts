@@ -49,8 +49,12 @@ export class OutputAssembler {
   #text = '';
   #emitted = 0;
   #stopReason: string | null = null;
+  /** vLLM checks stop strings only once the output has `min_tokens` tokens. */
+  readonly #minTokens: number;
+  #tokens = 0;
 
-  constructor(stops: readonly string[], includeStopStr: boolean) {
+  constructor(stops: readonly string[], includeStopStr: boolean, minTokens = 0) {
+    this.#minTokens = minTokens;
     this.#stops = stops.filter((s) => s.length > 0);
     this.#overlap = this.#stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
     this.#holdback = includeStopStr ? 0 : this.#overlap;
@@ -68,7 +72,8 @@ export class OutputAssembler {
   push(piece: string): Piece {
     const from = Math.max(0, this.#text.length - this.#overlap);
     this.#text += piece;
-    if (this.#stops.length > 0) {
+    this.#tokens++;
+    if (this.#stops.length > 0 && this.#tokens >= this.#minTokens) {
       let at = -1;
       let which = '';
       for (const s of this.#stops) {

@@ -179,3 +179,13 @@ describe('output-text', () => {
     assert.equal(streamed, 'First line.');
   });
 });
+
+test('output-text - stop strings are not checked before min_tokens', () => {
+  const a = new OutputAssembler(['b'], false, 3);
+  const first = a.push('a b');
+  assert.equal(first.stopped, false, 'token 1 of min 3: not checked');
+  assert.equal(a.push(' c').stopped, false, 'token 2 of min 3: not checked');
+  const third = a.push(' b');
+  assert.equal(third.stopped, true, 'token 3: checked, the new b stops');
+  assert.equal(a.text, 'a b c ');
+});
