@@ -6,6 +6,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
 import { encodeHeartbeat, HEARTBEAT_VERSION, type ConnectorKind, type Heartbeat, type Role, type WorkerState } from '../proto/heartbeat.ts';
+import { hash64Hex } from '../proto/hash.ts';
 import { subjects } from '../proto/subjects.ts';
 import { probeWorker } from './worker-probe.ts';
 
@@ -29,11 +30,21 @@ export interface AgentOptions {
 
 export const AGENT_DEFAULTS = Object.freeze({ region: 'default', intervalMs: 1000, probeTimeoutMs: 2000 });
 
-/** `http://10.0.0.5:8000` → `10-0-0-5-8000`: stable, readable, a valid subject token. */
+/**
+ * `http://10.0.0.5:8000` → `10-0-0-5-8000`: stable, readable, a valid subject token. When turning
+ * the host into letters, digits and dashes could merge two hosts (`a-b.c` and `a.b-c`, IPv6
+ * addresses) or the id must be shortened, a hash of the real host keeps ids apart.
+ */
 export function workerIdOf(url: string): string {
   const u = new URL(url);
   const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-  return `${u.hostname}-${port}`.replace(/[^A-Za-z0-9-]/g, '-').replace(/-+/g, '-').replace(/^-|-$/g, '').slice(0, 128);
+  const host = u.hostname;
+  const readable = host.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const lossy = !/^[A-Za-z0-9.]+$/.test(host);
+  const room = 128 - port.length - 1;
+  if (!lossy && readable.length <= room) return `${readable}-${port}`;
+  const tag = hash64Hex(host).slice(0, 8);
+  return `${readable.slice(0, room - tag.length - 1)}-${tag}-${port}`.replace(/^-/, '');
 }
 
 interface Tracked {

@@ -13,7 +13,8 @@ export interface WorkerLoad {
   readonly models: readonly string[];
 }
 
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/;
+// Label values are quoted and may hold `}` or escaped quotes, so the label set is matched quote-aware.
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[^}"]|"(?:[^"\\]|\\.)*")*\})?\s+(\S+)/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
 const RUNNING = new Set(['vllm:num_requests_running']);

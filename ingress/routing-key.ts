@@ -27,15 +27,20 @@ export function routingKey(header: HeaderLookup, body: Readonly<Record<string, u
   return `prefix:${hash64Hex(requestPrefix(body))}`;
 }
 
-/** The first PREFIX_CHARS characters of what the model will read. */
+/**
+ * The first PREFIX_CHARS characters of what the model will read. For a chat, only the messages up
+ * to and including the first user message (system prompt and first turn): later turns append to
+ * a conversation, and must keep its key so that it stays on the worker holding its KV cache.
+ */
 export function requestPrefix(body: Readonly<Record<string, unknown>>): string {
   if (Array.isArray(body.messages)) {
     let s = '';
     for (const m of body.messages) {
-      const c = (m as { content?: unknown } | null)?.content;
+      const o = m as { role?: unknown; content?: unknown } | null;
+      const c = o?.content;
       s += typeof c === 'string' ? c : JSON.stringify(c ?? '');
       s += '\u0000';
-      if (s.length >= PREFIX_CHARS) break;
+      if (s.length >= PREFIX_CHARS || o?.role === 'user') break;
     }
     return s.slice(0, PREFIX_CHARS);
   }

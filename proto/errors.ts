@@ -101,7 +101,8 @@ export function fromWire(w: unknown): RouterError {
   const o = (w ?? {}) as Partial<Record<keyof WireError, unknown>>;
   const code: ErrorCode = isErrorCode(o.code) ? o.code : 'LLMR_ERR_INTERNAL';
   const e = errors[code]();
-  const message = typeof o.message === 'string' ? o.message : e.message;
+  // Without the sender's message, the bare template must not show its placeholders.
+  const message = typeof o.message === 'string' ? o.message : e.message.replace(/%s/g, '(unknown)');
   Object.defineProperty(e, 'message', { value: message, enumerable: false, writable: true, configurable: true });
   if (typeof o.param === 'string' || o.param === null) e.param = o.param;
   if (typeof o.retryAfterS === 'number') e.retryAfterS = o.retryAfterS;

@@ -59,6 +59,10 @@ function parseJson(data: Uint8Array): unknown {
   }
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 function isUsage(u: unknown): u is Usage {
   if (typeof u !== 'object' || u === null) return false;
   const o = u as Record<string, unknown>;
@@ -85,9 +89,8 @@ export function decodeFrame(get: HeaderGetter, data: Uint8Array): { ok: true; fr
     case KIND.data:
       return { ok: true, frame: { kind, seq, data } };
     case KIND.end: {
-      const j = parseJson(data);
-      if (typeof j !== 'object' || j === null) return { ok: false, reason: 'end with a body that is not a JSON object' };
-      const o = j as Record<string, unknown>;
+      const o = parseJson(data);
+      if (!isObject(o)) return { ok: false, reason: 'end with a body that is not a JSON object' };
       return {
         ok: true,
         frame: { kind, seq, ...(o.error !== undefined ? { error: fromWire(o.error) } : {}), ...(isUsage(o.usage) ? { usage: o.usage } : {}) },
@@ -95,7 +98,7 @@ export function decodeFrame(get: HeaderGetter, data: Uint8Array): { ok: true; fr
     }
     case KIND.error: {
       const j = parseJson(data);
-      if (typeof j !== 'object' || j === null) return { ok: false, reason: 'error with a body that is not a JSON object' };
+      if (!isObject(j)) return { ok: false, reason: 'error with a body that is not a JSON object' };
       return { ok: true, frame: { kind, seq, error: fromWire(j) } };
     }
     default:

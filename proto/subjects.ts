@@ -21,6 +21,14 @@ export function escapeToken(s: string): string {
   return out;
 }
 
+/** Fatal on bad bytes; keeps a leading BOM, which is part of the name. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Reverses escapeToken. Only the canonical form is accepted (the one escapeToken makes), so one
+ * model has exactly one subject: raw unsafe characters, lower-case or truncated escapes, escaped
+ * safe characters, the empty token and bytes that are not UTF-8 all throw.
+ */
 export function unescapeToken(t: string): string {
   if (t === '_') return '';
   const bytes: number[] = [];
@@ -31,12 +39,21 @@ export function unescapeToken(t: string): string {
       if (!/^[0-9A-F]{2}$/.test(hex)) throw new Error(`malformed escape in subject token ${t}`);
       bytes.push(parseInt(hex, 16));
       i += 3;
-    } else {
+    } else if (SAFE.test(c)) {
       bytes.push(c.charCodeAt(0));
       i++;
+    } else {
+      throw new Error(`unescaped character ${JSON.stringify(c)} in subject token ${t}`);
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  let out: string;
+  try {
+    out = strictUtf8.decode(Uint8Array.from(bytes));
+  } catch {
+    throw new Error(`subject token ${t} does not decode to UTF-8`);
+  }
+  if (escapeToken(out) !== t) throw new Error(`subject token ${t} is not in canonical form`);
+  return out;
 }
 
 /** Ids we make ourselves (ingress, scheduler, region, worker, request) must already be plain tokens. */

@@ -82,7 +82,8 @@ export class InflightTracker {
     }
     peer.seen = this.#now();
     if (m.full) {
-      for (const [w, n] of peer.counts) if (!(w in m.counts)) this.#set(peer.counts, w, n, 0);
+      // Own keys only: worker ids such as `constructor` are valid and must not match Object.prototype.
+      for (const [w, n] of peer.counts) if (!Object.hasOwn(m.counts, w)) this.#set(peer.counts, w, n, 0);
     }
     for (const [w, n] of Object.entries(m.counts)) this.#set(peer.counts, w, peer.counts.get(w) ?? 0, n);
   }

@@ -23,7 +23,8 @@ export class PolicySet {
 
   typeFor(model: string, pool: Pool): PolicyType {
     const c = this.#config;
-    const perModel = c.modelPolicies?.[model];
+    // Own keys only: a client may name its model `constructor` or `toString`.
+    const perModel = c.modelPolicies && Object.hasOwn(c.modelPolicies, model) ? c.modelPolicies[model] : undefined;
     if (perModel) return perModel;
     if (pool === 'prefill') return c.prefillPolicy ?? c.policy;
     if (pool === 'decode') return c.decodePolicy ?? c.policy;

@@ -47,7 +47,9 @@ export function checkBody(route: Route, raw: Buffer): Record<string, unknown> {
     e.param = 'model';
     throw e;
   }
-  if (typeof b.model !== 'string' || b.model.length === 0 || b.model.length > 512) throw invalid('model must be a non-empty string.', 'model');
+  // A lone surrogate could not travel in a subject token and come back as the same name.
+  if (typeof b.model !== 'string' || b.model.length === 0 || b.model.length > 512 || !b.model.isWellFormed())
+    throw invalid('model must be a non-empty string of at most 512 characters.', 'model');
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw invalid('stream must be a boolean.', 'stream');
   if (route === 'chat') {
     if (!Array.isArray(b.messages)) throw invalid('messages must be a list of messages.', 'messages');

@@ -19,6 +19,8 @@ export const BOUNDED_LOAD_DEFAULTS: BoundedLoadParams = Object.freeze({ virtualN
 export function boundedLoad(params: Partial<BoundedLoadParams> = {}): Policy {
   const p = { ...BOUNDED_LOAD_DEFAULTS, ...params };
   if (!(p.factor >= 1)) throw new RangeError(`bounded_load factor must be >= 1, got ${p.factor}`);
+  // An empty ring would walk nothing and pick nothing.
+  if (!(Number.isInteger(p.virtualNodes) && p.virtualNodes >= 1)) throw new RangeError(`bounded_load virtualNodes must be an integer >= 1, got ${p.virtualNodes}`);
   const rings = new Map<string, RingCache>();
   return {
     type,

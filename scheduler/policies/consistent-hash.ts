@@ -16,6 +16,8 @@ export const CONSISTENT_HASH_DEFAULTS: ConsistentHashParams = Object.freeze({ vi
 
 export function consistentHash(params: Partial<ConsistentHashParams> = {}): Policy {
   const p = { ...CONSISTENT_HASH_DEFAULTS, ...params };
+  // An empty ring would map every key to nothing.
+  if (!(Number.isInteger(p.virtualNodes) && p.virtualNodes >= 1)) throw new RangeError(`consistent_hash virtualNodes must be an integer >= 1, got ${p.virtualNodes}`);
   const rings = new Map<string, RingCache>();
   return {
     type,

@@ -50,11 +50,17 @@ export class HashRing {
   }
 }
 
-/** Keeps one ring per candidate set, rebuilt only when the set changes. */
+/**
+ * Keeps the rings of the last few candidate sets, rebuilt only for a set not seen lately. More
+ * than one: a retry excludes the workers already tried, so retried and first attempts alternate
+ * between two or three sets, and a single slot would rebuild (ids × virtual nodes hashes) on
+ * every pick just when a worker is failing.
+ */
 export class RingCache {
+  static readonly SLOTS = 4;
   readonly #virtualNodes: number;
-  #key = '';
-  #ring: HashRing | null = null;
+  /** Most recently used last. */
+  readonly #rings = new Map<string, HashRing>();
 
   constructor(virtualNodes: number) {
     this.#virtualNodes = virtualNodes;
@@ -62,10 +68,14 @@ export class RingCache {
 
   ring(ids: readonly string[]): HashRing {
     const key = ids.join('\n');
-    if (!this.#ring || key !== this.#key) {
-      this.#ring = new HashRing(ids, this.#virtualNodes);
-      this.#key = key;
+    let ring = this.#rings.get(key);
+    if (ring) {
+      this.#rings.delete(key);
+    } else {
+      ring = new HashRing(ids, this.#virtualNodes);
+      if (this.#rings.size >= RingCache.SLOTS) this.#rings.delete(this.#rings.keys().next().value!);
     }
-    return this.#ring;
+    this.#rings.set(key, ring);
+    return ring;
   }
 }

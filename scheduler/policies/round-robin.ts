@@ -9,9 +9,11 @@ export function roundRobin(): Policy {
     type,
     consumes: [],
     pick(candidates) {
-      const c = candidates[next % candidates.length];
-      next = (next + 1) % 1_000_000_007;
-      return c;
+      // Kept below the list's length, so the cycle stays exact forever (a fixed modulus would
+      // skip or repeat a worker each time the counter wrapped).
+      const i = next % candidates.length;
+      next = i + 1;
+      return candidates[i];
     },
   } satisfies Policy;
 }

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  escapeToken,
+  isSubjectId,
+  modelOfRequestSubject,
+  PROBE_TOKEN,
+  requestIdOfResponseSubject,
+  subjects,
+  unescapeToken,
+} from '../../proto/subjects.ts';
+
+const TRICKY_NAMES = [
+  'meta-llama/Llama-3.1-8B-Instruct',
+  'Qwen/Qwen2.5-0.5B-Instruct',
+  'a.b.c',
+  '.',
+  '..',
+  '*',
+  '>',
+  'llm.v1.req.*',
+  'org/model > 1',
+  'with space',
+  ' leading and trailing ',
+  'tab\there',
+  'new\nline',
+  'under_score',
+  '_',
+  '__',
+  '_41',
+  '_ZZ',
+  'percent%20',
+  'ünïcödé',
+  '模型/通义千问',
+  'emoji-🦙-llama',
+  '\uFEFFbom-first',
+  '\u0000nul',
+  '',
+  'a'.repeat(512),
+];
+
+describe('subjects', () => {
+  for (const name of TRICKY_NAMES) {
+    test(`subjects - escape round-trips ${JSON.stringify(name.length > 40 ? `${name.slice(0, 20)}…(${name.length})` : name)}`, () => {
+      const t = escapeToken(name);
+      assert.equal(unescapeToken(t), name);
+      assert.ok(t.length > 0, 'a token is never empty');
+      assert.doesNotMatch(t, /[.*>\s]/, 'a token holds no subject separator, wildcard or whitespace');
+      assert.match(t, /^[A-Za-z0-9_-]+$/, 'a token is plain ASCII letters, digits, _ and -');
+      assert.equal(modelOfRequestSubject(subjects.request(name)), name);
+    });
+  }
+
+  test('subjects - safe names are kept as they are', () => {
+    assert.equal(escapeToken('Llama-3-8B'), 'Llama-3-8B');
+    assert.equal(escapeToken('abcXYZ019-'), 'abcXYZ019-');
+  });
+
+  test('subjects - the escape is UTF-8 bytes in upper-case hex', () => {
+    assert.equal(escapeToken('meta-llama/Llama-3.1-8B-Instruct'), 'meta-llama_2FLlama-3_2E1-8B-Instruct');
+    assert.equal(escapeToken('_'), '_5F');
+    assert.equal(escapeToken('é'), '_C3_A9');
+    assert.equal(escapeToken(''), '_');
+  });
+
+  test('subjects - distinct names give distinct tokens', () => {
+    const tokens = new Set(TRICKY_NAMES.map(escapeToken));
+    assert.equal(tokens.size, new Set(TRICKY_NAMES).size);
+  });
+
+  const MALFORMED: [string, string][] = [
+    ['a trailing underscore', 'abc_'],
+    ['one hex digit', 'abc_4'],
+    ['lower-case hex', 'a_2e'],
+    ['non-hex digits', '_ZZ'],
+    ['a dot', 'a.b'],
+    ['a wildcard', '*'],
+    ['a full wildcard', '>'],
+    ['a space', 'a b'],
+    ['a raw non-ASCII character', 'é'],
+    ['a byte that is not UTF-8', '_FF'],
+    ['a truncated UTF-8 sequence', '_C3'],
+    ['an escaped safe character', 'a_2D'],
+    ['an escaped letter', '_41'],
+    ['the empty token', ''],
+  ];
+  for (const [what, token] of MALFORMED) {
+    test(`subjects - unescape rejects ${what} (${JSON.stringify(token)})`, () => {
+      assert.throws(() => unescapeToken(token), Error);
+    });
+  }
+
+  test('subjects - request subjects carry one escaped token', () => {
+    assert.equal(subjects.request('a.b'), 'llm.v1.req.a_2Eb');
+    assert.equal(subjects.request('meta-llama/Llama-3.1-8B-Instruct').split('.').length, 4);
+  });
+
+  test('subjects - modelOfRequestSubject returns null for other or malformed subjects', () => {
+    assert.equal(modelOfRequestSubject('llm.v1.resp.ing.req'), null);
+    assert.equal(modelOfRequestSubject('llm.v2.req.model'), null);
+    assert.equal(modelOfRequestSubject('llm.v1.req.a.b'), null);
+    assert.equal(modelOfRequestSubject('llm.v1.req.'), null);
+    assert.equal(modelOfRequestSubject('llm.v1.req.*'), null);
+    assert.equal(modelOfRequestSubject('llm.v1.req.bad_'), null);
+    assert.equal(modelOfRequestSubject('llm.v1.req.plain-model'), 'plain-model');
+  });
+
+  test('subjects - id builders accept plain ids and reject the rest', () => {
+    assert.equal(subjects.response('ing-1', '01HZX'), 'llm.v1.resp.ing-1.01HZX');
+    assert.equal(subjects.responseAll('ing-1'), 'llm.v1.resp.ing-1.*');
+    assert.equal(subjects.cancel('sched_2'), 'llm.v1.cancel.sched_2');
+    assert.equal(subjects.heartbeat('eu-west', 'w1'), 'llm.v1.hb.eu-west.w1');
+    assert.equal(subjects.kvEvents('w1'), 'llm.v1.kv.w1');
+    assert.equal(subjects.audit('eu', 'end'), 'audit.v1.eu.end');
+    for (const bad of ['', 'a.b', 'a*', '>', 'a b', 'é', 'x'.repeat(129)]) {
+      assert.throws(() => subjects.response('ing', bad), /request id/);
+      assert.throws(() => subjects.cancel(bad), /scheduler id/);
+      assert.throws(() => subjects.heartbeat(bad, 'w'), /region id/);
+      assert.throws(() => subjects.heartbeat('r', bad), /worker id/);
+      assert.equal(isSubjectId(bad), false);
+    }
+    assert.equal(isSubjectId('x'.repeat(128)), true);
+  });
+
+  test('subjects - audit subjects never overlap request subjects', () => {
+    assert.ok(!subjects.audit('r', 'p').startsWith('llm.'));
+    assert.ok(!subjects.auditAll.startsWith('llm.'));
+  });
+
+  test('subjects - the probe token is a valid id and the request id is the last token', () => {
+    assert.ok(isSubjectId(PROBE_TOKEN));
+    assert.equal(requestIdOfResponseSubject(subjects.response('ing', PROBE_TOKEN)), PROBE_TOKEN);
+    assert.equal(requestIdOfResponseSubject('llm.v1.resp.ing.01ABC'), '01ABC');
+  });
+});

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InflightTracker, isSyncMessage, type SyncMessage } from '../../scheduler/inflight.ts';
+
+function clock(start = 50_000) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => void (t += ms) };
+}
+
+const msg = (from: string, full: boolean, counts: Record<string, number>, sentAt = 0): SyncMessage => ({ from, full, counts, sentAt });
+
+describe('inflight', () => {
+  test('inflight - local counts go up and down and never below zero', () => {
+    const t = new InflightTracker('s1', clock().now);
+    t.inc('w1');
+    t.inc('w1');
+    t.inc('w2');
+    assert.equal(t.local('w1'), 2);
+    assert.equal(t.total('w1'), 2);
+    t.dec('w1');
+    t.dec('w2');
+    t.dec('w2');
+    assert.equal(t.local('w1'), 1);
+    assert.equal(t.local('w2'), 0);
+    assert.equal(t.local('never'), 0);
+  });
+
+  test('inflight - snapshots carry changed workers, or everything when full', () => {
+    const c = clock();
+    const t = new InflightTracker('s1', c.now);
+    assert.equal(t.hasChanges, false);
+    t.inc('w1');
+    t.inc('w2');
+    assert.equal(t.hasChanges, true);
+    assert.deepEqual(t.snapshot(false), { from: 's1', full: false, counts: { w1: 1, w2: 1 }, sentAt: c.now() });
+    assert.equal(t.hasChanges, false);
+    t.dec('w2');
+    assert.deepEqual(t.snapshot(false).counts, { w2: 0 }, 'a worker that dropped to 0 is sent as 0');
+    t.inc('w3');
+    c.advance(10);
+    assert.deepEqual(t.snapshot(true), { from: 's1', full: true, counts: { w1: 1, w3: 1 }, sentAt: c.now() });
+    assert.ok(isSyncMessage(t.snapshot(true)));
+  });
+
+  test('inflight - totals add every peer to the local count', () => {
+    const t = new InflightTracker('s1', clock().now);
+    t.inc('w1');
+    t.apply(msg('s2', false, { w1: 3, w2: 1 }));
+    t.apply(msg('s3', false, { w1: 2 }));
+    assert.equal(t.total('w1'), 6);
+    assert.equal(t.total('w2'), 1);
+    assert.equal(t.local('w1'), 1);
+    t.apply(msg('s2', false, { w1: 0 }));
+    assert.equal(t.total('w1'), 3);
+    assert.deepEqual(t.peers().sort(), ['s2', 's3']);
+  });
+
+  test('inflight - counts are absolute: a duplicated message does not double', () => {
+    const t = new InflightTracker('s1', clock().now);
+    const m = msg('s2', false, { w1: 4 });
+    t.apply(m);
+    t.apply(m);
+    assert.equal(t.total('w1'), 4);
+  });
+
+  test('inflight - a full snapshot replaces the peer’s counts', () => {
+    const t = new InflightTracker('s1', clock().now);
+    t.apply(msg('s2', false, { w1: 3, w2: 2, w3: 1 }));
+    t.apply(msg('s3', false, { w1: 1 }));
+    t.apply(msg('s2', true, { w2: 5 }));
+    assert.equal(t.total('w1'), 1, 's2’s w1 is gone, s3’s stays');
+    assert.equal(t.total('w2'), 5);
+    assert.equal(t.total('w3'), 0);
+    t.apply(msg('s2', true, {}));
+    assert.equal(t.total('w2'), 0);
+    assert.equal(t.total('w1'), 1);
+  });
+
+  test('inflight - a full snapshot clears workers whose ids are Object.prototype names', () => {
+    const t = new InflightTracker('s1', clock().now);
+    const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'];
+    const counts = JSON.parse(`{${names.map((n) => `"${n}":2`).join(',')}}`) as Record<string, number>;
+    t.apply(msg('s2', false, counts));
+    for (const n of names) assert.equal(t.total(n), 2, n);
+    t.apply(msg('s2', true, {}));
+    for (const n of names) assert.equal(t.total(n), 0, n);
+  });
+
+  test('inflight - a delta only touches the workers it names', () => {
+    const t = new InflightTracker('s1', clock().now);
+    t.apply(msg('s2', false, { w1: 3, w2: 2 }));
+    t.apply(msg('s2', false, { w2: 7 }));
+    assert.equal(t.total('w1'), 3);
+    assert.equal(t.total('w2'), 7);
+  });
+
+  test('inflight - its own messages are ignored', () => {
+    const t = new InflightTracker('s1', clock().now);
+    t.inc('w1');
+    t.apply(t.snapshot(true));
+    t.apply(msg('s1', false, { w1: 50 }));
+    assert.equal(t.total('w1'), 1);
+    assert.deepEqual(t.peers(), []);
+  });
+
+  test('inflight - a peer that goes quiet is forgotten with its counts', () => {
+    const c = clock();
+    const t = new InflightTracker('s1', c.now, 3000);
+    t.apply(msg('s2', false, { w1: 3 }));
+    t.apply(msg('s3', false, { w1: 1 }));
+    c.advance(2000);
+    t.apply(msg('s3', false, {}));
+    c.advance(1000);
+    assert.deepEqual(t.expire(), [], 'exactly the TTL is still alive');
+    c.advance(1);
+    assert.deepEqual(t.expire(), ['s2']);
+    assert.equal(t.total('w1'), 1);
+    assert.deepEqual(t.peers(), ['s3']);
+    c.advance(2000);
+    assert.deepEqual(t.expire(), ['s3']);
+    assert.equal(t.total('w1'), 0);
+    t.apply(msg('s2', false, { w1: 2 }));
+    assert.equal(t.total('w1'), 2, 'a forgotten peer that speaks again is counted again');
+  });
+
+  const JUNK: [string, unknown][] = [
+    ['null', null],
+    ['a string', 'sync'],
+    ['an array', []],
+    ['no from', { full: true, counts: {}, sentAt: 1 }],
+    ['from not a string', { from: 1, full: true, counts: {}, sentAt: 1 }],
+    ['full not a boolean', { from: 's', full: 'yes', counts: {}, sentAt: 1 }],
+    ['no sentAt', { from: 's', full: true, counts: {} }],
+    ['sentAt a string', { from: 's', full: true, counts: {}, sentAt: '1' }],
+    ['counts null', { from: 's', full: true, counts: null, sentAt: 1 }],
+    ['counts an array', { from: 's', full: true, counts: [1], sentAt: 1 }],
+    ['a negative count', { from: 's', full: true, counts: { w: -1 }, sentAt: 1 }],
+    ['a fractional count', { from: 's', full: true, counts: { w: 1.5 }, sentAt: 1 }],
+    ['a string count', { from: 's', full: true, counts: { w: '1' }, sentAt: 1 }],
+    ['a huge count', { from: 's', full: true, counts: { w: 1e9 }, sentAt: 1 }],
+  ];
+  for (const [what, v] of JUNK) {
+    test(`inflight - isSyncMessage rejects ${what}`, () => {
+      assert.equal(isSyncMessage(v), false);
+    });
+  }
+
+  test('inflight - isSyncMessage accepts well-formed messages', () => {
+    assert.ok(isSyncMessage({ from: 's2', full: false, counts: {}, sentAt: 1 }));
+    assert.ok(isSyncMessage(JSON.parse('{"from":"s2","full":true,"counts":{"w1":0,"w2":12},"sentAt":1700000000000}')));
+  });
+});
