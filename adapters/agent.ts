@@ -60,7 +60,7 @@ export class WorkerAgent {
   readonly #o: AgentOptions;
   readonly #log: Logger;
   readonly #http = new UndiciAgent({ keepAliveTimeout: 10_000, connections: 4 });
-  readonly #tracked: Tracked[];
+  #tracked: Tracked[];
   #seq = 0;
   #timer: NodeJS.Timeout | null = null;
   #sub: Subscription | null = null;
@@ -76,6 +76,25 @@ export class WorkerAgent {
 
   ids(): string[] {
     return this.#tracked.map((t) => t.id);
+  }
+
+  /** Starts reporting on another worker (discovery agents add workers as they find them). */
+  addWorker(spec: AgentWorker): string {
+    const id = spec.id ?? workerIdOf(spec.url);
+    this.#tracked = this.#tracked.filter((t) => t.id !== id);
+    const t: Tracked = { spec, id, last: null, everHealthy: false, draining: false };
+    this.#tracked.push(t);
+    void this.#beatOne(t);
+    return id;
+  }
+
+  /** Stops reporting on a worker that went away; it is reported unhealthy once so schedulers drop it at once. */
+  removeWorker(id: string): boolean {
+    const t = this.#tracked.find((x) => x.id === id);
+    if (!t) return false;
+    this.#tracked = this.#tracked.filter((x) => x !== t);
+    this.#publish(t, 'unhealthy');
+    return true;
   }
 
   async start(): Promise<void> {

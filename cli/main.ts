@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { agentCommand } from './agent.ts';
 import { devCommand } from './dev.ts';
+import { discoverZmqCommand } from './discover-zmq.ts';
 import { ingressCommand } from './ingress.ts';
 import { schedulerCommand } from './scheduler.ts';
 import { simCommand } from './sim.ts';
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(ingressCommand())
     .addCommand(schedulerCommand())
     .addCommand(agentCommand())
+    .addCommand(discoverZmqCommand())
     .addCommand(simCommand());
   await program.parseAsync(argv);
 }

@@ -4,6 +4,7 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { isPolicyType, POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
+import { PD_DEFAULTS } from '../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
 import { Scheduler } from '../scheduler/service.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
@@ -37,6 +38,12 @@ interface SchedulerFlags extends BusFlags {
   upstreamBodyTimeoutMs: number;
   workerApiKey?: string;
   missedBeats: number;
+  pdThresholdTokens: number;
+  pdPrefillMaxWaiting: number;
+  pdPrefillMaxKvUsage: number;
+  pdOnPrefillFailure: 'retry' | 'decode';
+  pdStrict?: boolean;
+  pdKvLeaseMs: number;
 }
 
 function modelPolicy(value: string, previous: Record<string, PolicyType>): Record<string, PolicyType> {
@@ -72,6 +79,12 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.bodyTimeoutMs))
     .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key)').env('LLMR_WORKER_API_KEY'))
     .addOption(new Option('--missed-beats <n>', 'heartbeat intervals without news before a worker is dropped').argParser(integer(1, 100)).default(d.missedBeats))
+    .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(PD_DEFAULTS.decider.thresholdTokens))
+    .addOption(new Option('--pd-prefill-max-waiting <n>', 'P/D: a prefill worker with this many queued requests is saturated').argParser(integer(1)).default(PD_DEFAULTS.decider.prefillMaxWaiting))
+    .addOption(new Option('--pd-prefill-max-kv-usage <x>', 'P/D: …or with this KV-cache usage (0–1)').argParser(positiveNumber).default(PD_DEFAULTS.decider.prefillMaxKvUsage))
+    .addOption(new Option('--pd-on-prefill-failure <what>', 'P/D: try other prefill workers, or serve the request whole on the decode worker').choices(['retry', 'decode']).default(PD_DEFAULTS.onPrefillFailure))
+    .addOption(new Option('--pd-strict', 'P/D: answer 503 when no prefill worker is ready, instead of serving requests whole on decode workers'))
+    .addOption(new Option('--pd-kv-lease-ms <ms>', 'P/D: how long prefill workers hold KV (vLLM kv_lease_duration)').argParser(integer(1)).default(PD_DEFAULTS.kvLeaseMs))
     .action(async (f: SchedulerFlags) => {
       const id = f.id ?? randomId('sched');
       const log = createLogger('scheduler', f.logLevel).child({ schedulerId: id });
@@ -96,6 +109,12 @@ export function schedulerCommand(): Command {
           syncIntervalMs: d.syncIntervalMs,
           syncFullIntervalMs: d.syncFullIntervalMs,
           retryAfterS: d.retryAfterS,
+          pd: {
+            decider: { thresholdTokens: f.pdThresholdTokens, prefillMaxWaiting: f.pdPrefillMaxWaiting, prefillMaxKvUsage: f.pdPrefillMaxKvUsage },
+            onPrefillFailure: f.pdOnPrefillFailure,
+            strict: f.pdStrict === true,
+            kvLeaseMs: f.pdKvLeaseMs,
+          },
         },
         log,
       );

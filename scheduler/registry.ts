@@ -38,6 +38,7 @@ export class Registry {
   /** Bumped when the set of candidates may have changed (join, leave, state, models, role); caches key on it. */
   #version = 0;
   #candidates = new Map<string, { version: number; list: readonly WorkerView[] }>();
+  #disaggregated = new Map<string, { version: number; value: boolean }>();
 
   constructor(o: RegistryOptions) {
     this.#now = o.now;
@@ -134,6 +135,16 @@ export class Registry {
     // Only lists for served models are kept: clients can name any model, the cache must stay bounded.
     if (list.length > 0) this.#candidates.set(key, { version: this.#version, list });
     return list;
+  }
+
+  /** Whether the model's fleet is disaggregated: some worker for it has the prefill or decode role. */
+  hasDisaggregatedRoles(model: string): boolean {
+    const cached = this.#disaggregated.get(model);
+    if (cached && cached.version === this.#version) return cached.value;
+    let value = false;
+    for (const w of this.#workers.values()) if (w.role !== 'both' && w.models.includes(model)) value = true;
+    if (this.knows(model)) this.#disaggregated.set(model, { version: this.#version, value });
+    return value;
   }
 
   /** Models served by at least one ready worker, with how many. */

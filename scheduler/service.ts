@@ -11,7 +11,10 @@ import { modelOfRequestSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '.
 import { headerGetter } from '../runtime/nats.ts';
 import { dispatch } from './dispatch.ts';
 import { InflightTracker, isSyncMessage } from './inflight.ts';
+import type { PdConfig } from './pd/config.ts';
+import { DECISIONS, type Decision } from './pd/decider.ts';
 import { PolicySet, type PolicyConfig } from './policy-set.ts';
+import { PrefixIndex } from './prefix-index.ts';
 import { Registry } from './registry.ts';
 import type { RetryOptions } from './retry.ts';
 import { StreamWriter } from './stream-writer.ts';
@@ -27,6 +30,7 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly syncIntervalMs: number;
   readonly syncFullIntervalMs: number;
   readonly retryAfterS: number;
+  readonly pd: PdConfig;
 }
 
 export interface SchedulerCounters {
@@ -37,6 +41,8 @@ export interface SchedulerCounters {
   heartbeats: number;
   heartbeatsInvalid: number;
   malformedRequests: number;
+  /** Disaggregate-or-not decisions in P/D fleets. */
+  decisions: Record<Decision, number>;
 }
 
 /** A subscription callback that ignores subscription errors (they surface as connection status). */
@@ -55,7 +61,8 @@ export class Scheduler {
   readonly registry: Registry;
   readonly inflight: InflightTracker;
   readonly policies: PolicySet;
-  readonly counters: SchedulerCounters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0 };
+  readonly counters: SchedulerCounters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0, decisions: Object.fromEntries(DECISIONS.map((x) => [x, 0])) as Record<Decision, number> };
+  readonly prefix = new PrefixIndex();
   readonly #nc: NatsConnection;
   readonly #log: Logger;
   readonly #agent: Agent;
@@ -92,7 +99,10 @@ export class Scheduler {
     await nc.flush();
     this.#timers.push(
       setInterval(() => {
-        for (const id of this.registry.expire()) this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
+        for (const id of this.registry.expire()) {
+          this.prefix.forget(id);
+          this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
+        }
         this.inflight.expire();
       }, 250),
       setInterval(() => this.#publishSync(false), this.options.syncIntervalMs),
@@ -237,6 +247,9 @@ export class Scheduler {
         random: Math.random,
         log: this.#log,
         retryAfterS: this.options.retryAfterS,
+        prefix: this.prefix,
+        pd: this.options.pd,
+        onDecision: (x) => this.counters.decisions[x]++,
       },
       { model, meta: meta.value, body: msg.data, signal: controller.signal },
       out,

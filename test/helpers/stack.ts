@@ -12,6 +12,7 @@ import { INGRESS_DEFAULTS, validateIngressOptions, type IngressOptions } from '.
 import { startIngress, type Ingress } from '../../ingress/server.ts';
 import { connectNats } from '../../runtime/nats.ts';
 import type { PolicyType } from '../../scheduler/policies/index.ts';
+import { PD_DEFAULTS } from '../../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS, type RetryOptions } from '../../scheduler/retry.ts';
 import { Scheduler, type SchedulerOptions } from '../../scheduler/service.ts';
 import { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.ts';
@@ -63,6 +64,7 @@ export function schedulerOptions(id: string, overrides: Partial<SchedulerOptions
     syncIntervalMs: 10,
     syncFullIntervalMs: 200,
     retryAfterS: 1,
+    pd: PD_DEFAULTS,
     ...overrides,
   };
 }
