@@ -21,6 +21,8 @@ const DEV_USERS = { ingress: 'ingress-dev', scheduler: 'scheduler-dev', agent: '
 
 interface DevFlags {
   workers: number;
+  pd?: boolean;
+  kvConnector: 'nixl' | 'p2p-nccl';
   policy: PolicyType;
   port: number;
   host: string;
@@ -70,8 +72,10 @@ function findNatsServer(): string {
 
 export function devCommand(): Command {
   return new Command('dev')
-    .description('run a whole local stack: NATS (if none answers), a scheduler, an ingress, simulated workers and agents')
-    .addOption(new Option('--workers <n>', 'simulated workers').argParser(integer(1, 64)).default(2))
+    .description('run a whole local stack: NATS (if none answers), a scheduler, an ingress, simulated workers (optionally P/D) and agents')
+    .addOption(new Option('--workers <n>', 'simulated workers (with --pd: per role)').argParser(integer(1, 64)).default(2))
+    .addOption(new Option('--pd', 'a prefill/decode fleet: --workers prefill and --workers decode workers'))
+    .addOption(new Option('--kv-connector <kind>', 'with --pd: how KV moves').choices(['nixl', 'p2p-nccl']).default('nixl'))
     .addOption(new Option('--policy <type>', 'scheduling policy').choices(POLICY_TYPES).default('power_of_two'))
     .addOption(new Option('--port <port>', 'ingress port').argParser(port).default(8000))
     .addOption(new Option('--host <addr>', 'ingress address').default('127.0.0.1'))
@@ -124,12 +128,41 @@ export function devCommand(): Command {
       }
       const bus = (role: keyof typeof DEV_USERS): Record<string, string> => ({ NATS_URL: f.natsUrl, NATS_USER: role, NATS_PASSWORD: DEV_USERS[role] });
 
-      const base = await freePorts(f.workers);
-      const urls = Array.from({ length: f.workers }, (_, i) => `http://127.0.0.1:${base + i}`);
-      run('sim', process.execPath, [BIN, 'sim', '--workers', String(f.workers), '--base-port', String(base), '--profile', f.profile]);
-      for (let i = 0; i < 50 && !(await tcpAnswers('127.0.0.1', base + f.workers - 1)); i++) await new Promise((r) => setTimeout(r, 100));
+      const waitPort = async (p: number): Promise<void> => {
+        for (let i = 0; i < 50 && !(await tcpAnswers('127.0.0.1', p)); i++) await new Promise((r) => setTimeout(r, 100));
+      };
+      const sim = (role: string, base: number, extra: string[] = []): string[] => {
+        run(`sim-${role}`, process.execPath, [BIN, 'sim', '--workers', String(f.workers), '--base-port', String(base), '--role', role, '--profile', f.profile, ...extra]);
+        return Array.from({ length: f.workers }, (_, i) => `http://127.0.0.1:${base + i}`);
+      };
       run('scheduler', process.execPath, [BIN, 'scheduler', '--policy', f.policy], bus('scheduler'));
-      run('agent', process.execPath, [BIN, 'agent', '--worker', urls.join(',')], bus('agent'));
+      let fleet: string;
+      if (!f.pd) {
+        const base = await freePorts(f.workers);
+        const urls = sim('both', base);
+        await waitPort(base + f.workers - 1);
+        run('agent', process.execPath, [BIN, 'agent', '--worker', urls.join(',')], bus('agent'));
+        fleet = `${f.workers} simulated worker(s)`;
+      } else if (f.kvConnector === 'nixl') {
+        const base = await freePorts(2 * f.workers);
+        const p = sim('prefill', base);
+        const d = sim('decode', base + f.workers);
+        await waitPort(base + 2 * f.workers - 1);
+        run('agent-prefill', process.execPath, [BIN, 'agent', '--worker', p.join(','), '--role', 'prefill'], bus('agent'));
+        run('agent-decode', process.execPath, [BIN, 'agent', '--worker', d.join(','), '--role', 'decode'], bus('agent'));
+        fleet = `${f.workers} prefill + ${f.workers} decode simulated workers (NIXL)`;
+      } else {
+        const discoveryPort = await freePorts(1, 30001);
+        const proxy = `tcp://127.0.0.1:${discoveryPort}`;
+        run('discover-zmq', process.execPath, [BIN, 'discover-zmq', '--bind', proxy], bus('agent'));
+        await waitPort(discoveryPort);
+        const base = await freePorts(2 * f.workers);
+        const kvBase = await freePorts(2 * f.workers, 21001);
+        const connector = ['--kv-connector', 'p2p-nccl', '--proxy', proxy];
+        sim('prefill', base, [...connector, '--kv-base-port', String(kvBase)]);
+        sim('decode', base + f.workers, [...connector, '--kv-base-port', String(kvBase + f.workers)]);
+        fleet = `${f.workers} prefill + ${f.workers} decode simulated workers (P2P-NCCL, ZeroMQ discovery at ${proxy})`;
+      }
       run('ingress', process.execPath, [BIN, 'ingress', '--host', f.host, '--port', String(f.port)], bus('ingress'));
 
       const ingress = `http://${f.host}:${f.port}`;
@@ -147,7 +180,7 @@ export function devCommand(): Command {
       process.stdout.write(
         [
           '',
-          `[dev] ready: ingress ${ingress}, ${f.workers} simulated worker(s) (${f.profile}), policy ${f.policy}`,
+          `[dev] ready: ingress ${ingress}, ${fleet} (${f.profile}), policy ${f.policy}`,
           '',
           'Try it:',
           `  curl -s ${ingress}/v1/chat/completions -H 'content-type: application/json' \\`,
