@@ -5,13 +5,16 @@
 //
 //   node --import tsx bench/sim/capacity.ts [--workers 16] [--streams 500] [--seconds 20]
 //        [--warmup 5] [--max-tokens 256] [--prompt-tokens 128] [--profile llama-3.1-8b-h100]
-//        [--sim-core 0] [--client-core 1] [--cpu-prof <dir>] [--out bench/results/sim-capacity.json]
+//        [--sim-core 0] [--client-core 1] [--cpu-prof <dir>] [--sim-node-arg <flag>]… [--sim-log <file>]
+//        [--tolerance 5] [--out bench/results/sim-capacity.json]
 //
 // PASS when both the client-measured mean ITL and the simulator's own ITL histogram mean are within
 // 5 % of the cost model's ITL for the steps the workers actually ran (Δ busyMs / Δ steps from
 // /_sim/state, weighted by each worker's generated tokens). Writes bench/results/sim-capacity.json.
+// The table also shows what else ran on the simulator's core (other processes, IRQ/softirq): on a
+// shared machine a FAIL with "contended" next to it says more about the neighbours than the simulator.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +36,10 @@ interface Options {
   simCore: number;
   clientCore: number;
   cpuProf: string | null;
+  /** Extra node flags for the simulator process (e.g. --max-semi-space-size=32, --trace-gc). */
+  simNodeArgs: string[];
+  /** Append the simulator's stdout and stderr to this file. */
+  simLog: string | null;
   out: string;
   tolerancePct: number;
 }
@@ -48,12 +55,14 @@ const DEFAULTS: Options = {
   simCore: 0,
   clientCore: 1,
   cpuProf: null,
+  simNodeArgs: [],
+  simLog: null,
   out: join(ROOT, 'bench', 'results', 'sim-capacity.json'),
   tolerancePct: 5,
 };
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { ...DEFAULTS };
+  const o: Options = { ...DEFAULTS, simNodeArgs: [] };
   const num = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < min) throw new Error(`${flag} needs a number ≥ ${min}, got ${v}`);
@@ -74,6 +83,8 @@ function parseArgs(argv: readonly string[]): Options {
       case '--client-core': o.clientCore = Math.floor(num(flag, value(), 0)); break;
       case '--tolerance': o.tolerancePct = num(flag, value(), 0); break;
       case '--cpu-prof': o.cpuProf = resolve(value() ?? 'cpu-prof'); break;
+      case '--sim-node-arg': o.simNodeArgs.push(value() ?? ''); break;
+      case '--sim-log': o.simLog = resolve(value() ?? 'sim.log'); break;
       case '--out': o.out = resolve(value() ?? o.out); break;
       case '--profile': {
         const p = value() ?? '';
@@ -153,8 +164,8 @@ function cpuSeconds(pid: number, clkTck: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clkTck;
 }
 
-/** Busy and total jiffies of one CPU core (/proc/stat "cpuN" line). */
-function coreJiffies(core: number): { busy: number; total: number } | null {
+/** Busy, interrupt and total jiffies of one CPU core (/proc/stat "cpuN" line). */
+function coreJiffies(core: number): { busy: number; irq: number; total: number } | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8')
       .split('\n')
@@ -163,10 +174,23 @@ function coreJiffies(core: number): { busy: number; total: number } | null {
     const v = line.trim().split(/\s+/).slice(1).map(Number);
     const total = v.reduce((a, x) => a + x, 0);
     const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    return { busy: total - idle, total };
+    // user nice system idle iowait irq softirq steal …
+    return { busy: total - idle, irq: (v[5] ?? 0) + (v[6] ?? 0), total };
   } catch {
     return null;
   }
+}
+
+function coreLoad(
+  a: { busy: number; irq: number; total: number } | null,
+  b: { busy: number; irq: number; total: number } | null,
+  simPct: number,
+): { otherOnSimCorePct: number | null; irqOnSimCorePct: number | null } {
+  if (!a || !b || b.total <= a.total) return { otherOnSimCorePct: null, irqOnSimCorePct: null };
+  const span = b.total - a.total;
+  const irq = ((b.irq - a.irq) / span) * 100;
+  const busy = ((b.busy - a.busy) / span) * 100;
+  return { otherOnSimCorePct: Math.max(0, busy - irq - simPct), irqOnSimCorePct: irq };
 }
 
 function clockTicks(): number {
@@ -205,8 +229,10 @@ export interface ClientResult {
   firstError: string | null;
   clientCpuPct: number;
   simCpuPct: number;
-  /** Everything else that ran on the simulator's core during the window (other processes, interrupts), in % of that core. */
+  /** Other processes that ran on the simulator's core during the window, in % of that core. */
   otherOnSimCorePct: number | null;
+  /** Interrupt and softirq time on the simulator's core (loopback TCP receive work lands here), in % of that core. */
+  irqOnSimCorePct: number | null;
   simItlMs: number;
   simItlSamples: number;
   /** Δ busyMs / Δ steps per worker, weighted by that worker's Δ generated tokens. */
@@ -244,7 +270,7 @@ async function runClient(cfg: ClientConfig): Promise<ClientResult> {
 
   const body = (): string => {
     const ids = new Array<number>(cfg.promptTokens);
-    for (let i = 0; i < ids.length; i++) ids[i] = Math.floor(Math.random() * 2 ** 32);
+    for (let i = 0; i < ids.length; i++) ids[i] = Math.floor(Math.random() * 128_000);
     return JSON.stringify({ model: cfg.model, prompt: ids, max_tokens: cfg.maxTokens, ignore_eos: true, stream: true });
   };
 
@@ -301,7 +327,12 @@ async function runClient(cfg: ClientConfig): Promise<ClientResult> {
   };
 
   const all = Array.from({ length: cfg.streams }, (_, i) => slot(i));
-  const snapAll = (): Promise<WorkerSnapshot[]> => Promise.all(cfg.urls.map((u) => snapshot(u)));
+  // One worker at a time: rendering 16 /metrics pages at once would itself stall the simulator's loop.
+  const snapAll = async (): Promise<WorkerSnapshot[]> => {
+    const out: WorkerSnapshot[] = [];
+    for (const u of cfg.urls) out.push(await snapshot(u));
+    return out;
+  };
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   await sleep(cfg.warmup * 1000);
@@ -320,8 +351,8 @@ async function runClient(cfg: ClientConfig): Promise<ClientResult> {
   const bs = profile.blockSize;
   while (performance.now() < w1 - 250) {
     await sleep(500);
-    const states = await Promise.all(cfg.urls.map((u) => simState(u)));
-    for (const s of states) {
+    for (const u of cfg.urls) {
+      const s = await simState(u);
       samples++;
       runningSum += s.running;
       if (s.running === 0) continue;
@@ -373,8 +404,7 @@ async function runClient(cfg: ClientConfig): Promise<ClientResult> {
     firstError,
     clientCpuPct: ((cpu1.client.user + cpu1.client.system) / 1e6 / wallS) * 100,
     simCpuPct: ((cpu1.sim - cpu0.sim) / wallS) * 100,
-    otherOnSimCorePct:
-      cpu0.core && cpu1.core ? Math.max(0, ((cpu1.core.busy - cpu0.core.busy) / (cpu1.core.total - cpu0.core.total)) * 100 - ((cpu1.sim - cpu0.sim) / wallS) * 100) : null,
+    ...coreLoad(cpu0.core, cpu1.core, ((cpu1.sim - cpu0.sim) / wallS) * 100),
     simItlMs: (itlSum / itlCount) * 1000,
     simItlSamples: itlCount,
     costModelItlMs: workers.reduce((x, w) => x + w.stepMs * w.tokens, 0) / simTokens,
@@ -448,16 +478,20 @@ function pinned(core: number, cmd: string[], useTaskset: boolean): [string, stri
 }
 
 async function startSim(o: Options, basePort: number, useTaskset: boolean): Promise<{ child: ChildProcess; urls: string[] }> {
-  const node = [process.execPath, ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []), join(ROOT, 'bin', 'llm-router.js')];
+  const node = [process.execPath, ...o.simNodeArgs, ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []), join(ROOT, 'bin', 'llm-router.js')];
   const args = ['sim', '--workers', String(o.workers), '--base-port', String(basePort), '--profile', o.profile];
   const [cmd, argv] = pinned(o.simCore, [...node, ...args], useTaskset);
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const urls: string[] = [];
   let stderr = '';
+  const log = o.simLog ? createWriteStream(o.simLog, { flags: 'a' }) : null;
   child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
+    stderr = (stderr + d.toString()).slice(-8000);
+    log?.write(d);
   });
+  child.stdout!.on('data', (d: Buffer) => log?.write(d));
+  child.once('exit', () => log?.end());
   await new Promise<void>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`simulator not ready after 60 s; stderr: ${stderr.slice(-2000)}`)), 60_000);
     let buf = '';
@@ -541,7 +575,7 @@ async function orchestrate(o: Options): Promise<number> {
     ['Cost-model ITL (stepDurationMs at sampled batch/KV)', `${r.costModelSampledItlMs.toFixed(3)} ms (mean ctx ${Math.round(r.meanContextPerSeq)} tokens)`],
     ['Deviation client / sim vs cost model', `${devClient >= 0 ? '+' : ''}${devClient.toFixed(2)} % / ${devSim >= 0 ? '+' : ''}${devSim.toFixed(2)} %`],
     ['Sim process CPU (one core = 100 %)', `${r.simCpuPct.toFixed(1)} %`],
-    ['Other load on the sim core (other processes, IRQs)', r.otherOnSimCorePct === null ? 'n/a' : `${r.otherOnSimCorePct.toFixed(1)} %`],
+    ['Other processes / IRQ+softirq on the sim core', r.otherOnSimCorePct === null || r.irqOnSimCorePct === null ? 'n/a' : `${r.otherOnSimCorePct.toFixed(1)} % / ${r.irqOnSimCorePct.toFixed(1)} %${r.otherOnSimCorePct > 5 ? ' (contended: other processes shared the core)' : ''}`],
     ['Client process CPU', `${r.clientCpuPct.toFixed(1)} %`],
     ['Sim busy fraction (simulated busy / wall, per worker)', `${(r.busyFraction * 100).toFixed(1)} %`],
     ['Max engine-loop lag (at window start / end)', `${r.maxLagMsAtStart.toFixed(1)} / ${r.maxLagMsAtEnd.toFixed(1)} ms`],
@@ -569,7 +603,9 @@ async function orchestrate(o: Options): Promise<number> {
       deviationClientPct: devClient,
       deviationSimPct: devSim,
       simCpuPct: r.simCpuPct,
-      otherLoadOnSimCorePct: r.otherOnSimCorePct,
+      otherProcessesOnSimCorePct: r.otherOnSimCorePct,
+      contended: (r.otherOnSimCorePct ?? 0) > 5,
+      irqOnSimCorePct: r.irqOnSimCorePct,
       clientCpuPct: r.clientCpuPct,
       maxLagMs: r.maxLagMsAtEnd,
       maxLagMsAtWindowStart: r.maxLagMsAtStart,
@@ -596,7 +632,17 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
     process.exit(0);
   }
-  const o = parseArgs(argv);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\nimport ')[0]!.replace(/^\/\/ ?/gm, '') + '\n');
+    return;
+  }
+  let o: Options;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    process.stderr.write(`capacity: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(2);
+  }
   process.once('exit', () => killAll('SIGKILL'));
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
