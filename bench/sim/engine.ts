@@ -113,7 +113,7 @@ export interface EngineStats {
 }
 
 /** Beyond this lag the loop stops catching up and restarts its timeline from now. */
-const MAX_CATCH_UP_MS = 50;
+const MAX_CATCH_UP_MS = 250;
 
 export class Engine {
   readonly profile: Profile;

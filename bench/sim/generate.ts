@@ -8,7 +8,7 @@ import { blockHashes, saltOf, seedOf } from './block-hash.ts';
 import type { Clock } from './clock.ts';
 import type { Engine, FinishReason, RemoteKvSource, TokenEvent } from './engine.ts';
 import { parseFaultHeader, requestFaults, type FaultState } from './faults.ts';
-import { BodyTooLarge, parseJson, readBody, sendJson } from './http-util.ts';
+import { BodyTooLarge, chunked, parseJson, readBody, sendJson } from './http-util.ts';
 import type { RequestObserver } from './metrics.ts';
 import { remoteKvSource, type NixlLeases } from './nixl.ts';
 import { parseChat, parseCompletion, type GenerationRequest } from './openai-request.ts';
@@ -161,8 +161,8 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
   const usageAt = (cached: number): Usage => ({ promptTokens: promptTokens.length, completionTokens, cachedTokens: cached });
   const startStream = (): void => {
     if (res.headersSent) return;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': xRequestId });
-    if (sse && kind === 'chat') res.write(sse.role(g.continuousUsage ? usageAt(0) : undefined));
+    chunked.start(res, 200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': xRequestId });
+    if (sse && kind === 'chat') chunked.write(res, sse.role(g.continuousUsage ? usageAt(0) : undefined));
   };
 
   const onToken = (t: TokenEvent): boolean => {
@@ -183,15 +183,14 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
     if (sse && deliver) {
       startStream();
       const usage = g.continuousUsage ? usageAt(t.cachedTokens) : undefined;
-      if (ending) res.write(sse.finish(piece.delta + out.flush(), ending, stopReason, usage));
-      else if (piece.delta) res.write(sse.token(piece.delta, usage));
+      if (ending) chunked.write(res, sse.finish(piece.delta + out.flush(), ending, stopReason, usage));
+      else if (piece.delta) chunked.write(res, sse.token(piece.delta, usage));
     }
     if (die) {
       // The worker died under this request: the engine drops it (an abort, as when the client
       // leaves), and the connection is cut without the stream's end. What was written must reach
-      // the client first: node:http corks a response's writes until the next tick, so an
-      // immediate destroy would lose the last token. An empty socket write completes in order,
-      // after everything queued before it.
+      // the client first: an empty socket write completes in order, after everything queued
+      // before it (node:http may still hold corked writes until the next tick).
       ctx.engine.abort(engineRequestId);
       const socket = res.socket;
       if (socket && !socket.destroyed) socket.write('', () => socket.destroy());
@@ -221,13 +220,13 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
     if (reason === 'error') {
       const e = engineError('KV transfer failed and kv_load_failure_policy is "fail".');
       if (!res.headersSent) return sendError(res, e, xRequestId);
-      res.end(new SseWriter(meta).error(e.body.error) + 'data: [DONE]\n\n');
+      chunked.end(res, new SseWriter(meta).error(e.body.error) + 'data: [DONE]\n\n');
       return;
     }
     const usage = usageAt(outcome.cachedTokens);
     if (sse) {
       startStream();
-      res.end((g.includeUsage ? sse.usage(usage) : '') + sse.done());
+      chunked.end(res, (g.includeUsage ? sse.usage(usage) : '') + sse.done());
       return;
     }
     const kvOut = outcome.heldBlocks ? ctx.nixl.hold(engineRequestId, outcome.heldBlocks, promptTokens.length) : null;

@@ -42,3 +42,26 @@ export function parseJson(buf: Buffer): { ok: true; value: unknown } | { ok: fal
     return { ok: false, message: `JSON decode error: ${(e as Error).message}` };
   }
 }
+
+/**
+ * A chunked response written straight to the socket: one pre-framed HTTP chunk, one socket
+ * write per event. res.write would cork, wait a tick and write four buffers per chunk; with
+ * hundreds of streams emitting a token every few milliseconds that machinery is most of the
+ * simulator's CPU (bench/sim/capacity.ts). Every body write of such a response goes through
+ * here, so the order on the wire is the order of the calls; `end` lets node write the last chunk.
+ */
+export const chunked = {
+  start(res: ServerResponse, status: number, headers: Record<string, string>): void {
+    res.writeHead(status, headers);
+    res.flushHeaders();
+  },
+  write(res: ServerResponse, text: string): void {
+    const s = res.socket;
+    if (!s || s.destroyed || text.length === 0) return;
+    s.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+  },
+  end(res: ServerResponse, text = ''): void {
+    chunked.write(res, text);
+    res.end();
+  },
+};

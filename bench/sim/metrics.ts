@@ -136,15 +136,25 @@ export class WorkerMetrics implements RequestObserver {
     this.#genHist = hist('vllm:request_generation_tokens', 'Number of generation tokens processed.', tb);
     this.#iteration = hist('vllm:iteration_tokens_total', 'Histogram of number of tokens per engine_step.', ITERATION_TOKEN_BUCKETS);
     e.onStep = (tokens) => this.#iteration.observe(tokens);
+    this.registry.removeSingleMetric('vllm:inter_token_latency_seconds');
+    this.registry.removeSingleMetric('vllm:time_per_output_token_seconds');
+    this.#labels = `model_name="${o.modelName}",engine="0"`;
   }
 
   firstToken(ttftS: number): void {
     this.#ttft.observe(ttftS);
   }
 
+  readonly #itlCounts = new Float64Array(ITL_BUCKETS.length + 1);
+  #itlSum = 0;
+  #itlCount = 0;
+  #labels = '';
   interToken(itlS: number): void {
-    this.#itl.observe(itlS);
-    this.#tpot.observe(itlS);
+    let i = 0;
+    while (i < ITL_BUCKETS.length && itlS > ITL_BUCKETS[i]!) i++;
+    this.#itlCounts[i]!++;
+    this.#itlSum += itlS;
+    this.#itlCount++;
   }
 
   finished(r: { e2eS: number; queueS: number; prefillS: number; decodeS: number; promptTokens: number; generationTokens: number }): void {
@@ -156,7 +166,21 @@ export class WorkerMetrics implements RequestObserver {
     this.#genHist.observe(r.generationTokens);
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  #renderItl(): string {
+    let out = '';
+    for (const name of ['vllm:inter_token_latency_seconds', 'vllm:time_per_output_token_seconds']) {
+      out += `# HELP ${name} Histogram of inter-token latency in seconds.\n# TYPE ${name} histogram\n`;
+      let acc = 0;
+      for (let i = 0; i < ITL_BUCKETS.length; i++) {
+        acc += this.#itlCounts[i]!;
+        out += `${name}_bucket{le="${ITL_BUCKETS[i]}",${this.#labels}} ${acc}\n`;
+      }
+      out += `${name}_bucket{le="+Inf",${this.#labels}} ${this.#itlCount}\n${name}_sum{${this.#labels}} ${this.#itlSum}\n${name}_count{${this.#labels}} ${this.#itlCount}\n`;
+    }
+    return out;
+  }
+
+  async text(): Promise<string> {
+    return (await this.registry.metrics()) + this.#renderItl();
   }
 }

@@ -70,6 +70,12 @@ export class OutputAssembler {
   }
 
   push(piece: string): Piece {
+    if (this.#stops.length === 0) {
+      // Nothing can match: no holdback, no slicing of the growing text (a cons-string flatten per token).
+      this.#text += piece;
+      this.#emitted = this.#text.length;
+      return { delta: piece, stopped: false, stopReason: null };
+    }
     const from = Math.max(0, this.#text.length - this.#overlap);
     this.#text += piece;
     this.#tokens++;
