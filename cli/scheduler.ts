@@ -4,6 +4,7 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { isPolicyType, POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
+import { BREAKER_DEFAULTS } from '../scheduler/circuit-breaker.ts';
 import { PD_DEFAULTS } from '../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
 import { Scheduler } from '../scheduler/service.ts';
@@ -44,6 +45,10 @@ interface SchedulerFlags extends BusFlags {
   pdOnPrefillFailure: 'retry' | 'decode';
   pdStrict?: boolean;
   pdKvLeaseMs: number;
+  cbFailureThreshold: number;
+  cbSuccessThreshold: number;
+  cbCooldownMs: number;
+  circuitBreaker: boolean;
 }
 
 function modelPolicy(value: string, previous: Record<string, PolicyType>): Record<string, PolicyType> {
@@ -84,6 +89,10 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--pd-prefill-max-kv-usage <x>', 'P/D: …or with this KV-cache usage (0–1)').argParser(positiveNumber).default(PD_DEFAULTS.decider.prefillMaxKvUsage))
     .addOption(new Option('--pd-on-prefill-failure <what>', 'P/D: try other prefill workers, or serve the request whole on the decode worker').choices(['retry', 'decode']).default(PD_DEFAULTS.onPrefillFailure))
     .addOption(new Option('--pd-strict', 'P/D: answer 503 when no prefill worker is ready, instead of serving requests whole on decode workers'))
+    .addOption(new Option('--cb-failure-threshold <n>', 'consecutive failures that open a worker\'s circuit breaker').argParser(integer(1)).default(BREAKER_DEFAULTS.failureThreshold))
+    .addOption(new Option('--cb-success-threshold <n>', 'successes in half-open that close it').argParser(integer(1)).default(BREAKER_DEFAULTS.successThreshold))
+    .addOption(new Option('--cb-cooldown-ms <ms>', 'time open before a trial request').argParser(integer(0)).default(BREAKER_DEFAULTS.cooldownMs))
+    .addOption(new Option('--no-circuit-breaker', 'disable the circuit breakers'))
     .addOption(new Option('--pd-kv-lease-ms <ms>', 'P/D: how long prefill workers hold KV (vLLM kv_lease_duration)').argParser(integer(1)).default(PD_DEFAULTS.kvLeaseMs))
     .action(async (f: SchedulerFlags) => {
       const id = f.id ?? randomId('sched');
@@ -109,6 +118,7 @@ export function schedulerCommand(): Command {
           syncIntervalMs: d.syncIntervalMs,
           syncFullIntervalMs: d.syncFullIntervalMs,
           retryAfterS: d.retryAfterS,
+          breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
           pd: {
             decider: { thresholdTokens: f.pdThresholdTokens, prefillMaxWaiting: f.pdPrefillMaxWaiting, prefillMaxKvUsage: f.pdPrefillMaxKvUsage },
             onPrefillFailure: f.pdOnPrefillFailure,

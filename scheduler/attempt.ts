@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { errors, toWire, type RouterError } from '../proto/errors.ts';
 import type { RequestMeta } from '../proto/request-meta.ts';
+import type { CircuitBreakers } from './circuit-breaker.ts';
 import type { InflightTracker } from './inflight.ts';
 import type { WorkerView } from './registry.ts';
 import { backoffMs, sleep, type RetryOptions } from './retry.ts';
@@ -15,6 +16,7 @@ export interface CallDeps {
   readonly agent: Dispatcher;
   readonly upstream: UpstreamOptions;
   readonly inflight: InflightTracker;
+  readonly breakers: CircuitBreakers;
   readonly retry: RetryOptions;
   readonly random: () => number;
 }
@@ -29,7 +31,8 @@ export type Attempt =
 
 /**
  * Calls `w`. The worker counts as in flight until `release` is called (after the answer has been
- * relayed) or, for failures, at once.
+ * relayed) or, for failures, at once. The outcome feeds the worker's circuit breaker: 5xx and
+ * transport failures count against it, anything else (4xx included) for it.
  */
 export async function attemptCall(
   d: CallDeps,
@@ -40,6 +43,7 @@ export async function attemptCall(
   opts: { readonly mayRetry: boolean; readonly requestIdHeader?: string | undefined },
 ): Promise<Attempt> {
   d.inflight.inc(w.id);
+  d.breakers.acquire(w.id);
   let released = false;
   const release = (): void => {
     if (released) return;
@@ -48,6 +52,8 @@ export async function attemptCall(
   };
   try {
     const res = await callWorker(d.agent, d.upstream, { url: w.url, meta, body, signal, ...(opts.requestIdHeader ? { requestIdHeader: opts.requestIdHeader } : {}) });
+    if (res.status >= 500) d.breakers.failure(w.id);
+    else d.breakers.success(w.id);
     if (opts.mayRetry && RETRYABLE_STATUSES.has(res.status)) {
       await res.body.dump().catch(() => undefined);
       release();
@@ -57,7 +63,11 @@ export async function attemptCall(
   } catch (e) {
     release();
     const c = e as ClassifiedError;
-    if (c.aborted || signal.aborted) return { kind: 'aborted' };
+    if (c.aborted || signal.aborted) {
+      d.breakers.release(w.id);
+      return { kind: 'aborted' };
+    }
+    d.breakers.failure(w.id);
     return { kind: 'retry', error: c };
   }
 }

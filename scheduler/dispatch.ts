@@ -49,9 +49,12 @@ export function toCandidates(workers: readonly WorkerView[], inflight: InflightT
   return workers.map((worker) => ({ worker, inflight: inflight.total(worker.id) }));
 }
 
-/** Picks from `pool`'s candidates, preferring workers not tried yet. Undefined when there are none. */
+/**
+ * Picks from `pool`'s candidates whose circuit breaker lets a request through, preferring workers
+ * not tried yet. Undefined when there are none.
+ */
 export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, exclude: ReadonlySet<string>, extraFilter?: (w: WorkerView) => boolean): WorkerView | undefined {
-  let all = d.registry.candidates(r.model, pool);
+  let all = d.registry.candidates(r.model, pool).filter((w) => d.breakers.allows(w.id));
   if (extraFilter) all = all.filter(extraFilter);
   if (all.length === 0) return undefined;
   const fresh = all.filter((w) => !exclude.has(w.id));
@@ -59,7 +62,10 @@ export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, excl
   return d.policies.get(r.model, pool).pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey }, { random: d.random })?.worker;
 }
 
-/** 404 when no worker ever served the model, else 503 with Retry-After. */
+/**
+ * 404 when no worker ever served the model, else 503 with Retry-After (the time until an open
+ * circuit breaker lets a trial through, when that is what keeps the workers out).
+ */
 export function noWorker(d: DispatchDeps, model: string): RouterError {
   if (!d.registry.knows(model)) {
     const e = errors.LLMR_ERR_MODEL_NOT_FOUND(model);
@@ -67,7 +73,8 @@ export function noWorker(d: DispatchDeps, model: string): RouterError {
     return e;
   }
   const e = errors.LLMR_ERR_NO_WORKER(model);
-  e.retryAfterS = d.retryAfterS;
+  const trialMs = d.breakers.msUntilTrial(d.registry.candidates(model, 'whole').map((w) => w.id));
+  e.retryAfterS = trialMs === null ? d.retryAfterS : Math.max(1, Math.ceil(trialMs / 1000));
   return e;
 }
 
@@ -96,6 +103,7 @@ async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWri
       log.debug({ workerId: w.id, status: a.res.status, attempt }, 'worker answered');
       try {
         const { error } = await relay(a.res, out, w.id, log);
+        if (error) d.breakers.failure(w.id);
         return { worker: w.id, status: a.res.status, attempts: attempt, error };
       } finally {
         a.release();

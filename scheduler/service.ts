@@ -15,6 +15,7 @@ import type { PdConfig } from './pd/config.ts';
 import { DECISIONS, type Decision } from './pd/decider.ts';
 import { PolicySet, type PolicyConfig } from './policy-set.ts';
 import { PrefixIndex } from './prefix-index.ts';
+import { CircuitBreakers, type BreakerOptions } from './circuit-breaker.ts';
 import { Registry } from './registry.ts';
 import type { RetryOptions } from './retry.ts';
 import { StreamWriter } from './stream-writer.ts';
@@ -31,6 +32,8 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly syncFullIntervalMs: number;
   readonly retryAfterS: number;
   readonly pd: PdConfig;
+  /** Null disables the breakers. */
+  readonly breaker: BreakerOptions | null;
 }
 
 export interface SchedulerCounters {
@@ -63,6 +66,7 @@ export class Scheduler {
   readonly policies: PolicySet;
   readonly counters: SchedulerCounters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0, decisions: Object.fromEntries(DECISIONS.map((x) => [x, 0])) as Record<Decision, number> };
   readonly prefix = new PrefixIndex();
+  readonly breakers: CircuitBreakers;
   readonly #nc: NatsConnection;
   readonly #log: Logger;
   readonly #agent: Agent;
@@ -79,6 +83,9 @@ export class Scheduler {
     this.registry = new Registry({ now: () => Date.now(), missedBeats: options.missedBeats });
     this.inflight = new InflightTracker(options.id, () => Date.now(), Math.max(3 * options.syncFullIntervalMs, 1000));
     this.policies = new PolicySet(options);
+    // Disabled = a threshold no worker reaches.
+    this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
+    this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
     this.#agent = createAgent(options.upstream);
   }
 
@@ -101,6 +108,7 @@ export class Scheduler {
       setInterval(() => {
         for (const id of this.registry.expire()) {
           this.prefix.forget(id);
+          this.breakers.forget(id);
           this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
         }
         this.inflight.expire();
@@ -240,6 +248,7 @@ export class Scheduler {
       {
         registry: this.registry,
         inflight: this.inflight,
+        breakers: this.breakers,
         policies: this.policies,
         agent: this.#agent,
         upstream: this.options.upstream,

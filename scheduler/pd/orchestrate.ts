@@ -188,16 +188,10 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
     d.prefix.insert(decodeId, chain);
     try {
       const rewrite = kv && kv.cachedTokens !== null && a.res.status < 300 ? kv.cachedTokens : null;
-      if (rewrite === null) {
-        const { error } = await relay(a.res, out, label, log);
-        return { worker: label, status: a.res.status, error };
-      }
-      if (/^text\/event-stream/.test(a.res.contentType)) {
-        const { error } = await relay(a.res, out, label, log, new SseUsageRewriter(rewrite));
-        return { worker: label, status: a.res.status, error };
-      }
-      // A JSON answer is small: rewrite it whole.
-      const { error } = await relay(a.res, out, label, log, jsonRewriter(rewrite));
+      const transform =
+        rewrite === null ? undefined : /^text\/event-stream/.test(a.res.contentType) ? new SseUsageRewriter(rewrite) : jsonRewriter(rewrite); // a JSON answer is small: rewrite it whole
+      const { error } = await relay(a.res, out, label, log, transform);
+      if (error) d.breakers.failure(decodeId);
       return { worker: label, status: a.res.status, error };
     } finally {
       a.release();

@@ -12,6 +12,7 @@ import { INGRESS_DEFAULTS, validateIngressOptions, type IngressOptions } from '.
 import { startIngress, type Ingress } from '../../ingress/server.ts';
 import { connectNats } from '../../runtime/nats.ts';
 import type { PolicyType } from '../../scheduler/policies/index.ts';
+import { BREAKER_DEFAULTS } from '../../scheduler/circuit-breaker.ts';
 import { PD_DEFAULTS } from '../../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS, type RetryOptions } from '../../scheduler/retry.ts';
 import { Scheduler, type SchedulerOptions } from '../../scheduler/service.ts';
@@ -65,6 +66,7 @@ export function schedulerOptions(id: string, overrides: Partial<SchedulerOptions
     syncFullIntervalMs: 200,
     retryAfterS: 1,
     pd: PD_DEFAULTS,
+    breaker: BREAKER_DEFAULTS,
     ...overrides,
   };
 }
