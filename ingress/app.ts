@@ -1,6 +1,8 @@
 // Builds the ingress's fastify app from validated options: request ids, the JSON body parser
 // that keeps the client's bytes, the OpenAI and health routes, and one error handler that turns
 // every failure into an OpenAI-shaped body with its status.
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -38,6 +40,26 @@ export function buildApp(d: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: o.bodyLimit,
     requestTimeout: o.clientTimeoutMs,
+    // Node checks request timeouts every 30 s by default, too coarse for a slowloris guard; and it
+    // only enforces requestTimeout when headersTimeout is not larger.
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.clientTimeoutMs / 4))), headersTimeout: o.clientTimeoutMs },
+    // Errors before a request exists (oversized headers, a body that never finishes, broken HTTP)
+    // still get an OpenAI-shaped body.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const e =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? errors.LLMR_ERR_REQUEST_TIMEOUT()
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? errors.LLMR_ERR_HEADERS_TOO_LARGE()
+            : errors.LLMR_ERR_INVALID_REQUEST(`malformed HTTP request (${err.code ?? 'unknown'})`);
+      d.log.info({ code: e.code, cause: err.code }, e.message);
+      const body = JSON.stringify(openAiError(e));
+      if (!socket.writable) return void socket.destroy();
+      socket.end(
+        `HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     requestIdHeader: false,

@@ -1,0 +1,101 @@
+// Bad input at the edges, each with its status and OpenAI-shaped body, none crashing anything or
+// disturbing other requests: oversized headers, a body sent too slowly, broken HTTP, and garbage
+// injected on a live stream's reply subject.
+import assert from 'node:assert/strict';
+import { connect as tcpConnect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { SIM_MODEL } from '../helpers/sim.ts';
+import { postJson, readSse } from '../helpers/sim-http.ts';
+import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
+
+/** Speaks raw HTTP: `send` is called with a write function; resolves with everything the server sent. */
+function rawHttp(port: number, send: (write: (s: string) => void) => void | Promise<void>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tcpConnect(port, '127.0.0.1', () => {
+      void send((x) => {
+        if (!s.destroyed) s.write(x);
+      });
+    });
+    let data = '';
+    s.on('data', (d) => (data += d.toString()));
+    s.on('close', () => resolve(data));
+    s.on('error', (e) => (data ? resolve(data) : reject(e)));
+  });
+}
+
+function bodyOf(raw: string): { error: { code: string; message: string; type: string } } {
+  return JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string; type: string } };
+}
+
+describe('resilience - bad input', () => {
+  let stack: Stack;
+  let port: number;
+  const scope = cleanupScope();
+  before(async () => {
+    stack = await startStack(scope, { workers: 1, ingress: { clientTimeoutMs: 600 } });
+    port = Number(new URL(stack.url()).port);
+  });
+  after(() => scope.run());
+
+  test('resilience - oversized headers are 431', async () => {
+    const raw = await rawHttp(port, (w) => w(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`));
+    assert.match(raw, /^HTTP\/1.1 431 /);
+    assert.equal(bodyOf(raw).error.code, 'LLMR_ERR_HEADERS_TOO_LARGE');
+  });
+
+  test('resilience - a body sent one byte at a time, too slowly, is 408', async () => {
+    const body = JSON.stringify({ model: SIM_MODEL, prompt: 'slow', max_tokens: 2 });
+    const raw = await rawHttp(port, async (w) => {
+      w(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      for (const ch of body) {
+        w(ch);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+    assert.match(raw, /^HTTP\/1.1 408 /);
+    assert.equal(bodyOf(raw).error.code, 'LLMR_ERR_REQUEST_TIMEOUT');
+  });
+
+  test('resilience - broken HTTP is 400', async () => {
+    const raw = await rawHttp(port, (w) => w('THIS IS NOT HTTP\r\n\r\n'));
+    assert.match(raw, /^HTTP\/1.1 400 /);
+    assert.equal(bodyOf(raw).error.type, 'invalid_request_error');
+  });
+
+  test('resilience - the ingress still serves after all that', async () => {
+    const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'ok', max_tokens: 2 });
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+  });
+
+  test('resilience - garbage on a live stream\'s reply subject fails that stream only, with a clear error', async () => {
+    const spy = await stack.connect('ingress', 'spy');
+    const ids: string[] = [];
+    spy.subscribe('llm.v1.resp.ingress-0.*', {
+      callback: (_e, m) => {
+        const id = m.subject.slice(m.subject.lastIndexOf('.') + 1);
+        if (m.headers?.get('Llm-Kind') === 'accepted' && !ids.includes(id)) ids.push(id);
+      },
+    });
+    await spy.flush();
+    const w = stack.workers[0]!;
+    await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 400 }) });
+    try {
+      const victim = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'victim', max_tokens: 3, stream: true });
+      while (ids.length === 0) await new Promise((r) => setTimeout(r, 10));
+      const bystander = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'bystander', max_tokens: 3, stream: true });
+      // Garbage: no headers, a frame with a bogus kind, a frame far out of sequence.
+      spy.publish(`llm.v1.resp.ingress-0.${ids[0]}`, 'garbage');
+      spy.publish('llm.v1.resp.ingress-0.NOSUCHSTREAM', 'garbage');
+      await spy.flush();
+      const v = await victim;
+      assert.equal(v.status, 502);
+      assert.equal(((await v.json()) as { error: { code: string } }).error.code, 'LLMR_ERR_STREAM_BROKEN');
+      const b = await bystander;
+      assert.equal(b.status, 200);
+      assert.ok((await readSse(b)).done, 'the other stream completes');
+    } finally {
+      await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reset: true }) });
+    }
+  });
+});
