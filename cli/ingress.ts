@@ -6,7 +6,7 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
-import { integer, port } from './parsers.ts';
+import { integer } from './parsers.ts';
 
 interface IngressFlags extends BusFlags {
   id?: string;
@@ -20,6 +20,7 @@ interface IngressFlags extends BusFlags {
   requestTimeoutMs: number;
   maxBufferedBytes: number;
   clientTimeoutMs: number;
+  shutdownGraceMs: number;
 }
 
 export function ingressCommand(): Command {
@@ -28,7 +29,7 @@ export function ingressCommand(): Command {
   addBusOptions(cmd)
     .addOption(new Option('--id <id>', 'ingress id (letters, digits, _ -); default random'))
     .addOption(new Option('--host <addr>', 'listen address').env('LLMR_HOST').default(d.host))
-    .addOption(new Option('--port <port>', 'listen port').argParser(port).env('LLMR_PORT').default(d.port))
+    .addOption(new Option('--port <port>', 'listen port (0: any free port)').argParser(integer(0, 65535)).env('LLMR_PORT').default(d.port))
     .addOption(new Option('--socket <path>', 'listen on a Unix socket instead of host:port'))
     .addOption(new Option('--region <name>', 'this ingress\'s region').env('LLMR_REGION').default(d.region))
     .addOption(new Option('--body-limit <bytes>', `largest request body; must fit NATS max_payload (default: ${d.bodyLimit}, or less if the bus's max_payload is smaller)`).argParser(integer(1024)))
@@ -36,6 +37,7 @@ export function ingressCommand(): Command {
     .addOption(new Option('--idle-timeout-ms <ms>', 'silence allowed on an accepted stream').argParser(integer(1)).default(d.idleTimeoutMs))
     .addOption(new Option('--request-timeout-ms <ms>', 'whole-request deadline').argParser(integer(1)).default(d.requestTimeoutMs))
     .addOption(new Option('--max-buffered-bytes <bytes>', 'unread bytes a slow client may leave before its request is cancelled').argParser(integer(1)).default(d.maxBufferedBytes))
+    .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
     .action(async (f: IngressFlags) => {
       const id = f.id ?? randomId('ingress');
@@ -57,7 +59,7 @@ export function ingressCommand(): Command {
       const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: '_INBOX_ingress' }, log);
       const ingress = await startIngress(nc, options, log);
       onShutdown(log, async () => {
-        await ingress.stop();
+        await ingress.stop(f.shutdownGraceMs);
         await nc.drain();
       });
     });

@@ -39,6 +39,7 @@ interface SchedulerFlags extends BusFlags {
   upstreamBodyTimeoutMs: number;
   workerApiKey?: string;
   missedBeats: number;
+  shutdownGraceMs: number;
   pdThresholdTokens: number;
   pdPrefillMaxWaiting: number;
   pdPrefillMaxKvUsage: number;
@@ -83,6 +84,7 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--upstream-headers-timeout-ms <ms>', 'until a worker\'s status line (its first token, for a stream)').argParser(integer(1)).default(d.headersTimeoutMs))
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.bodyTimeoutMs))
     .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key)').env('LLMR_WORKER_API_KEY'))
+    .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--missed-beats <n>', 'heartbeat intervals without news before a worker is dropped').argParser(integer(1, 100)).default(d.missedBeats))
     .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(PD_DEFAULTS.decider.thresholdTokens))
     .addOption(new Option('--pd-prefill-max-waiting <n>', 'P/D: a prefill worker with this many queued requests is saturated').argParser(integer(1)).default(PD_DEFAULTS.decider.prefillMaxWaiting))
@@ -130,7 +132,7 @@ export function schedulerCommand(): Command {
       );
       await scheduler.start();
       onShutdown(log, async () => {
-        await scheduler.stop();
+        await scheduler.stop(f.shutdownGraceMs);
         await nc.drain();
       });
     });

@@ -22,6 +22,8 @@ export interface AppDeps {
   readonly streams: StreamClient;
   readonly log: Logger;
   readonly busUp: () => boolean;
+  /** True once a graceful stop began: new requests are refused, open streams finish. */
+  readonly closing: () => boolean;
 }
 
 const KNOWN_ROUTES: Record<string, readonly string[]> = {
@@ -60,7 +62,8 @@ export function buildApp(d: AppDeps): FastifyInstance {
         `HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     },
-    return503OnClosing: true,
+    // While closing, new requests get our own 503 (the onRequest hook below), in OpenAI's shape.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     requestIdHeader: false,
     // The client's X-Request-Id when it is well-formed (checked in onRequest), else a ulid.
@@ -76,6 +79,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (request, reply) => {
+    if (d.closing()) throw errors.LLMR_ERR_SHUTTING_DOWN();
     if (!REQUEST_ID.test(request.id)) {
       request.id = ulid();
       throw errors.LLMR_ERR_INVALID_REQUEST_ID('256');

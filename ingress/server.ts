@@ -15,7 +15,7 @@ export interface Ingress {
   readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
   readonly streams: StreamClient;
   readonly url: string;
-  stop(): Promise<void>;
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** The body limit in force: the one asked for (which must fit the bus), or as much as the bus allows up to the default. */
@@ -46,7 +46,8 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
     }
   })();
   await streams.start();
-  const app = buildApp({ options, nc, streams, log, busUp: () => busUp && !nc.isClosed() });
+  let closing = false;
+  const app = buildApp({ options, nc, streams, log, busUp: () => busUp && !nc.isClosed(), closing: () => closing });
   const address = await app.listen(options.socketPath ? { path: options.socketPath } : { host: options.host, port: options.port });
   log.info({ address }, 'ingress listening');
   return {
@@ -54,9 +55,18 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
     options,
     streams,
     url: address,
-    async stop() {
-      await app.close();
+    /**
+     * Graceful stop: refuse new requests, let open streams finish for up to `graceMs`, then fail
+     * what is left (SSE clients get an error event) and close every connection.
+     */
+    async stop(graceMs = 10_000) {
+      closing = true;
+      const closed = app.close();
+      const deadline = Date.now() + graceMs;
+      while (streams.openStreams > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await streams.stop();
+      app.server.closeAllConnections();
+      await closed;
     },
   };
 }

@@ -90,7 +90,7 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
   const schedulers: Scheduler[] = [];
   const ingresses: Ingress[] = [];
   t.after(async () => {
-    for (const i of ingresses) await i.stop().catch(() => undefined);
+    for (const i of ingresses) await i.stop(0).catch(() => undefined);
     for (const s of schedulers) await s.stop(0).catch(() => undefined);
     for (const a of agents) await a.stop().catch(() => undefined);
   });
