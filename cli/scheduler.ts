@@ -8,6 +8,7 @@ import { BREAKER_DEFAULTS } from '../scheduler/circuit-breaker.ts';
 import { PD_DEFAULTS } from '../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
 import { Scheduler } from '../scheduler/service.ts';
+import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
 import { integer } from './parsers.ts';
 
@@ -40,6 +41,8 @@ interface SchedulerFlags extends BusFlags {
   workerApiKey?: string;
   missedBeats: number;
   shutdownGraceMs: number;
+  metricsHost: string;
+  metricsPort: number;
   pdThresholdTokens: number;
   pdPrefillMaxWaiting: number;
   pdPrefillMaxKvUsage: number;
@@ -84,6 +87,8 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--upstream-headers-timeout-ms <ms>', 'until a worker\'s status line (its first token, for a stream)').argParser(integer(1)).default(d.headersTimeoutMs))
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.bodyTimeoutMs))
     .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key)').env('LLMR_WORKER_API_KEY'))
+    .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default('127.0.0.1'))
+    .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(29000))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--missed-beats <n>', 'heartbeat intervals without news before a worker is dropped').argParser(integer(1, 100)).default(d.missedBeats))
     .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(PD_DEFAULTS.decider.thresholdTokens))
@@ -131,8 +136,11 @@ export function schedulerCommand(): Command {
         log,
       );
       await scheduler.start();
+      const metrics = await serveMetrics(scheduler.metrics.registry, f.metricsHost, f.metricsPort);
+      log.info({ metrics: metrics.url }, 'metrics endpoint up');
       onShutdown(log, async () => {
         await scheduler.stop(f.shutdownGraceMs);
+        metrics.server.close();
         await nc.drain();
       });
     });

@@ -1,16 +1,21 @@
-// The pieces every dispatch path is made of: one call to one worker (counted in flight, failures
-// sorted into retry-or-not), the wait between attempts (backoff within the deadline), and the
-// relay of a worker's answer into stream-protocol frames.
+// The pieces every dispatch path is made of: one call to one worker (counted in flight, fed to
+// its circuit breaker, failures sorted into retry-or-not), the wait between attempts (backoff
+// within the deadline), and the relay of a worker's answer into stream-protocol frames.
+// Non-streaming answers are read whole before anything is passed on, so a worker that dies in
+// the middle of one is retried like any other failure before the first byte.
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { errors, toWire, type RouterError } from '../proto/errors.ts';
 import type { RequestMeta } from '../proto/request-meta.ts';
+import type { Usage } from '../proto/stream.ts';
 import type { CircuitBreakers } from './circuit-breaker.ts';
+import type { DispatchEvents } from './events.ts';
 import type { InflightTracker } from './inflight.ts';
 import type { WorkerView } from './registry.ts';
 import { backoffMs, sleep, type RetryOptions } from './retry.ts';
 import type { StreamWriter } from './stream-writer.ts';
 import { callWorker, classify, RETRYABLE_STATUSES, type ClassifiedError, type UpstreamOptions, type UpstreamResponse } from './upstream.ts';
+import { UsageScanner } from './usage-scan.ts';
 
 export interface CallDeps {
   readonly agent: Dispatcher;
@@ -19,31 +24,41 @@ export interface CallDeps {
   readonly breakers: CircuitBreakers;
   readonly retry: RetryOptions;
   readonly random: () => number;
+  readonly events: DispatchEvents;
 }
+
+/** Which call this is, for metrics. */
+export type Leg = 'whole' | 'prefill' | 'decode';
 
 export type Attempt =
   /** An answer to pass on (2xx, a client error, or a retryable status when no retry is allowed). */
-  | { readonly kind: 'answer'; readonly res: UpstreamResponse; readonly release: () => void }
+  | { readonly kind: 'answer'; readonly res: UpstreamResponse; readonly buffered: Uint8Array | null; readonly startedAt: number; readonly release: () => void }
   /** Failed in a way another worker may not: try again. */
-  | { readonly kind: 'retry'; readonly error: RouterError }
+  | { readonly kind: 'retry'; readonly error: RouterError; readonly reason: string }
   /** The client went away (or the deadline passed). */
   | { readonly kind: 'aborted' };
+
+/** Largest non-streaming answer read whole. */
+const MAX_BUFFERED = 64 * 1024 * 1024;
 
 /**
  * Calls `w`. The worker counts as in flight until `release` is called (after the answer has been
  * relayed) or, for failures, at once. The outcome feeds the worker's circuit breaker: 5xx and
- * transport failures count against it, anything else (4xx included) for it.
+ * transport failures count against it, anything else (4xx included) for it. With `buffer`, the
+ * whole body is read here.
  */
 export async function attemptCall(
   d: CallDeps,
   w: WorkerView,
+  model: string,
   meta: RequestMeta,
   body: Uint8Array,
   signal: AbortSignal,
-  opts: { readonly mayRetry: boolean; readonly requestIdHeader?: string | undefined },
+  opts: { readonly mayRetry: boolean; readonly leg: Leg; readonly buffer: boolean; readonly requestIdHeader?: string | undefined },
 ): Promise<Attempt> {
   d.inflight.inc(w.id);
   d.breakers.acquire(w.id);
+  const startedAt = performance.now();
   let released = false;
   const release = (): void => {
     if (released) return;
@@ -52,29 +67,46 @@ export async function attemptCall(
   };
   try {
     const res = await callWorker(d.agent, d.upstream, { url: w.url, meta, body, signal, ...(opts.requestIdHeader ? { requestIdHeader: opts.requestIdHeader } : {}) });
+    d.events.upstream(w.id, opts.leg, res.status, (performance.now() - startedAt) / 1000);
     if (res.status >= 500) d.breakers.failure(w.id);
     else d.breakers.success(w.id);
     if (opts.mayRetry && RETRYABLE_STATUSES.has(res.status)) {
       await res.body.dump().catch(() => undefined);
       release();
-      return { kind: 'retry', error: errors.LLMR_ERR_UPSTREAM_UNREACHABLE(`${w.url} answered ${res.status}`) };
+      return { kind: 'retry', error: errors.LLMR_ERR_UPSTREAM_UNREACHABLE(`${w.url} answered ${res.status}`), reason: `status_${res.status}` };
     }
-    return { kind: 'answer', res, release };
+    let buffered: Uint8Array | null = null;
+    if (opts.buffer) {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of res.body) {
+        size += (c as Buffer).length;
+        if (size > MAX_BUFFERED) throw errors.LLMR_ERR_UPSTREAM_PROTOCOL(`answer larger than ${MAX_BUFFERED} bytes`);
+        chunks.push(c as Buffer);
+      }
+      buffered = Buffer.concat(chunks, size);
+    }
+    return { kind: 'answer', res, buffered, startedAt, release };
   } catch (e) {
     release();
-    const c = e as ClassifiedError;
-    if (c.aborted || signal.aborted) {
+    if (signal.aborted || (e as ClassifiedError).aborted) {
+      d.breakers.release(w.id);
+      return { kind: 'aborted' };
+    }
+    const c = (e as ClassifiedError).retryable !== undefined ? (e as ClassifiedError) : classify(e, w.url);
+    if (c.aborted) {
       d.breakers.release(w.id);
       return { kind: 'aborted' };
     }
     d.breakers.failure(w.id);
-    return { kind: 'retry', error: c };
+    d.events.upstream(w.id, opts.leg, 'error', (performance.now() - startedAt) / 1000);
+    return { kind: 'retry', error: c, reason: c.code === 'LLMR_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'connection' };
   }
 }
 
 /**
- * Waits before attempt `n + 1`. False when the request should stop trying: the client left, or
- * the wait would pass the deadline (then `deadlineError` says so).
+ * Waits before attempt `n + 1`. 'deadline' when the wait would pass the request's deadline,
+ * 'aborted' when the client left meanwhile.
  */
 export async function backoff(d: CallDeps, n: number, meta: RequestMeta, signal: AbortSignal): Promise<'go' | 'aborted' | 'deadline'> {
   const wait = backoffMs(n, d.retry, d.random);
@@ -88,35 +120,65 @@ export function deadlineError(meta: RequestMeta): RouterError {
 
 export interface RelayResult {
   readonly error: RouterError | null;
+  readonly usage: Usage | null;
+}
+
+export interface BodyTransform {
+  /** What to send now for this chunk. */
+  push(chunk: Uint8Array): Uint8Array;
+  /** What is left at the end. */
+  flush(): Uint8Array;
 }
 
 /**
- * Writes a worker's answer as `head`, `data`…, `end`. A failure after the head ends the stream
- * with an error (no retry can undo bytes the client has). `transform` may rewrite the body as it
- * passes (P/D usage); it must return what to send now, and `flush` what is left at the end.
+ * Writes a worker's answer as `head`, `data`…, `end`, timing the stream's chunks and reading
+ * its usage on the way. A failure after the head ends the stream with an error (no retry can
+ * undo bytes the client has). `transform` may rewrite the body as it passes (P/D usage).
  */
-export async function relay(
-  res: UpstreamResponse,
-  out: StreamWriter,
-  workerLabel: string,
-  log: Logger,
-  transform?: { push(chunk: Uint8Array): Uint8Array; flush(): Uint8Array },
-): Promise<RelayResult> {
-  out.head(res.status, res.contentType, workerLabel);
+export async function relay(a: Extract<Attempt, { kind: 'answer' }>, out: StreamWriter, workerLabel: string, model: string, d: CallDeps, log: Logger, transform?: BodyTransform): Promise<RelayResult> {
+  const scan = new UsageScanner(/^text\/event-stream/.test(a.res.contentType));
+  const pass = (chunk: Uint8Array): void => {
+    const bytes = transform ? transform.push(chunk) : chunk;
+    scan.push(bytes);
+    out.data(bytes);
+  };
+  const finish = (): RelayResult => {
+    if (transform) {
+      const rest = transform.flush();
+      scan.push(rest);
+      out.data(rest);
+    }
+    const usage = a.res.status < 300 ? scan.usage() : null;
+    if (usage) d.events.tokens(model, usage.promptTokens, usage.completionTokens);
+    out.end(usage ? { usage } : {});
+    return { error: null, usage };
+  };
+  out.head(a.res.status, a.res.contentType, workerLabel);
+  if (a.buffered) {
+    pass(a.buffered);
+    return finish();
+  }
+  let last = a.startedAt;
+  let first = true;
   try {
-    for await (const chunk of res.body) out.data(transform ? transform.push(chunk as Uint8Array) : (chunk as Uint8Array));
-    if (transform) out.data(transform.flush());
-    out.end();
-    return { error: null };
+    for await (const chunk of a.res.body) {
+      const now = performance.now();
+      if (first) d.events.firstChunk(model, (now - a.startedAt) / 1000);
+      else d.events.interChunk(model, (now - last) / 1000);
+      first = false;
+      last = now;
+      pass(chunk as Uint8Array);
+    }
+    return finish();
   } catch (e) {
     const c = classify(e, workerLabel);
     if (c.aborted) {
       out.end({ error: toWire(errors.LLMR_ERR_CLIENT_CLOSED()) });
-      return { error: null };
+      return { error: null, usage: null };
     }
     const broken = errors.LLMR_ERR_STREAM_BROKEN(`worker ${workerLabel} failed mid-answer: ${c.message}`);
     log.warn({ workerId: workerLabel, err: c.message }, 'worker failed mid-answer');
     out.end({ error: toWire(broken) });
-    return { error: broken };
+    return { error: broken, usage: null };
   }
 }

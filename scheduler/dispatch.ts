@@ -24,8 +24,6 @@ export interface DispatchDeps extends CallDeps {
   readonly log: Logger;
   /** Seconds a client should wait before retrying when no worker is available. */
   readonly retryAfterS: number;
-  /** Told of each disaggregate-or-not decision (metrics). */
-  readonly onDecision?: (d: Decision) => void;
 }
 
 export interface DispatchRequest {
@@ -59,7 +57,10 @@ export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, excl
   if (all.length === 0) return undefined;
   const fresh = all.filter((w) => !exclude.has(w.id));
   const list = fresh.length > 0 ? fresh : all;
-  return d.policies.get(r.model, pool).pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey }, { random: d.random })?.worker;
+  const policy = d.policies.get(r.model, pool);
+  const w = policy.pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey }, { random: d.random })?.worker;
+  if (w) d.events.pick(pool, policy.type, w.id);
+  return w;
 }
 
 /**
@@ -97,12 +98,12 @@ async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWri
     const w = pickWorker(d, r, 'whole', tried);
     if (!w) return fail(out, noWorker(d, r.model), attempt - 1);
     tried.add(w.id);
-    const a = await attemptCall(d, w, r.meta, r.body, r.signal, { mayRetry: attempt < d.retry.maxAttempts });
+    const a = await attemptCall(d, w, r.model, r.meta, r.body, r.signal, { mayRetry: attempt < d.retry.maxAttempts, leg: 'whole', buffer: !r.meta.stream });
     if (a.kind === 'aborted') return { worker: w.id, status: null, attempts: attempt, error: null };
     if (a.kind === 'answer') {
       log.debug({ workerId: w.id, status: a.res.status, attempt }, 'worker answered');
       try {
-        const { error } = await relay(a.res, out, w.id, log);
+        const { error } = await relay(a, out, w.id, r.model, d, log);
         if (error) d.breakers.failure(w.id);
         return { worker: w.id, status: a.res.status, attempts: attempt, error };
       } finally {
@@ -112,6 +113,7 @@ async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWri
     log.warn({ workerId: w.id, err: a.error.message, attempt }, 'worker call failed');
     lastError = a.error;
     if (attempt === d.retry.maxAttempts) break;
+    d.events.retry(r.model, a.reason);
     const go = await backoff(d, attempt, r.meta, r.signal);
     if (go === 'aborted') return { worker: null, status: null, attempts: attempt, error: null };
     if (go === 'deadline') return fail(out, deadlineError(r.meta), attempt);

@@ -12,10 +12,12 @@ import { headerGetter } from '../runtime/nats.ts';
 import { dispatch } from './dispatch.ts';
 import { InflightTracker, isSyncMessage } from './inflight.ts';
 import type { PdConfig } from './pd/config.ts';
-import { DECISIONS, type Decision } from './pd/decider.ts';
+import type { Decision } from './pd/decider.ts';
 import { PolicySet, type PolicyConfig } from './policy-set.ts';
 import { PrefixIndex } from './prefix-index.ts';
 import { CircuitBreakers, type BreakerOptions } from './circuit-breaker.ts';
+import { SchedulerMetrics } from './metrics.ts';
+import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { Registry } from './registry.ts';
 import type { RetryOptions } from './retry.ts';
 import { StreamWriter } from './stream-writer.ts';
@@ -64,7 +66,8 @@ export class Scheduler {
   readonly registry: Registry;
   readonly inflight: InflightTracker;
   readonly policies: PolicySet;
-  readonly counters: SchedulerCounters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0, decisions: Object.fromEntries(DECISIONS.map((x) => [x, 0])) as Record<Decision, number> };
+  readonly counters: SchedulerCounters;
+  readonly metrics: SchedulerMetrics;
   readonly prefix = new PrefixIndex();
   readonly breakers: CircuitBreakers;
   readonly #nc: NatsConnection;
@@ -86,6 +89,9 @@ export class Scheduler {
     // Disabled = a threshold no worker reaches.
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
     this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
+    this.metrics = new SchedulerMetrics({ schedulerId: options.id, fleet: this.registry, breakers: this.breakers, inflight: this.inflight });
+    registerNatsMetrics(this.metrics.registry, nc);
+    this.counters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0, decisions: this.metrics.decisions };
     this.#agent = createAgent(options.upstream);
   }
 
@@ -140,16 +146,19 @@ export class Scheduler {
     const hb = decodeHeartbeat(msg.data);
     if (!hb.ok) {
       this.counters.heartbeatsInvalid++;
+      this.metrics.heartbeats.inc({ result: 'invalid' });
       this.#log.debug({ subject: msg.subject, reason: hb.reason }, 'invalid heartbeat dropped');
       return;
     }
     // The subject names the worker; a payload that claims another worker is not trusted.
     if (msg.subject !== subjects.heartbeat(hb.value.region, hb.value.id)) {
       this.counters.heartbeatsInvalid++;
+      this.metrics.heartbeats.inc({ result: 'invalid' });
       this.#log.debug({ subject: msg.subject }, 'heartbeat subject does not match its payload');
       return;
     }
     this.counters.heartbeats++;
+    this.metrics.heartbeats.inc({ result: 'accepted' });
     const r = this.registry.upsert(hb.value);
     if (r === 'added') this.#log.info({ workerId: hb.value.id, url: hb.value.url, role: hb.value.role, models: hb.value.models }, 'worker joined');
   }
@@ -179,6 +188,7 @@ export class Scheduler {
     const a = id ? this.#active.get(id) : undefined;
     if (a) {
       this.counters.cancelled++;
+      this.metrics.cancels.inc();
       a.controller.abort();
     }
     if (msg.reply) msg.respond();
@@ -232,6 +242,7 @@ export class Scheduler {
       return;
     }
     this.counters.accepted++;
+    const started = performance.now();
     const controller = new AbortController();
     this.#active.set(streamId, { controller, ingressId: msg.reply.split('.')[3]! });
     const deadline = meta.value.deadline;
@@ -258,7 +269,7 @@ export class Scheduler {
         retryAfterS: this.options.retryAfterS,
         prefix: this.prefix,
         pd: this.options.pd,
-        onDecision: (x) => this.counters.decisions[x]++,
+        events: this.metrics,
       },
       { model, meta: meta.value, body: msg.data, signal: controller.signal },
       out,
@@ -266,6 +277,14 @@ export class Scheduler {
       .then((o) => {
         if (o.error) this.counters.failed++;
         else this.counters.completed++;
+        // Client-chosen model names are only labels once the fleet knows them (bounded cardinality).
+        const label = this.registry.knows(model) ? model : '_unknown';
+        const outcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
+        this.metrics.requests.inc({ model: label, outcome });
+        this.metrics.requestSeconds.observe({ model: label }, (performance.now() - started) / 1000);
+        const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
+        if (o.error) this.#log.info(line, 'request failed');
+        else this.#log.debug(line, 'request done');
       })
       .catch((e: unknown) => {
         this.counters.failed++;

@@ -88,7 +88,7 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
               cached,
               prefillCandidates.map((w) => ({ waiting: w.load.waiting, kvUsage: w.load.kvUsage, inflight: d.inflight.total(w.id) })),
             );
-      if (attempt === 1) d.onDecision?.(decision);
+      if (attempt === 1) d.events.decision(r.model, decision);
       log.debug({ decision, promptTokens: tokens, cachedOnDecode: cached, decodeWorker: decodeWorker.id }, 'disaggregation decision');
       if (decision === 'no_prefill_worker' && d.pd.strict) return fail(out, noWorker(d, r.model), attempt - 1);
       legs = decision === 'disaggregate' ? 'pd' : 'whole';
@@ -96,7 +96,7 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
 
     if (legs === 'whole') {
       triedDecode.add(decodeWorker.id);
-      const a = await attemptCall(d, decodeWorker, r.meta, r.body, r.signal, { mayRetry });
+      const a = await attemptCall(d, decodeWorker, r.model, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream });
       const done = await finishOrRetry(a, decodeWorker.id, null);
       if (done) return { ...done, attempts: attempt, ...(decision ? { decision } : {}) };
     } else {
@@ -114,10 +114,16 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
         const connector: Connector = connectorOf(decodeWorker)!;
         const requestIdHeader: string =
           connector === 'p2p-nccl' ? p2pRequestId(p.connector.zmqAddress ?? p.url, decodeWorker.connector.zmqAddress ?? decodeWorker.url, randomUUID().replaceAll('-', '')) : r.meta.requestId;
-        const pa = await attemptCall(d, p, r.meta, encoder.encode(JSON.stringify(prefillBody(body, connector))), r.signal, { mayRetry: true, requestIdHeader });
+        const pa = await attemptCall(d, p, r.model, r.meta, encoder.encode(JSON.stringify(prefillBody(body, connector))), r.signal, {
+          mayRetry: true,
+          leg: 'prefill',
+          buffer: true,
+          requestIdHeader,
+        });
         if (pa.kind === 'aborted') return { worker: p.id, status: null, attempts: attempt, error: null };
         if (pa.kind === 'retry') {
           log.warn({ workerId: p.id, err: pa.error.message, attempt }, 'prefill leg failed');
+          d.events.retry(r.model, `prefill_${pa.reason}`);
           lastError = pa.error;
           if (d.pd.onPrefillFailure === 'decode') wholeOnly = true;
           const go = await pause(attempt);
@@ -127,15 +133,16 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
         if (pa.res.status >= 400) {
           // A client error: the decode worker would refuse it too; pass it on.
           try {
-            const { error } = await relay(pa.res, out, p.id, log);
+            const { error } = await relay(pa, out, p.id, r.model, d, log);
             return { worker: p.id, status: pa.res.status, attempts: attempt, error, decision: 'disaggregate' };
           } finally {
             pa.release();
           }
         }
+        d.events.leg('prefill', (performance.now() - pa.startedAt) / 1000);
         let answer: unknown;
         try {
-          answer = await pa.res.body.json();
+          answer = JSON.parse(new TextDecoder().decode(pa.buffered ?? new Uint8Array(0)));
         } catch (e) {
           pa.release();
           lastError = errors.LLMR_ERR_UPSTREAM_PROTOCOL(`prefill worker ${p.id} sent a body that is not JSON: ${(e as Error).message}`);
@@ -160,10 +167,13 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
       if (r.signal.aborted) return { worker: null, status: null, attempts: attempt, error: null };
       // Decode leg.
       triedDecode.add(decodeWorker.id);
-      const da = await attemptCall(d, decodeWorker, r.meta, encoder.encode(JSON.stringify(decodeBody(body, prefilled.kvTransferParams))), r.signal, {
+      const da = await attemptCall(d, decodeWorker, r.model, r.meta, encoder.encode(JSON.stringify(decodeBody(body, prefilled.kvTransferParams))), r.signal, {
         mayRetry,
+        leg: 'decode',
+        buffer: !r.meta.stream,
         requestIdHeader: prefilled.requestIdHeader,
       });
+      if (da.kind === 'answer') d.events.leg('decode', (performance.now() - da.startedAt) / 1000);
       const label = `${prefilled.prefill.id},${decodeWorker.id}`;
       const usedKv = prefilled;
       // P2P-NCCL's KV went to this decode worker only; NIXL's stays fetchable by another.
@@ -181,6 +191,7 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
     if (a.kind === 'aborted') return { worker: label, status: null, error: null };
     if (a.kind === 'retry') {
       log.warn({ workerId: label, err: a.error.message }, 'decode call failed');
+      d.events.retry(r.model, a.reason);
       lastError = a.error;
       return null;
     }
@@ -190,7 +201,7 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
       const rewrite = kv && kv.cachedTokens !== null && a.res.status < 300 ? kv.cachedTokens : null;
       const transform =
         rewrite === null ? undefined : /^text\/event-stream/.test(a.res.contentType) ? new SseUsageRewriter(rewrite) : jsonRewriter(rewrite); // a JSON answer is small: rewrite it whole
-      const { error } = await relay(a.res, out, label, log, transform);
+      const { error } = await relay(a, out, label, r.model, d, log, transform);
       if (error) d.breakers.failure(decodeId);
       return { worker: label, status: a.res.status, error };
     } finally {

@@ -1,0 +1,25 @@
+// NATS connection health as Prometheus metrics, for every process that has a connection.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export function registerNatsMetrics(registry: Registry, nc: NatsConnection): void {
+  const registers = [registry];
+  let connected = nc.isClosed() ? 0 : 1;
+  new Gauge({
+    name: 'llm_router_nats_connected',
+    help: '1 while connected to NATS, 0 while disconnected or reconnecting.',
+    registers,
+    collect() {
+      this.set(nc.isClosed() ? 0 : connected);
+    },
+  });
+  const events = new Counter({ name: 'llm_router_nats_events_total', help: 'NATS connection events: disconnect, reconnect, error, slow consumer…', labelNames: ['event'], registers });
+  for (const event of ['disconnect', 'reconnect']) events.inc({ event }, 0);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') connected = 0;
+      else if (s.type === 'reconnect') connected = 1;
+      events.inc({ event: s.type });
+    }
+  })();
+}

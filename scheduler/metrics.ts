@@ -1,0 +1,176 @@
+// The scheduler's Prometheus metrics (prom-client): what dispatch reports as it works, and the
+// fleet as the registry sees it, read at scrape time. Every name is documented in the README.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Leg } from './attempt.ts';
+import { BREAKER_STATES, type CircuitBreakers } from './circuit-breaker.ts';
+import type { DispatchEvents } from './events.ts';
+import type { InflightTracker } from './inflight.ts';
+import { DECISIONS, type Decision } from './pd/decider.ts';
+import type { Pool, Registry as FleetRegistry } from './registry.ts';
+
+/** Buckets fit for LLM latencies: milliseconds for tokens, seconds to minutes for requests. */
+export const BUCKETS = {
+  ttft: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30, 60, 120],
+  itl: [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2.5],
+  request: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600],
+} as const;
+
+export interface SchedulerMetricsDeps {
+  readonly schedulerId: string;
+  readonly fleet: FleetRegistry;
+  readonly breakers: CircuitBreakers;
+  readonly inflight: InflightTracker;
+}
+
+export class SchedulerMetrics implements DispatchEvents {
+  readonly registry = new Registry();
+  readonly decisions: Record<Decision, number> = Object.fromEntries(DECISIONS.map((x) => [x, 0])) as Record<Decision, number>;
+  readonly #upstream;
+  readonly #upstreamSeconds;
+  readonly #picks;
+  readonly #retries;
+  readonly #decisionsTotal;
+  readonly #legs;
+  readonly #ttft;
+  readonly #itl;
+  readonly #tokens;
+  readonly requests;
+  readonly requestSeconds;
+  readonly heartbeats;
+  readonly cancels;
+
+  constructor(d: SchedulerMetricsDeps) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ scheduler: d.schedulerId });
+    this.requests = new Counter({ name: 'llm_router_scheduler_requests_total', help: 'Requests a scheduler accepted, by model and outcome (ok, error code).', labelNames: ['model', 'outcome'], registers });
+    this.requestSeconds = new Histogram({ name: 'llm_router_scheduler_request_duration_seconds', help: 'From accepting a request to the end of its answer.', labelNames: ['model'], buckets: [...BUCKETS.request], registers });
+    this.#upstream = new Counter({ name: 'llm_router_upstream_responses_total', help: 'Worker calls by worker, leg (whole, prefill, decode) and status (or "error" for connection failures and timeouts).', labelNames: ['worker', 'leg', 'status'], registers });
+    this.#upstreamSeconds = new Histogram({ name: 'llm_router_upstream_response_seconds', help: 'From calling a worker to its status line (for a stream: its first token).', labelNames: ['leg'], buckets: [...BUCKETS.ttft], registers });
+    this.#picks = new Counter({ name: 'llm_router_policy_picks_total', help: 'Workers chosen, by pool (whole, prefill, decode), policy and worker.', labelNames: ['pool', 'policy', 'worker'], registers });
+    this.#retries = new Counter({ name: 'llm_router_retries_total', help: 'Attempts retried on another worker, by model and reason.', labelNames: ['model', 'reason'], registers });
+    this.#decisionsTotal = new Counter({ name: 'llm_router_pd_decisions_total', help: 'Disaggregate-or-not decisions in P/D fleets, by model and decision.', labelNames: ['model', 'decision'], registers });
+    this.#legs = new Histogram({ name: 'llm_router_pd_leg_seconds', help: 'P/D legs: prefill to its answer (KV ready), decode to its status line.', labelNames: ['leg'], buckets: [...BUCKETS.ttft], registers });
+    this.#ttft = new Histogram({ name: 'llm_router_upstream_ttft_seconds', help: 'From calling a worker to its first body chunk (time to first token for streams).', labelNames: ['model'], buckets: [...BUCKETS.ttft], registers });
+    this.#itl = new Histogram({ name: 'llm_router_upstream_itl_seconds', help: 'Between body chunks of a streamed answer (inter-token latency as the router receives it).', labelNames: ['model'], buckets: [...BUCKETS.itl], registers });
+    this.#tokens = new Counter({ name: 'llm_router_tokens_total', help: 'Tokens in answers, by model and kind (prompt, completion), from the answers\' usage or their streamed events.', labelNames: ['model', 'kind'], registers });
+    this.heartbeats = new Counter({ name: 'llm_router_heartbeats_total', help: 'Heartbeats received, by result (accepted, invalid).', labelNames: ['result'], registers });
+    this.cancels = new Counter({ name: 'llm_router_cancels_total', help: 'Requests cancelled by their ingress (the client left or read too slowly).', registers });
+
+    new Gauge({
+      name: 'llm_router_inflight_requests',
+      help: 'Requests in flight per worker, from this scheduler (scope="local") and from every replica (scope="all").',
+      labelNames: ['worker', 'scope'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of d.fleet.all()) {
+          this.set({ worker: w.id, scope: 'local' }, d.inflight.local(w.id));
+          this.set({ worker: w.id, scope: 'all' }, d.inflight.total(w.id));
+        }
+      },
+    });
+    new Gauge({
+      name: 'llm_router_worker_info',
+      help: 'One series per known worker with its role, state (ready, draining, unhealthy), region and connector; value 1.',
+      labelNames: ['worker', 'role', 'state', 'region', 'connector'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of d.fleet.all()) this.set({ worker: w.id, role: w.role, state: w.state, region: w.region, connector: w.connector.kind }, 1);
+      },
+    });
+    new Gauge({
+      name: 'llm_router_worker_load',
+      help: 'A worker\'s reported load: running and waiting requests.',
+      labelNames: ['worker', 'kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of d.fleet.all()) {
+          this.set({ worker: w.id, kind: 'running' }, w.load.running);
+          this.set({ worker: w.id, kind: 'waiting' }, w.load.waiting);
+        }
+      },
+    });
+    new Gauge({
+      name: 'llm_router_worker_kv_usage_ratio',
+      help: 'A worker\'s reported KV-cache usage (0–1).',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of d.fleet.all()) this.set({ worker: w.id }, w.load.kvUsage);
+      },
+    });
+    new Gauge({
+      name: 'llm_router_workers',
+      help: 'Known workers by state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const n = { ready: 0, draining: 0, unhealthy: 0 };
+        for (const w of d.fleet.all()) n[w.state]++;
+        for (const [state, v] of Object.entries(n)) this.set({ state }, v);
+      },
+    });
+    new Gauge({
+      name: 'llm_router_circuit_breaker_state',
+      help: 'Circuit breaker per worker: 0 closed, 1 open, 2 half-open.',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of d.fleet.all()) this.set({ worker: w.id }, BREAKER_STATES.indexOf(d.breakers.state(w.id)));
+      },
+    });
+    const transitions = new Counter({ name: 'llm_router_circuit_breaker_transitions_total', help: 'Circuit breaker state changes, by worker and new state.', labelNames: ['worker', 'to'], registers });
+    const previous = d.breakers.onTransition;
+    d.breakers.onTransition = (worker, from, to) => {
+      transitions.inc({ worker, to });
+      previous?.(worker, from, to);
+    };
+    new Gauge({
+      name: 'llm_router_scheduler_peers',
+      help: 'Other scheduler replicas heard from on llm.v1.sched.sync.',
+      registers,
+      collect() {
+        this.set(d.inflight.peers().length);
+      },
+    });
+  }
+
+  upstream(workerId: string, leg: Leg, status: number | 'error', seconds: number): void {
+    this.#upstream.inc({ worker: workerId, leg, status: String(status) });
+    if (status !== 'error') this.#upstreamSeconds.observe({ leg }, seconds);
+  }
+
+  pick(pool: Pool, policy: string, workerId: string): void {
+    this.#picks.inc({ pool, policy, worker: workerId });
+  }
+
+  retry(model: string, reason: string): void {
+    this.#retries.inc({ model, reason });
+  }
+
+  decision(model: string, decision: Decision): void {
+    this.decisions[decision]++;
+    this.#decisionsTotal.inc({ model, decision });
+  }
+
+  leg(leg: 'prefill' | 'decode', seconds: number): void {
+    this.#legs.observe({ leg }, seconds);
+  }
+
+  firstChunk(model: string, seconds: number): void {
+    this.#ttft.observe({ model }, seconds);
+  }
+
+  interChunk(model: string, seconds: number): void {
+    this.#itl.observe({ model }, seconds);
+  }
+
+  tokens(model: string, prompt: number, completion: number): void {
+    if (prompt > 0) this.#tokens.inc({ model, kind: 'prompt' }, prompt);
+    if (completion > 0) this.#tokens.inc({ model, kind: 'completion' }, completion);
+  }
+}
