@@ -4,7 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import { errors } from '../proto/errors.ts';
@@ -14,6 +14,7 @@ import { toRouterError } from './errors.ts';
 import type { IngressOptions } from './options.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiRoutes } from './routes/openai.ts';
+import type { IngressMetrics } from './metrics.ts';
 import type { StreamClient } from './stream-client.ts';
 
 export interface AppDeps {
@@ -24,6 +25,21 @@ export interface AppDeps {
   readonly busUp: () => boolean;
   /** True once a graceful stop began: new requests are refused, open streams finish. */
   readonly closing: () => boolean;
+  readonly metrics: IngressMetrics;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** performance.now() when the request arrived. */
+    startedAt: number;
+    /** The model the request named, once known (for metrics labels). */
+    llmModel: string | null;
+  }
+}
+
+/** The route template a request matched, or `unmatched` (bounded label values). */
+export function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? 'unmatched';
 }
 
 const KNOWN_ROUTES: Record<string, readonly string[]> = {
@@ -32,6 +48,7 @@ const KNOWN_ROUTES: Record<string, readonly string[]> = {
   '/v1/models': ['GET'],
   '/health': ['GET'],
   '/readiness': ['GET'],
+  '/metrics': ['GET'],
 };
 
 export function buildApp(d: AppDeps): FastifyInstance {
@@ -78,7 +95,10 @@ export function buildApp(d: AppDeps): FastifyInstance {
   // Keep the bytes: the body is forwarded untouched, and parsed once by the route.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  app.decorateRequest('startedAt', 0);
+  app.decorateRequest('llmModel', null);
   app.addHook('onRequest', async (request, reply) => {
+    request.startedAt = performance.now();
     if (d.closing()) throw errors.LLMR_ERR_SHUTTING_DOWN();
     if (!REQUEST_ID.test(request.id)) {
       request.id = ulid();
@@ -87,8 +107,15 @@ export function buildApp(d: AppDeps): FastifyInstance {
     void reply.header('x-request-id', request.id);
   });
 
+  // Every answer, streamed (hijacked) ones included, is counted when it ends.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.url === '/metrics') return; // scrapes are not traffic
+    d.metrics.request(routeOf(request), request.method, reply.statusCode, request.llmModel, (performance.now() - request.startedAt) / 1000);
+  });
+
   app.setErrorHandler((err, request, reply) => {
     const e = toRouterError(err, o.bodyLimit);
+    d.metrics.error(e.code);
     if (e.statusCode >= 500) request.log.error({ err, code: e.code }, e.message);
     else request.log.info({ code: e.code, status: e.statusCode }, e.message);
     if (e.retryAfterS !== undefined) void reply.header('retry-after', String(e.retryAfterS));
@@ -100,10 +127,16 @@ export function buildApp(d: AppDeps): FastifyInstance {
     const allowed = KNOWN_ROUTES[path];
     const e = allowed ? errors.LLMR_ERR_METHOD_NOT_ALLOWED(request.method, path) : errors.LLMR_ERR_ROUTE_NOT_FOUND(request.method, path);
     if (allowed) void reply.header('allow', allowed.join(', '));
+    d.metrics.error(e.code);
     return reply.code(e.statusCode).send(openAiError(e));
   });
 
-  openAiRoutes(app, { nc: d.nc, streams: d.streams, options: o, busUp: d.busUp });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await d.metrics.registry.metrics();
+    return reply.type(d.metrics.registry.contentType).send(text);
+  });
+
+  openAiRoutes(app, { nc: d.nc, streams: d.streams, options: o, busUp: d.busUp, metrics: d.metrics });
   healthRoutes(app, { nc: d.nc, busUp: d.busUp });
   return app;
 }

@@ -6,6 +6,8 @@ import { errors } from '../proto/errors.ts';
 import { buildApp } from './app.ts';
 import { INGRESS_DEFAULTS, type IngressOptions } from './options.ts';
 import { StreamClient } from './stream-client.ts';
+import { IngressMetrics } from './metrics.ts';
+import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 
 /** Room kept in a NATS message for our headers next to the client's body. */
 const HEADER_ROOM = 16 * 1024;
@@ -47,7 +49,9 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   })();
   await streams.start();
   let closing = false;
-  const app = buildApp({ options, nc, streams, log, busUp: () => busUp && !nc.isClosed(), closing: () => closing });
+  const metrics = new IngressMetrics(options.id, () => streams.openStreams);
+  registerNatsMetrics(metrics.registry, nc);
+  const app = buildApp({ options, nc, streams, log, busUp: () => busUp && !nc.isClosed(), closing: () => closing, metrics });
   const address = await app.listen(options.socketPath ? { path: options.socketPath } : { host: options.host, port: options.port });
   log.info({ address }, 'ingress listening');
   return {

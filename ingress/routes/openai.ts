@@ -13,6 +13,7 @@ import { encodeRequestMeta, type Route } from '../../proto/request-meta.ts';
 import type { Frame } from '../../proto/stream.ts';
 import { subjects } from '../../proto/subjects.ts';
 import { natsHeaders } from '../../runtime/nats.ts';
+import type { IngressMetrics } from '../metrics.ts';
 import type { IngressOptions } from '../options.ts';
 import { routingKey } from '../routing-key.ts';
 import type { StreamClient } from '../stream-client.ts';
@@ -23,6 +24,7 @@ export interface OpenAiRouteDeps {
   readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
   /** False while the bus is down: new requests fail fast instead of waiting for an accept timeout. */
   readonly busUp: () => boolean;
+  readonly metrics: IngressMetrics;
 }
 
 function invalid(message: string, param: string): RouterError {
@@ -68,7 +70,9 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     const body = checkBody(route, request.body as Buffer);
     if (!deps.busUp()) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
     const model = body.model as string;
+    request.llmModel = model;
     const stream = body.stream === true;
+    const routeLabel = route === 'chat' ? '/v1/chat/completions' : '/v1/completions';
     const requestId = request.id;
     const streamId = ulid();
     const raw = reply.raw;
@@ -76,6 +80,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
 
     let headWritten = false;
     let finished = false;
+    let lastWrite = 0;
     let settleFirst!: (err: RouterError | null) => void;
     const first = new Promise<RouterError | null>((r) => (settleFirst = r));
     let settleDone!: () => void;
@@ -88,6 +93,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
 
     const endWithError = (e: RouterError): void => {
       log.warn({ err: e.message, code: e.code }, 'stream ended with an error');
+      deps.metrics.error(e.code);
       // A JSON body cut short must not look complete: drop the connection. SSE can say why.
       if (stream) raw.end(sseError(e));
       else raw.destroy();
@@ -110,15 +116,21 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
           headWritten = true;
           settleFirst(null);
           return;
-        case 'data':
+        case 'data': {
           if (!headWritten || finished) return;
+          const now = performance.now();
+          if (lastWrite === 0) deps.metrics.firstByte(routeLabel, model, (now - request.startedAt) / 1000);
+          else if (stream) deps.metrics.chunkGap(routeLabel, model, (now - lastWrite) / 1000);
+          lastWrite = now;
           if (!raw.write(f.data) && raw.writableLength > deps.options.maxBufferedBytes) {
             deps.streams.cancel(streamId);
             log.warn({ buffered: raw.writableLength }, 'client reads too slowly: request cancelled');
+            deps.metrics.error('LLMR_ERR_SLOW_CLIENT');
             raw.destroy();
             finish();
           }
           return;
+        }
         case 'end':
           if (!headWritten) {
             settleFirst(errors.LLMR_ERR_UPSTREAM_PROTOCOL('stream ended before its head'));
@@ -147,6 +159,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
       if (finished || raw.writableFinished) return;
       deps.streams.cancel(streamId);
       log.info('client closed the connection: request cancelled');
+      deps.metrics.error('LLMR_ERR_CLIENT_CLOSED');
       finish();
       settleFirst(errors.LLMR_ERR_CLIENT_CLOSED());
     });

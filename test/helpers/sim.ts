@@ -57,7 +57,7 @@ export async function simState(w: SimWorker): Promise<SimState> {
 }
 
 /** Polls `check` until it returns true (for effects that land asynchronously, e.g. an abort after a disconnect). */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

@@ -27,7 +27,7 @@ describe('resilience - processes and the bus', () => {
   test('resilience - a scheduler killed mid-stream: the stream ends with an error at once, new requests go to another replica', async () => {
     // The in-process scheduler steps aside; a child scheduler takes the traffic.
     await stack.schedulers[0]!.stop(0);
-    const child = spawnRouter(scope, ['scheduler', '--nats-url', stack.nats.url, '--id', 'doomed', '--policy', 'round_robin']);
+    const child = spawnRouter(scope, ['scheduler', '--nats-url', stack.nats.url, '--id', 'doomed', '--policy', 'round_robin', '--metrics-port', '0']);
     await waitForOutput(child, /scheduler started/);
     await eventually(async () => {
       const r = await fetch(`${stack.url()}/readiness`);

@@ -1,0 +1,52 @@
+// The ingress's Prometheus metrics (prom-client), served on its own port at GET /metrics:
+// requests by route, status and model, latencies as the client sees them, open streams, errors
+// by code and the NATS connection. Every name is documented in the README.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const TTFT = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30, 60, 120];
+const CHUNK_GAP = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2.5];
+const REQUEST = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600];
+
+export class IngressMetrics {
+  readonly registry = new Registry();
+  readonly #requests;
+  readonly #duration;
+  readonly #ttft;
+  readonly #gap;
+  readonly #errors;
+
+  constructor(ingressId: string, openStreams: () => number) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ ingress: ingressId });
+    this.#requests = new Counter({ name: 'llm_router_http_requests_total', help: 'HTTP requests answered, by route, method, status and model (model only for answers below 400).', labelNames: ['route', 'method', 'status', 'model'], registers });
+    this.#duration = new Histogram({ name: 'llm_router_http_request_duration_seconds', help: 'From receiving a request to the end of its answer (end-to-end latency).', labelNames: ['route', 'status_class'], buckets: REQUEST, registers });
+    this.#ttft = new Histogram({ name: 'llm_router_ttft_seconds', help: 'From receiving a request to its answer\'s first body byte sent to the client (time to first token for streams).', labelNames: ['route', 'model'], buckets: TTFT, registers });
+    this.#gap = new Histogram({ name: 'llm_router_itl_seconds', help: 'Between body writes of a streamed answer, as the client receives them (inter-token latency, coalesced under load).', labelNames: ['route', 'model'], buckets: CHUNK_GAP, registers });
+    this.#errors = new Counter({ name: 'llm_router_errors_total', help: 'Requests that ended with a router error, by LLMR_ERR_* code (client disconnects and slow clients included).', labelNames: ['code'], registers });
+    new Gauge({
+      name: 'llm_router_ingress_open_streams',
+      help: 'Requests this ingress is waiting on or streaming.',
+      registers,
+      collect() {
+        this.set(openStreams());
+      },
+    });
+  }
+
+  request(route: string, method: string, status: number, model: string | null, seconds: number): void {
+    this.#requests.inc({ route, method, status: String(status), model: status < 400 && model ? model : '' });
+    this.#duration.observe({ route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
+  }
+
+  firstByte(route: string, model: string, seconds: number): void {
+    this.#ttft.observe({ route, model }, seconds);
+  }
+
+  chunkGap(route: string, model: string, seconds: number): void {
+    this.#gap.observe({ route, model }, seconds);
+  }
+
+  error(code: string): void {
+    this.#errors.inc({ code });
+  }
+}
