@@ -53,6 +53,9 @@ interface Tracked {
   last: Heartbeat | null;
   everHealthy: boolean;
   draining: boolean;
+  probing: boolean;
+  /** When a probe last found the worker healthy. */
+  lastOkAt: number;
 }
 
 export class WorkerAgent {
@@ -64,14 +67,13 @@ export class WorkerAgent {
   #seq = 0;
   #timer: NodeJS.Timeout | null = null;
   #sub: Subscription | null = null;
-  #beating = false;
   published = 0;
 
   constructor(nc: NatsConnection, o: AgentOptions, log: Logger) {
     this.#nc = nc;
     this.#o = o;
     this.#log = log;
-    this.#tracked = o.workers.map((spec) => ({ spec, id: spec.id ?? workerIdOf(spec.url), last: null, everHealthy: false, draining: false }));
+    this.#tracked = o.workers.map((spec) => ({ spec, id: spec.id ?? workerIdOf(spec.url), last: null, everHealthy: false, draining: false, probing: false, lastOkAt: 0 }));
   }
 
   ids(): string[] {
@@ -82,7 +84,7 @@ export class WorkerAgent {
   addWorker(spec: AgentWorker): string {
     const id = spec.id ?? workerIdOf(spec.url);
     this.#tracked = this.#tracked.filter((t) => t.id !== id);
-    const t: Tracked = { spec, id, last: null, everHealthy: false, draining: false };
+    const t: Tracked = { spec, id, last: null, everHealthy: false, draining: false, probing: false, lastOkAt: 0 };
     this.#tracked.push(t);
     void this.#beatOne(t);
     return id;
@@ -109,19 +111,34 @@ export class WorkerAgent {
     this.#timer = setInterval(() => void this.beat(), this.#o.intervalMs);
   }
 
-  /** Probes every worker and publishes their heartbeats (one round; overlapping rounds are skipped). */
+  /**
+   * One beat: every worker's heartbeat goes out on time with what its last probe found, and a
+   * new probe starts for each worker that has none in flight (its result is published as soon as
+   * it lands). A slow probe never delays the beat, so a busy machine does not make schedulers
+   * drop healthy workers; but a worker whose probes have not succeeded for a while is reported
+   * unhealthy rather than vouched for.
+   */
   async beat(): Promise<void> {
-    if (this.#beating) return;
-    this.#beating = true;
-    try {
-      await Promise.all(this.#tracked.map((t) => this.#beatOne(t)));
-    } finally {
-      this.#beating = false;
+    const now = Date.now();
+    const stale = Math.max(3 * this.#o.intervalMs, 2 * this.#o.probeTimeoutMs);
+    for (const t of this.#tracked) {
+      if (t.last && !t.probing) {
+        const state: WorkerState = t.draining ? 'draining' : now - t.lastOkAt > stale ? 'unhealthy' : t.last.state;
+        this.#publish(t, state);
+      }
     }
+    await Promise.all(this.#tracked.filter((t) => !t.probing).map((t) => this.#beatOne(t)));
   }
 
   async #beatOne(t: Tracked): Promise<void> {
-    const p = await probeWorker(this.#http, t.spec.url.replace(/\/+$/, ''), this.#o.probeTimeoutMs, t.spec.models ?? t.last?.models ?? []);
+    t.probing = true;
+    let p;
+    try {
+      p = await probeWorker(this.#http, t.spec.url.replace(/\/+$/, ''), this.#o.probeTimeoutMs, t.spec.models ?? t.last?.models ?? []);
+    } finally {
+      t.probing = false;
+    }
+    if (p.healthy) t.lastOkAt = Date.now();
     if (!t.everHealthy && !p.healthy) return; // not advertised until it first comes up
     if (p.models.length === 0) return;
     if (p.healthy && !t.everHealthy) this.#log.info({ workerId: t.id, url: t.spec.url }, 'worker is up');

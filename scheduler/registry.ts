@@ -28,11 +28,16 @@ export type UpsertResult = 'added' | 'updated' | 'stale';
 export interface RegistryOptions {
   readonly now: () => number;
   readonly missedBeats?: number;
+  /** How long a model stays known after its last worker left (404 vs 503). Default 10 minutes. */
+  readonly modelMemoryMs?: number;
 }
 
 export class Registry {
   readonly #now: () => number;
   readonly #missedBeats: number;
+  readonly #modelMemoryMs: number;
+  /** model → when a worker last advertised it. */
+  readonly #seenModels = new Map<string, number>();
   /** Views are updated in place, so cached candidate lists always read current loads. */
   readonly #workers = new Map<string, Mutable<WorkerView>>();
   /** Bumped when the set of candidates may have changed (join, leave, state, models, role); caches key on it. */
@@ -43,6 +48,7 @@ export class Registry {
   constructor(o: RegistryOptions) {
     this.#now = o.now;
     this.#missedBeats = o.missedBeats ?? 3;
+    this.#modelMemoryMs = o.modelMemoryMs ?? 600_000;
   }
 
   get version(): number {
@@ -91,6 +97,8 @@ export class Registry {
   }
 
   remove(id: string): boolean {
+    const w = this.#workers.get(id);
+    if (w) this.#remember(w);
     const had = this.#workers.delete(id);
     if (had) this.#version++;
     return had;
@@ -103,14 +111,25 @@ export class Registry {
     for (const w of this.#workers.values()) {
       if (now - w.lastSeen > w.intervalMs * this.#missedBeats) gone.push(w.id);
     }
-    for (const id of gone) this.#workers.delete(id);
+    for (const id of gone) {
+      this.#remember(this.#workers.get(id)!);
+      this.#workers.delete(id);
+    }
     if (gone.length) this.#version++;
     return gone;
   }
 
-  /** Whether any worker (in any state) advertises `model`: unknown models are 404, known but unavailable 503. */
+  /**
+   * Whether any worker (in any state) advertises `model`, or one did recently: unknown models are
+   * 404, known but unavailable ones 503 (a fleet restarting must not tell clients their model
+   * does not exist).
+   */
   knows(model: string): boolean {
     for (const w of this.#workers.values()) if (w.models.includes(model)) return true;
+    const seen = this.#seenModels.get(model);
+    if (seen === undefined) return false;
+    if (this.#now() - seen <= this.#modelMemoryMs) return true;
+    this.#seenModels.delete(model);
     return false;
   }
 
@@ -135,6 +154,11 @@ export class Registry {
     // Only lists for served models are kept: clients can name any model, the cache must stay bounded.
     if (list.length > 0) this.#candidates.set(key, { version: this.#version, list });
     return list;
+  }
+
+  #remember(w: WorkerView): void {
+    const now = this.#now();
+    for (const m of w.models) this.#seenModels.set(m, now);
   }
 
   /** Whether the model's fleet is disaggregated: some worker for it has the prefill or decode role. */

@@ -94,33 +94,44 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     const endWithError = (e: RouterError): void => {
       log.warn({ err: e.message, code: e.code }, 'stream ended with an error');
       deps.metrics.error(e.code);
-      // A JSON body cut short must not look complete: drop the connection. SSE can say why.
-      if (stream) raw.end(sseError(e));
-      else raw.destroy();
+      // Only streams reach here with their head written; SSE can say why it ends.
+      raw.end(sseError(e));
       finish();
     };
+
+    const writeHead = (h: Extract<Frame, { kind: 'head' }>): void => {
+      reply.hijack();
+      raw.writeHead(h.status, {
+        'content-type': h.contentType,
+        'x-request-id': requestId,
+        // Which worker (or prefill,decode pair) answered: for operators and tests.
+        ...(h.worker ? { 'x-router-worker': h.worker } : {}),
+        ...(stream ? { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } : {}),
+      });
+      headWritten = true;
+      settleFirst(null);
+    };
+    // A JSON answer is held until its end frame: a failure before then still gets a clean error
+    // reply instead of a body cut short (schedulers send JSON answers whole, so this is brief).
+    let held: { head: Extract<Frame, { kind: 'head' }>; chunks: Uint8Array[] } | null = null;
 
     const onFrame = (f: Frame): void => {
       switch (f.kind) {
         case 'accepted':
           return;
         case 'head':
-          reply.hijack();
-          raw.writeHead(f.status, {
-            'content-type': f.contentType,
-            'x-request-id': requestId,
-            // Which worker (or prefill,decode pair) answered: for operators and tests.
-            ...(f.worker ? { 'x-router-worker': f.worker } : {}),
-            ...(stream ? { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } : {}),
-          });
-          headWritten = true;
-          settleFirst(null);
+          if (stream) writeHead(f);
+          else held = { head: f, chunks: [] };
           return;
         case 'data': {
+          if (held) {
+            held.chunks.push(f.data);
+            return;
+          }
           if (!headWritten || finished) return;
           const now = performance.now();
           if (lastWrite === 0) deps.metrics.firstByte(routeLabel, model, (now - request.startedAt) / 1000);
-          else if (stream) deps.metrics.chunkGap(routeLabel, model, (now - lastWrite) / 1000);
+          else deps.metrics.chunkGap(routeLabel, model, (now - lastWrite) / 1000);
           lastWrite = now;
           if (!raw.write(f.data) && raw.writableLength > deps.options.maxBufferedBytes) {
             deps.streams.cancel(streamId);
@@ -132,6 +143,19 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
           return;
         }
         case 'end':
+          if (held) {
+            const h = held;
+            held = null;
+            if (f.error && f.error.code !== 'LLMR_ERR_CLIENT_CLOSED') {
+              settleFirst(f.error);
+              return;
+            }
+            writeHead(h.head);
+            deps.metrics.firstByte(routeLabel, model, (performance.now() - request.startedAt) / 1000);
+            raw.end(Buffer.concat(h.chunks));
+            finish();
+            return;
+          }
           if (!headWritten) {
             settleFirst(errors.LLMR_ERR_UPSTREAM_PROTOCOL('stream ended before its head'));
             return;

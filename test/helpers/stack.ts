@@ -19,7 +19,7 @@ import { Scheduler, type SchedulerOptions } from '../../scheduler/service.ts';
 import { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.ts';
 import { eventually, SIM_MODEL, startSimWorker } from './sim.ts';
 
-export const HEARTBEAT_MS = 100;
+export const HEARTBEAT_MS = 200;
 
 export interface StackOptions {
   readonly workers?: number;

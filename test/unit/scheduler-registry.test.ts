@@ -230,3 +230,19 @@ describe('registry', () => {
     assert.deepEqual(ids(r.candidates('m1', 'whole')), ['a']);
   });
 });
+
+test('registry - a model stays known for a while after its last worker left (503, not 404)', () => {
+  let now = 0;
+  const r = new Registry({ now: () => now, modelMemoryMs: 1000 });
+  r.upsert({
+    v: 1, id: 'w', url: 'http://h:1', region: 'r', models: ['m'], role: 'both', connector: { kind: 'none' }, state: 'ready',
+    load: { running: 0, waiting: 0, kvUsage: 0 }, kv: { blockSize: 16, numBlocks: 1 }, seq: 1, sentAt: 1, intervalMs: 100,
+  });
+  now = 400;
+  assert.deepEqual(r.expire(), ['w']);
+  assert.equal(r.knows('m'), true);
+  now = 1400;
+  assert.equal(r.knows('m'), true);
+  now = 1401;
+  assert.equal(r.knows('m'), false);
+});
