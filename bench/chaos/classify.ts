@@ -1,0 +1,49 @@
+// What became of one request, as the client saw it. The chaos run's promise is that every
+// request either succeeds or fails with a clear error: `hung` (no answer in time) and `lost` (a
+// connection cut without an error, a stream that stops without saying why, a body that does not
+// parse) must never happen. Pure.
+
+export type Outcome = 'ok' | 'clear_error' | 'hung' | 'lost';
+
+export interface Seen {
+  /** HTTP status, or null when no response arrived. */
+  readonly status: number | null;
+  readonly stream: boolean;
+  readonly body: string;
+  /** The fetch failed (connection refused or cut); null when the body was read to its end. */
+  readonly transportError: string | null;
+  /** The client gave up waiting. */
+  readonly timedOut: boolean;
+}
+
+function isErrorBody(text: string): boolean {
+  try {
+    const o = JSON.parse(text) as { error?: { message?: unknown } };
+    return typeof o.error?.message === 'string' && o.error.message.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+export function classify(s: Seen): { outcome: Outcome; why: string } {
+  if (s.timedOut) return { outcome: 'hung', why: 'no complete answer before the client timeout' };
+  if (s.status === null) return { outcome: 'lost', why: `no response: ${s.transportError ?? 'unknown'}` };
+  if (s.status >= 400) {
+    if (s.transportError) return { outcome: 'lost', why: `error status ${s.status} with its body cut: ${s.transportError}` };
+    return isErrorBody(s.body) ? { outcome: 'clear_error', why: `HTTP ${s.status}` } : { outcome: 'lost', why: `HTTP ${s.status} without an error body` };
+  }
+  if (!s.stream) {
+    if (s.transportError) return { outcome: 'lost', why: `JSON body cut: ${s.transportError}` };
+    try {
+      const o = JSON.parse(s.body) as { choices?: unknown[] };
+      return Array.isArray(o.choices) && o.choices.length > 0 ? { outcome: 'ok', why: '' } : { outcome: 'lost', why: 'JSON without choices' };
+    } catch {
+      return { outcome: 'lost', why: 'JSON body does not parse' };
+    }
+  }
+  const events = s.body.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  if (events.some((e) => e.startsWith('{"error"'))) return { outcome: 'clear_error', why: 'error event in the stream' };
+  if (s.transportError) return { outcome: 'lost', why: `stream cut without an error event: ${s.transportError}` };
+  if (events.at(-1) !== '[DONE]') return { outcome: 'lost', why: 'stream ended without [DONE] or an error event' };
+  return events.length > 1 ? { outcome: 'ok', why: '' } : { outcome: 'lost', why: 'stream with no content' };
+}
