@@ -14,6 +14,7 @@ import { toRouterError } from './errors.ts';
 import type { IngressOptions } from './options.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiRoutes } from './routes/openai.ts';
+import type { BusState } from '../runtime/bus-state.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { StreamClient } from './stream-client.ts';
 
@@ -22,7 +23,7 @@ export interface AppDeps {
   readonly nc: NatsConnection;
   readonly streams: StreamClient;
   readonly log: Logger;
-  readonly busUp: () => boolean;
+  readonly bus: BusState;
   /** True once a graceful stop began: new requests are refused, open streams finish. */
   readonly closing: () => boolean;
   readonly metrics: IngressMetrics;
@@ -136,7 +137,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
     return reply.type(d.metrics.registry.contentType).send(text);
   });
 
-  openAiRoutes(app, { nc: d.nc, streams: d.streams, options: o, busUp: d.busUp, metrics: d.metrics });
-  healthRoutes(app, { nc: d.nc, busUp: d.busUp });
+  openAiRoutes(app, { nc: d.nc, streams: d.streams, options: o, bus: d.bus, metrics: d.metrics });
+  healthRoutes(app, { nc: d.nc, bus: d.bus });
   return app;
 }

@@ -6,6 +6,7 @@ import { errors } from '../proto/errors.ts';
 import { buildApp } from './app.ts';
 import { INGRESS_DEFAULTS, type IngressOptions } from './options.ts';
 import { StreamClient } from './stream-client.ts';
+import { BusState } from '../runtime/bus-state.ts';
 import { IngressMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 
@@ -36,22 +37,15 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   const options = { ...asked, bodyLimit: effectiveBodyLimit(asked.bodyLimit, maxPayload) };
   if (asked.bodyLimit === null && options.bodyLimit < INGRESS_DEFAULTS.bodyLimit)
     log.warn({ bodyLimit: options.bodyLimit, maxPayload }, 'body limit lowered to fit the bus: raise max_payload in nats.conf for larger requests');
-  let busUp = !nc.isClosed();
   const streams = new StreamClient(nc, options.id, options, log);
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') {
-        busUp = false;
-        // Frames published while we are away are lost; say so now rather than at the idle timeout.
-        streams.failAll(() => errors.LLMR_ERR_BUS_UNAVAILABLE('disconnected from NATS'));
-      } else if (s.type === 'reconnect') busUp = true;
-    }
-  })();
+  const bus = new BusState(nc);
+  // Frames published while we are away are lost; say so now rather than at the idle timeout.
+  bus.onDown(() => streams.failAll(() => errors.LLMR_ERR_BUS_UNAVAILABLE('disconnected from NATS')));
   await streams.start();
   let closing = false;
   const metrics = new IngressMetrics(options.id, () => streams.openStreams);
   registerNatsMetrics(metrics.registry, nc);
-  const app = buildApp({ options, nc, streams, log, busUp: () => busUp && !nc.isClosed(), closing: () => closing, metrics });
+  const app = buildApp({ options, nc, streams, log, bus, closing: () => closing, metrics });
   const address = await app.listen(options.socketPath ? { path: options.socketPath } : { host: options.host, port: options.port });
   log.info({ address }, 'ingress listening');
   return {

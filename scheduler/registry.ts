@@ -104,6 +104,12 @@ export class Registry {
     return had;
   }
 
+  /** Counts every worker as just heard from (after an outage of our own, not theirs). */
+  touchAll(): void {
+    const now = this.#now();
+    for (const w of this.#workers.values()) w.lastSeen = now;
+  }
+
   /** Drops workers whose heartbeats stopped; returns their ids. */
   expire(): string[] {
     const now = this.#now();

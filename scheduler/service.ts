@@ -18,6 +18,7 @@ import { PrefixIndex } from './prefix-index.ts';
 import { CircuitBreakers, type BreakerOptions } from './circuit-breaker.ts';
 import { SchedulerMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
+import { BusState } from '../runtime/bus-state.ts';
 import { Registry } from './registry.ts';
 import type { RetryOptions } from './retry.ts';
 import { StreamWriter } from './stream-writer.ts';
@@ -78,6 +79,7 @@ export class Scheduler {
   readonly #subs: Subscription[] = [];
   readonly #timers: NodeJS.Timeout[] = [];
   #draining = false;
+  readonly #bus: BusState;
 
   constructor(nc: NatsConnection, options: SchedulerOptions, log: Logger) {
     this.options = options;
@@ -91,6 +93,18 @@ export class Scheduler {
     this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
     this.metrics = new SchedulerMetrics({ schedulerId: options.id, fleet: this.registry, breakers: this.breakers, inflight: this.inflight });
     registerNatsMetrics(this.metrics.registry, nc);
+    // A bus outage silences every heartbeat at once: that is not the workers dying. Expiry waits
+    // while we are cut off, and the clock restarts for everyone when we are back (with a ping,
+    // so that agents answer at once).
+    this.#bus = new BusState(nc);
+    this.#bus.onUp(() => {
+      this.registry.touchAll();
+      try {
+        nc.publish(subjects.heartbeatPing);
+      } catch {
+        // the next beat will do
+      }
+    });
     this.counters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0, decisions: this.metrics.decisions };
     this.#agent = createAgent(options.upstream);
   }
@@ -112,7 +126,7 @@ export class Scheduler {
     await nc.flush();
     this.#timers.push(
       setInterval(() => {
-        for (const id of this.registry.expire()) {
+        for (const id of this.#bus.up ? this.registry.expire() : []) {
           this.prefix.forget(id);
           this.breakers.forget(id);
           this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');

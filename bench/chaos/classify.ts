@@ -25,12 +25,22 @@ function isErrorBody(text: string): boolean {
   }
 }
 
+function errorCode(text: string): string {
+  try {
+    const o = JSON.parse(text) as { error?: { code?: unknown; type?: unknown } };
+    return String(o.error?.code ?? o.error?.type ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `why` names the error code for clear errors (`HTTP 502 LLMR_ERR_…`, `stream LLMR_ERR_…`). */
 export function classify(s: Seen): { outcome: Outcome; why: string } {
   if (s.timedOut) return { outcome: 'hung', why: 'no complete answer before the client timeout' };
   if (s.status === null) return { outcome: 'lost', why: `no response: ${s.transportError ?? 'unknown'}` };
   if (s.status >= 400) {
     if (s.transportError) return { outcome: 'lost', why: `error status ${s.status} with its body cut: ${s.transportError}` };
-    return isErrorBody(s.body) ? { outcome: 'clear_error', why: `HTTP ${s.status}` } : { outcome: 'lost', why: `HTTP ${s.status} without an error body` };
+    return isErrorBody(s.body) ? { outcome: 'clear_error', why: `HTTP ${s.status} ${errorCode(s.body)}` } : { outcome: 'lost', why: `HTTP ${s.status} without an error body` };
   }
   if (!s.stream) {
     if (s.transportError) return { outcome: 'lost', why: `JSON body cut: ${s.transportError}` };
@@ -42,7 +52,8 @@ export function classify(s: Seen): { outcome: Outcome; why: string } {
     }
   }
   const events = s.body.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
-  if (events.some((e) => e.startsWith('{"error"'))) return { outcome: 'clear_error', why: 'error event in the stream' };
+  const err = events.find((e) => e.startsWith('{"error"'));
+  if (err) return { outcome: 'clear_error', why: `stream ${errorCode(err)}` };
   if (s.transportError) return { outcome: 'lost', why: `stream cut without an error event: ${s.transportError}` };
   if (events.at(-1) !== '[DONE]') return { outcome: 'lost', why: 'stream ended without [DONE] or an error event' };
   return events.length > 1 ? { outcome: 'ok', why: '' } : { outcome: 'lost', why: 'stream with no content' };

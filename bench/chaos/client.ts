@@ -19,10 +19,12 @@ export interface LoadReport {
   outcomes: Record<Outcome, number>;
   /** A few examples of each bad outcome, for the report. */
   examples: Partial<Record<Outcome, string[]>>;
+  /** Clear errors by kind (`HTTP 503 LLMR_ERR_NO_WORKER`, `stream LLMR_ERR_STREAM_BROKEN`, …). */
+  clearErrors: Record<string, number>;
 }
 
 export function startLoad(o: LoadOptions): { report: LoadReport; stop(): Promise<LoadReport> } {
-  const report: LoadReport = { sent: 0, outcomes: { ok: 0, clear_error: 0, hung: 0, lost: 0 }, examples: {} };
+  const report: LoadReport = { sent: 0, outcomes: { ok: 0, clear_error: 0, hung: 0, lost: 0 }, examples: {}, clearErrors: {} };
   const dispatcher = new Agent({ connections: o.concurrency * 2, keepAliveTimeout: 5000, headersTimeout: 0, bodyTimeout: 0 });
   let running = true;
   const loop = async (c: number): Promise<void> => {
@@ -66,7 +68,8 @@ export function startLoad(o: LoadOptions): { report: LoadReport; stop(): Promise
       }
       const { outcome, why } = classify({ status, stream, body: text, transportError, timedOut });
       report.outcomes[outcome]++;
-      if (outcome !== 'ok') {
+      if (outcome === 'clear_error') report.clearErrors[why] = (report.clearErrors[why] ?? 0) + 1;
+      else if (outcome !== 'ok') {
         const list = (report.examples[outcome] ??= []);
         if (list.length < 5) list.push(why);
       }

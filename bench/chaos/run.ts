@@ -217,6 +217,7 @@ async function main(): Promise<void> {
     failedWithClearError: report.outcomes.clear_error,
     hung: report.outcomes.hung,
     lost: report.outcomes.lost,
+    clearErrors: report.clearErrors,
     examples: report.examples,
     memoryMb: Object.fromEntries(Object.keys(memEnd).map((k) => [k, { start: +(memStart[k]! / 1048576).toFixed(1), end: +(memEnd[k]! / 1048576).toFixed(1), growth: +growth[k]!.toFixed(1) }])),
     restarted: { 'nats-server': bus.restarts, 'scheduler-0': schedulers[0]!.restarts, 'scheduler-1': schedulers[1]!.restarts },
@@ -237,7 +238,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\nfaults injected: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
   process.stdout.write(`\n| process | RSS at warm-up (MB) | RSS at end (MB) | growth (MB) |\n|---|---|---|---|\n`);
   for (const [k, v] of Object.entries(result.memoryMb)) process.stdout.write(`| ${k}${k in result.restarted && result.restarted[k as keyof typeof result.restarted] > 0 ? ' (restarted)' : ''} | ${v.start} | ${v.end} | ${v.growth} |\n`);
-  if (Object.keys(report.examples).length) process.stdout.write(`\nexamples: ${JSON.stringify(report.examples)}\n`);
+  process.stdout.write(`\nclear errors by kind: ${Object.entries(report.clearErrors).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\n`);
+  if (Object.keys(report.examples).length) process.stdout.write(`\nhung/lost examples: ${JSON.stringify(report.examples)}\n`);
   process.stdout.write(`\n${result.pass ? 'PASS' : 'FAIL'}: nothing hung, nothing lost${result.pass ? '' : ' — see above'}\nwrote ${args.json}\n`);
   cleanupNow();
   process.exit(result.pass ? 0 : 1);

@@ -3,13 +3,14 @@
 // ingresses should check before sending traffic.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance } from 'fastify';
+import type { BusState } from '../../runtime/bus-state.ts';
 import { schedulerInfo } from './openai.ts';
 
-export function healthRoutes(app: FastifyInstance, deps: { readonly nc: NatsConnection; readonly busUp: () => boolean }): void {
+export function healthRoutes(app: FastifyInstance, deps: { readonly nc: NatsConnection; readonly bus: BusState }): void {
   app.get('/health', async () => ({ status: 'ok' }));
 
   app.get('/readiness', async (_request, reply) => {
-    if (!deps.busUp()) return reply.code(503).send({ status: 'not_ready', reason: 'the message bus is unavailable' });
+    if (!deps.bus.up) return reply.code(503).send({ status: 'not_ready', reason: 'the message bus is unavailable' });
     try {
       const info = await schedulerInfo(deps.nc);
       if (info.readyWorkers === 0) return reply.code(503).send({ status: 'not_ready', reason: 'no ready worker', scheduler: info.scheduler });

@@ -13,6 +13,7 @@ import { encodeRequestMeta, type Route } from '../../proto/request-meta.ts';
 import type { Frame } from '../../proto/stream.ts';
 import { subjects } from '../../proto/subjects.ts';
 import { natsHeaders } from '../../runtime/nats.ts';
+import type { BusState } from '../../runtime/bus-state.ts';
 import type { IngressMetrics } from '../metrics.ts';
 import type { IngressOptions } from '../options.ts';
 import { routingKey } from '../routing-key.ts';
@@ -22,8 +23,8 @@ export interface OpenAiRouteDeps {
   readonly nc: NatsConnection;
   readonly streams: StreamClient;
   readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
-  /** False while the bus is down: new requests fail fast instead of waiting for an accept timeout. */
-  readonly busUp: () => boolean;
+  /** While the bus is down, new requests wait for it (up to the accept timeout) instead of failing at once. */
+  readonly bus: BusState;
   readonly metrics: IngressMetrics;
 }
 
@@ -68,7 +69,7 @@ function sseError(e: RouterError): string {
 export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
   const generate = (route: Route) => async (request: FastifyRequest, reply: FastifyReply) => {
     const body = checkBody(route, request.body as Buffer);
-    if (!deps.busUp()) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
+    if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
     const model = body.model as string;
     request.llmModel = model;
     const stream = body.stream === true;
