@@ -75,7 +75,10 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     const stream = body.stream === true;
     const routeLabel = route === 'chat' ? '/v1/chat/completions' : '/v1/completions';
     const requestId = request.id;
-    const streamId = ulid();
+    let streamId = '';
+    /** Times the request went back on the bus after its scheduler failed before answering. */
+    let resubmits = 0;
+    const deadline = Date.now() + deps.options.requestTimeoutMs;
     const raw = reply.raw;
     const log = request.log;
 
@@ -173,13 +176,6 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
       }
     };
 
-    deps.streams.open(streamId, {
-      frame: onFrame,
-      fail: (e) => {
-        if (!headWritten) settleFirst(e);
-        else if (!finished) endWithError(e);
-      },
-    });
     raw.on('close', () => {
       if (finished || raw.writableFinished) return;
       deps.streams.cancel(streamId);
@@ -193,23 +189,58 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
       const v = request.headers[name];
       return Array.isArray(v) ? v[0] : v;
     };
-    const meta = encodeRequestMeta({
-      requestId,
-      route,
-      stream,
-      routingKey: routingKey(header, body),
-      deadline: Date.now() + deps.options.requestTimeoutMs,
-      region: deps.options.region,
-      traceparent: header('traceparent') ?? null,
-    });
-    try {
-      deps.nc.publish(subjects.request(model), request.body as Buffer, { reply: deps.streams.replySubject(streamId), headers: natsHeaders(meta) });
-    } catch (e) {
-      deps.streams.close(streamId);
-      const msg = (e as Error).message ?? String(e);
-      if (/payload/i.test(msg)) throw errors.LLMR_ERR_BODY_TOO_LARGE(String(deps.options.bodyLimit));
-      throw errors.LLMR_ERR_BUS_UNAVAILABLE(msg);
-    }
+    const meta = natsHeaders(
+      encodeRequestMeta({
+        requestId,
+        route,
+        stream,
+        routingKey: routingKey(header, body),
+        deadline,
+        region: deps.options.region,
+        traceparent: header('traceparent') ?? null,
+      }),
+    );
+    /** Puts the request on the bus under a new stream id; throws coded errors. */
+    const submit = (): void => {
+      streamId = ulid();
+      const id = streamId;
+      deps.streams.open(id, {
+        frame: onFrame,
+        fail: (e) => {
+          if (id !== streamId) return;
+          if (!headWritten && !finished && resubmittable(e)) void resubmit(e);
+          else if (!headWritten) settleFirst(e);
+          else if (!finished) endWithError(e);
+        },
+      });
+      try {
+        deps.nc.publish(subjects.request(model), request.body as Buffer, { reply: deps.streams.replySubject(id), headers: meta });
+      } catch (e) {
+        deps.streams.close(id);
+        const msg = (e as Error).message ?? String(e);
+        if (/payload/i.test(msg)) throw errors.LLMR_ERR_BODY_TOO_LARGE(String(deps.options.bodyLimit));
+        throw errors.LLMR_ERR_BUS_UNAVAILABLE(msg);
+      }
+    };
+    /**
+     * Nothing reached the client yet and the failure was the router's (its scheduler died, the
+     * bus dropped): the body is still here, so the request goes back on the bus — to another
+     * replica, once the bus is up — instead of failing. Twice at most, within the deadline.
+     */
+    const resubmittable = (e: RouterError): boolean =>
+      (e.code === 'LLMR_ERR_STREAM_BROKEN' || e.code === 'LLMR_ERR_BUS_UNAVAILABLE') && resubmits < 2 && Date.now() < deadline - deps.options.acceptTimeoutMs;
+    const resubmit = async (cause: RouterError): Promise<void> => {
+      resubmits++;
+      log.warn({ code: cause.code, resubmits }, 'scheduler lost before answering: resubmitting');
+      if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) return settleFirst(cause);
+      if (finished) return;
+      try {
+        submit();
+      } catch (e) {
+        settleFirst(e as RouterError);
+      }
+    };
+    submit();
 
     const err = await first;
     if (err) {

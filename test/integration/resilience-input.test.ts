@@ -68,7 +68,7 @@ describe('resilience - bad input', () => {
     await r.arrayBuffer();
   });
 
-  test('resilience - garbage on a live stream\'s reply subject fails that stream only, with a clear error', async () => {
+  test('resilience - garbage on a live stream\'s reply subject: resubmitted before its head, a clear error after', async () => {
     const spy = await stack.connect('ingress', 'spy');
     const ids: string[] = [];
     spy.subscribe('llm.v1.resp.ingress-0.*', {
@@ -79,23 +79,40 @@ describe('resilience - bad input', () => {
     });
     await spy.flush();
     const w = stack.workers[0]!;
-    await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ latencyMs: 400 }) });
+    const setFaults = async (f: unknown) => (await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) })).arrayBuffer();
+    await setFaults({ latencyMs: 400 });
     try {
-      const victim = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'victim', max_tokens: 3, stream: true });
+      // Before the head: nothing reached the client, so the ingress puts the request back on the bus.
+      const early = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'victim', max_tokens: 3, stream: true });
       while (ids.length === 0) await new Promise((r) => setTimeout(r, 10));
       const bystander = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'bystander', max_tokens: 3, stream: true });
-      // Garbage: no headers, a frame with a bogus kind, a frame far out of sequence.
       spy.publish(`llm.v1.resp.ingress-0.${ids[0]}`, 'garbage');
       spy.publish('llm.v1.resp.ingress-0.NOSUCHSTREAM', 'garbage');
       await spy.flush();
-      const v = await victim;
-      assert.equal(v.status, 502);
-      assert.equal(((await v.json()) as { error: { code: string } }).error.code, 'LLMR_ERR_STREAM_BROKEN');
+      const e = await early;
+      assert.equal(e.status, 200);
+      assert.ok((await readSse(e)).done, 'the resubmitted request completes');
       const b = await bystander;
       assert.equal(b.status, 200);
       assert.ok((await readSse(b)).done, 'the other stream completes');
+      // After the head: bytes are out, the stream ends with an error event.
+      await setFaults({ reset: true });
+      ids.length = 0;
+      const late = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'late victim', max_tokens: 2000, ignore_eos: true, stream: true });
+      assert.equal(late.status, 200);
+      const reader = late.body!.getReader();
+      await reader.read();
+      spy.publish(`llm.v1.resp.ingress-0.${ids.at(-1)}`, 'garbage');
+      await spy.flush();
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      assert.match(text, /data: \{"error":\{[^\n]*LLMR_ERR_STREAM_BROKEN/);
     } finally {
-      await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reset: true }) });
+      await setFaults({ reset: true });
     }
   });
 });

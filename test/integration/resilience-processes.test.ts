@@ -55,6 +55,31 @@ describe('resilience - processes and the bus', () => {
     assert.ok(survivor.counters.accepted >= 1);
   });
 
+  test('resilience - a scheduler killed before answering: the request goes to another replica and succeeds', async () => {
+    for (const s of stack.schedulers) await s.stop(0);
+    const child = spawnRouter(scope, ['scheduler', '--nats-url', stack.nats.url, '--id', 'doomed-early', '--policy', 'round_robin', '--metrics-port', '0']);
+    await waitForOutput(child, /scheduler started/);
+    await eventually(async () => {
+      const r = await fetch(`${stack.url()}/readiness`);
+      await r.arrayBuffer();
+      return r.status === 200;
+    }, 'the child scheduler knows the workers');
+    const setFaults = (f: unknown) => Promise.all(stack.workers.map(async (w) => (await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) })).arrayBuffer()));
+    await setFaults({ latencyMs: 1500 });
+    try {
+      const pending = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'survive', max_tokens: 3 });
+      await eventually(async () => (await Promise.all(stack.workers.map(simState))).some((s) => s.openRequests > 0), 'the request reached a worker');
+      const survivor = await stack.addScheduler({ id: 'survivor-early' });
+      child.kill('SIGKILL');
+      const r = await pending;
+      assert.equal(r.status, 200, 'resubmitted and served');
+      await r.arrayBuffer();
+      assert.ok(survivor.counters.accepted >= 1);
+    } finally {
+      await setFaults({ reset: true });
+    }
+  });
+
   test('resilience - an ingress killed mid-stream: the scheduler aborts the upstream call', async () => {
     const w = stack.workers;
     const before = (await Promise.all(w.map(simState))).reduce((n, s) => n + s.stats.finished.abort, 0);
