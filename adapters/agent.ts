@@ -5,6 +5,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
+import { decodeDrain, type DrainCommand } from '../proto/admin.ts';
 import { encodeHeartbeat, HEARTBEAT_VERSION, type ConnectorKind, type Heartbeat, type Role, type WorkerState } from '../proto/heartbeat.ts';
 import { hash64Hex } from '../proto/hash.ts';
 import { subjects } from '../proto/subjects.ts';
@@ -67,6 +68,7 @@ export class WorkerAgent {
   #seq = 0;
   #timer: NodeJS.Timeout | null = null;
   #sub: Subscription | null = null;
+  #drainSub: Subscription | null = null;
   published = 0;
 
   constructor(nc: NatsConnection, o: AgentOptions, log: Logger) {
@@ -104,7 +106,24 @@ export class WorkerAgent {
       callback: (err) => {
         if (err) return;
         // Answer with what we know now; a fresh probe follows on the normal beat.
-        for (const t of this.#tracked) if (t.last) this.#publish(t, t.last.state);
+        for (const t of this.#tracked) if (t.last) this.#publish(t, t.draining ? 'draining' : t.last.state);
+      },
+    });
+    // An operator drained or undrained one of our workers (relayed by the schedulers).
+    this.#drainSub = this.#nc.subscribe(subjects.agentDrain, {
+      callback: (err, msg) => {
+        if (err) return;
+        let cmd: DrainCommand | null = null;
+        try {
+          cmd = decodeDrain(msg.json());
+        } catch {
+          return;
+        }
+        const t = cmd && this.#tracked.find((x) => x.id === cmd.workerId);
+        if (!cmd || !t || t.draining === cmd.drain) return;
+        t.draining = cmd.drain;
+        this.#log.warn({ workerId: t.id, drain: cmd.drain }, cmd.drain ? 'worker drained by an operator' : 'worker undrained by an operator');
+        if (t.last) this.#publish(t, cmd.drain ? 'draining' : t.last.state === 'draining' ? 'ready' : t.last.state);
       },
     });
     await this.beat();
@@ -123,7 +142,7 @@ export class WorkerAgent {
     const stale = Math.max(3 * this.#o.intervalMs, 2 * this.#o.probeTimeoutMs);
     for (const t of this.#tracked) {
       if (t.last && !t.probing) {
-        const state: WorkerState = t.draining ? 'draining' : now - t.lastOkAt > stale ? 'unhealthy' : t.last.state;
+        const state: WorkerState = t.draining ? 'draining' : now - t.lastOkAt > stale ? 'unhealthy' : t.last.state === 'draining' ? 'ready' : t.last.state;
         this.#publish(t, state);
       }
     }
@@ -189,6 +208,7 @@ export class WorkerAgent {
     this.#timer = null;
     this.drain();
     this.#sub?.unsubscribe();
+    this.#drainSub?.unsubscribe();
     await this.#nc.flush().catch(() => undefined);
     await this.#http.close().catch(() => undefined);
   }

@@ -21,6 +21,7 @@ interface IngressFlags extends BusFlags {
   maxBufferedBytes: number;
   clientTimeoutMs: number;
   shutdownGraceMs: number;
+  adminToken?: string;
 }
 
 export function ingressCommand(): Command {
@@ -37,6 +38,7 @@ export function ingressCommand(): Command {
     .addOption(new Option('--idle-timeout-ms <ms>', 'silence allowed on an accepted stream').argParser(integer(1)).default(d.idleTimeoutMs))
     .addOption(new Option('--request-timeout-ms <ms>', 'whole-request deadline').argParser(integer(1)).default(d.requestTimeoutMs))
     .addOption(new Option('--max-buffered-bytes <bytes>', 'unread bytes a slow client may leave before its request is cancelled').argParser(integer(1)).default(d.maxBufferedBytes))
+    .addOption(new Option('--admin-token <token>', 'bearer token for the fleet API (/admin/v1/…); unset: the API refuses every call').env('LLMR_ADMIN_TOKEN'))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
     .action(async (f: IngressFlags) => {
@@ -54,6 +56,7 @@ export function ingressCommand(): Command {
         maxBufferedBytes: f.maxBufferedBytes,
         clientTimeoutMs: f.clientTimeoutMs,
         probeIntervalMs: d.probeIntervalMs,
+        adminToken: f.adminToken ?? null,
       });
       const log = createLogger('ingress', f.logLevel).child({ ingressId: id });
       const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: '_INBOX_ingress' }, log);

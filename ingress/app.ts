@@ -12,6 +12,7 @@ import { openAiError } from '../proto/openai-error.ts';
 import { REQUEST_ID } from '../proto/request-meta.ts';
 import { toRouterError } from './errors.ts';
 import type { IngressOptions } from './options.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiRoutes } from './routes/openai.ts';
 import type { BusState } from '../runtime/bus-state.ts';
@@ -139,5 +140,6 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   openAiRoutes(app, { nc: d.nc, streams: d.streams, options: o, bus: d.bus, metrics: d.metrics });
   healthRoutes(app, { nc: d.nc, bus: d.bus });
+  adminRoutes(app, { nc: d.nc, token: o.adminToken ?? null, gatherMs: 300 });
   return app;
 }

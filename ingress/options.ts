@@ -22,6 +22,8 @@ export interface IngressOptions {
   readonly clientTimeoutMs: number;
   /** How often schedulers with streams from here are checked for life. */
   readonly probeIntervalMs: number;
+  /** Bearer token for the fleet API (/admin/v1/…); null refuses every admin call. */
+  readonly adminToken?: string | null | undefined;
 }
 
 export const INGRESS_DEFAULTS = Object.freeze({

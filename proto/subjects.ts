@@ -85,6 +85,14 @@ export const subjects = {
   schedSync: `${ROOT}.sched.sync`,
   /** ingress → any scheduler (queue group): which models are served, is a worker ready. */
   schedInfo: `${ROOT}.sched.info`,
+  /** ingress → every scheduler (scatter-gather): the fleet as each sees it (admin API). */
+  adminWorkers: `${ROOT}.admin.workers`,
+  /** ingress → every scheduler (scatter-gather): who is there (admin API). */
+  adminSchedulers: `${ROOT}.admin.schedulers`,
+  /** ingress → every scheduler: drain or undrain a worker (admin API). */
+  adminDrain: `${ROOT}.admin.drain`,
+  /** scheduler → agents: drain or undrain one of your workers (the agent's heartbeats then say so). */
+  agentDrain: `${ROOT}.agent.drain`,
   /** agent → schedulers: KV-cache events. */
   kvEvents: (workerId: string) => `${ROOT}.kv.${id('worker', workerId)}`,
   /** scheduler → JetStream stream LLM_AUDIT. */

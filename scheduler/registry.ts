@@ -44,6 +44,8 @@ export class Registry {
   #version = 0;
   #candidates = new Map<string, { version: number; list: readonly WorkerView[] }>();
   #disaggregated = new Map<string, { version: number; value: boolean }>();
+  /** Workers an operator drained through the fleet API: no new work, whatever their heartbeats say. */
+  readonly #adminDrained = new Set<string>();
 
   constructor(o: RegistryOptions) {
     this.#now = o.now;
@@ -104,6 +106,18 @@ export class Registry {
     return had;
   }
 
+  /** Drains (or undrains) a worker by operator decision. */
+  setAdminDrained(id: string, drained: boolean): void {
+    const changed = drained ? !this.#adminDrained.has(id) : this.#adminDrained.has(id);
+    if (drained) this.#adminDrained.add(id);
+    else this.#adminDrained.delete(id);
+    if (changed) this.#version++;
+  }
+
+  isAdminDrained(id: string): boolean {
+    return this.#adminDrained.has(id);
+  }
+
   /** Counts every worker as just heard from (after an outage of our own, not theirs). */
   touchAll(): void {
     const now = this.#now();
@@ -148,7 +162,7 @@ export class Registry {
     const key = `${pool}\u0000${model}`;
     const cached = this.#candidates.get(key);
     if (cached && cached.version === this.#version) return cached.list;
-    const ready = [...this.#workers.values()].filter((w) => w.state === 'ready' && w.models.includes(model));
+    const ready = [...this.#workers.values()].filter((w) => w.state === 'ready' && !this.#adminDrained.has(w.id) && w.models.includes(model));
     let list: WorkerView[];
     if (pool === 'prefill') list = ready.filter((w) => w.role !== 'decode');
     else if (pool === 'decode') list = ready.filter((w) => w.role !== 'prefill');

@@ -5,6 +5,7 @@ import { RequestError, type Msg, type NatsConnection, type Subscription } from '
 import type { Logger } from 'pino';
 import type { Agent } from 'undici';
 import { errors } from '../proto/errors.ts';
+import { decodeDrain, type DrainCommand, type SchedulerReport, type WorkersReply } from '../proto/admin.ts';
 import { decodeHeartbeat } from '../proto/heartbeat.ts';
 import { decodeRequestMeta } from '../proto/request-meta.ts';
 import { modelOfRequestSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
@@ -79,6 +80,7 @@ export class Scheduler {
   readonly #subs: Subscription[] = [];
   readonly #timers: NodeJS.Timeout[] = [];
   #draining = false;
+  readonly #startedAt = Date.now();
   readonly #bus: BusState;
 
   constructor(nc: NatsConnection, options: SchedulerOptions, log: Logger) {
@@ -119,6 +121,10 @@ export class Scheduler {
     this.#subs.push(nc.subscribe(subjects.schedSync, { callback: on((msg) => this.#onSync(msg)) }));
     this.#subs.push(nc.subscribe(subjects.cancel(this.options.id), { callback: on((msg) => this.#onCancel(msg)) }));
     this.#subs.push(nc.subscribe(subjects.schedInfo, { queue: SCHEDULER_QUEUE, callback: on((msg) => this.#onInfo(msg)) }));
+    // The fleet API: every replica answers (no queue group), so the ingress hears them all.
+    this.#subs.push(nc.subscribe(subjects.adminWorkers, { callback: on((msg) => msg.respond(JSON.stringify(this.workersReport()))) }));
+    this.#subs.push(nc.subscribe(subjects.adminSchedulers, { callback: on((msg) => msg.respond(JSON.stringify(this.selfReport()))) }));
+    this.#subs.push(nc.subscribe(subjects.adminDrain, { callback: on((msg) => this.#onDrain(msg)) }));
     // Make sure heartbeats and sync are registered with the server before asking agents to beat.
     await nc.flush();
     nc.publish(subjects.heartbeatPing);
@@ -154,6 +160,61 @@ export class Scheduler {
     this.#publishSync(true);
     await this.#nc.flush().catch(() => undefined);
     await this.#agent.close().catch(() => undefined);
+  }
+
+  workersReport(): WorkersReply {
+    const now = Date.now();
+    return {
+      scheduler: this.options.id,
+      workers: this.registry.all().map((w) => ({
+        id: w.id,
+        url: w.url,
+        region: w.region,
+        models: [...w.models],
+        role: w.role,
+        state: this.registry.isAdminDrained(w.id) ? 'draining' : w.state,
+        adminDrained: this.registry.isAdminDrained(w.id),
+        load: { ...w.load },
+        breaker: this.breakers.state(w.id),
+        inflight: { local: this.inflight.local(w.id), all: this.inflight.total(w.id) },
+        lastSeenMsAgo: now - w.lastSeen,
+      })),
+    };
+  }
+
+  selfReport(): SchedulerReport {
+    return {
+      id: this.options.id,
+      region: this.options.region,
+      activeRequests: this.#active.size,
+      workers: this.registry.size,
+      peers: this.inflight.peers(),
+      uptimeS: Math.round((Date.now() - this.#startedAt) / 1000),
+      policy: this.options.policy,
+    };
+  }
+
+  /** An operator drains or undrains a worker: stop (or resume) sending it work, and tell its agent. */
+  #onDrain(msg: Msg): void {
+    let cmd: DrainCommand | null = null;
+    try {
+      cmd = decodeDrain(msg.json());
+    } catch {
+      cmd = null;
+    }
+    if (!cmd) {
+      if (msg.reply) msg.respond(JSON.stringify({ scheduler: this.options.id, ok: false, error: 'malformed drain command' }));
+      return;
+    }
+    const known = this.registry.get(cmd.workerId) !== undefined;
+    if (known || !cmd.drain) this.registry.setAdminDrained(cmd.workerId, cmd.drain);
+    this.#log.warn({ workerId: cmd.workerId, drain: cmd.drain, known }, cmd.drain ? 'worker drained by an operator' : 'worker undrained by an operator');
+    try {
+      this.#nc.publish(subjects.agentDrain, JSON.stringify(cmd));
+    } catch {
+      // the agent hears it from the next replica, or the operator retries
+    }
+    if (msg.reply) msg.respond(JSON.stringify({ scheduler: this.options.id, ok: true, known }));
   }
 
   #onHeartbeat(msg: Msg): void {

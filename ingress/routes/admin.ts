@@ -1,0 +1,111 @@
+// The fleet API, behind an admin token: the workers as every scheduler replica sees them (role,
+// region, load, health, breaker state, in flight), draining and undraining a worker (schedulers
+// stop sending it new work and tell its agent, whose heartbeats then say `draining`), and the
+// scheduler replicas. Answers are gathered from every replica over NATS (scatter-gather).
+import { timingSafeEqual } from 'node:crypto';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { decodeSchedulerReport, decodeWorkersReply, type SchedulerReport, type WorkerReport } from '../../proto/admin.ts';
+import { errors } from '../../proto/errors.ts';
+import { isSubjectId, subjects } from '../../proto/subjects.ts';
+
+export interface AdminDeps {
+  readonly nc: NatsConnection;
+  /** Null: the fleet API refuses every call. */
+  readonly token: string | null;
+  /** How long to wait for replicas to answer. */
+  readonly gatherMs: number;
+}
+
+function authorized(request: FastifyRequest, token: string | null): boolean {
+  if (!token) return false;
+  const h = request.headers.authorization ?? '';
+  const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+async function gather<T>(nc: NatsConnection, subject: string, payload: string | undefined, ms: number, decode: (v: unknown) => T | null): Promise<T[]> {
+  const out: T[] = [];
+  let replies: AsyncIterable<Msg>;
+  try {
+    replies = await nc.requestMany(subject, payload, { strategy: 'timer', maxWait: ms });
+  } catch {
+    return out;
+  }
+  try {
+    for await (const m of replies) {
+      let v: unknown;
+      try {
+        v = m.json();
+      } catch {
+        continue;
+      }
+      const d = decode(v);
+      if (d) out.push(d);
+    }
+  } catch {
+    // no responders, or the bus dropped: what was gathered stands
+  }
+  return out;
+}
+
+export interface WorkerView extends Omit<WorkerReport, 'breaker' | 'inflight'> {
+  /** scheduler → breaker state */
+  readonly breaker: Record<string, string>;
+  /** Requests in flight to it from all replicas (the largest view reported). */
+  readonly inflight: number;
+}
+
+export function mergeWorkers(replies: readonly { scheduler: string; workers: readonly WorkerReport[] }[]): WorkerView[] {
+  const byId = new Map<string, WorkerView & { breaker: Record<string, string> }>();
+  for (const r of replies) {
+    for (const w of r.workers) {
+      const prev = byId.get(w.id);
+      if (!prev) {
+        const { breaker, inflight, ...rest } = w;
+        byId.set(w.id, { ...rest, breaker: { [r.scheduler]: breaker }, inflight: inflight.all });
+        continue;
+      }
+      prev.breaker[r.scheduler] = w.breaker;
+      // Freshest heartbeat wins for the rest of the view.
+      const merged = w.lastSeenMsAgo < prev.lastSeenMsAgo ? { ...prev, ...w, breaker: prev.breaker, inflight: Math.max(prev.inflight, w.inflight.all) } : { ...prev, inflight: Math.max(prev.inflight, w.inflight.all) };
+      merged.adminDrained = prev.adminDrained || w.adminDrained;
+      byId.set(w.id, merged);
+    }
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+export function adminRoutes(app: FastifyInstance, d: AdminDeps): void {
+  app.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith('/admin/')) return;
+    if (!authorized(request, d.token)) throw errors.LLMR_ERR_UNAUTHORIZED();
+  });
+
+  app.get('/admin/v1/workers', async () => {
+    const replies = await gather(d.nc, subjects.adminWorkers, undefined, d.gatherMs, decodeWorkersReply);
+    if (replies.length === 0) throw errors.LLMR_ERR_NO_SCHEDULER();
+    return { object: 'list', schedulers: replies.map((r) => r.scheduler).sort(), data: mergeWorkers(replies) };
+  });
+
+  app.get('/admin/v1/schedulers', async () => {
+    const replies: SchedulerReport[] = await gather(d.nc, subjects.adminSchedulers, undefined, d.gatherMs, decodeSchedulerReport);
+    if (replies.length === 0) throw errors.LLMR_ERR_NO_SCHEDULER();
+    return { object: 'list', data: replies.sort((a, b) => (a.id < b.id ? -1 : 1)) };
+  });
+
+  const drain = (value: boolean) => async (request: FastifyRequest<{ Params: { id: string } }>, reply: { code(n: number): unknown }) => {
+    const workerId = request.params.id;
+    if (!isSubjectId(workerId)) throw errors.LLMR_ERR_WORKER_NOT_FOUND(workerId);
+    const acks = await gather(d.nc, subjects.adminDrain, JSON.stringify({ workerId, drain: value }), d.gatherMs, (v) =>
+      typeof v === 'object' && v !== null && (v as { ok?: unknown }).ok === true ? (v as { scheduler: string; known: boolean }) : null,
+    );
+    if (acks.length === 0) throw errors.LLMR_ERR_NO_SCHEDULER();
+    if (!acks.some((a) => a.known)) throw errors.LLMR_ERR_WORKER_NOT_FOUND(workerId);
+    reply.code(202);
+    return { worker: workerId, draining: value, acknowledgedBy: acks.map((a) => a.scheduler).sort() };
+  };
+  app.post('/admin/v1/workers/:id/drain', drain(true));
+  app.post('/admin/v1/workers/:id/undrain', drain(false));
+}
