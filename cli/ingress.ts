@@ -22,6 +22,7 @@ interface IngressFlags extends BusFlags {
   clientTimeoutMs: number;
   shutdownGraceMs: number;
   adminToken?: string;
+  logBodies?: boolean;
 }
 
 export function ingressCommand(): Command {
@@ -38,6 +39,7 @@ export function ingressCommand(): Command {
     .addOption(new Option('--idle-timeout-ms <ms>', 'silence allowed on an accepted stream').argParser(integer(1)).default(d.idleTimeoutMs))
     .addOption(new Option('--request-timeout-ms <ms>', 'whole-request deadline').argParser(integer(1)).default(d.requestTimeoutMs))
     .addOption(new Option('--max-buffered-bytes <bytes>', 'unread bytes a slow client may leave before its request is cancelled').argParser(integer(1)).default(d.maxBufferedBytes))
+    .addOption(new Option('--log-bodies', 'log request bodies (at most 64 KiB each); off by default').env('LLMR_LOG_BODIES'))
     .addOption(new Option('--admin-token <token>', 'bearer token for the fleet API (/admin/v1/…); unset: the API refuses every call').env('LLMR_ADMIN_TOKEN'))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
@@ -57,6 +59,7 @@ export function ingressCommand(): Command {
         clientTimeoutMs: f.clientTimeoutMs,
         probeIntervalMs: d.probeIntervalMs,
         adminToken: f.adminToken ?? null,
+        logBodies: f.logBodies === true,
       });
       const log = createLogger('ingress', f.logLevel).child({ ingressId: id });
       const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: '_INBOX_ingress' }, log);

@@ -22,6 +22,8 @@ export interface IngressOptions {
   readonly clientTimeoutMs: number;
   /** How often schedulers with streams from here are checked for life. */
   readonly probeIntervalMs: number;
+  /** Log request bodies (at most 64 KiB each). Off by default: prompts are users' data. */
+  readonly logBodies?: boolean | undefined;
   /** Bearer token for the fleet API (/admin/v1/…); null refuses every admin call. */
   readonly adminToken?: string | null | undefined;
 }

@@ -72,6 +72,8 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
     const model = body.model as string;
     request.llmModel = model;
+    // Bodies are never logged unless the operator asks (--log-bodies); then at most 64 KiB.
+    if (deps.options.logBodies) log.info({ model, body: (request.body as Buffer).subarray(0, 65_536).toString('utf8') }, 'request body');
     const stream = body.stream === true;
     const routeLabel = route === 'chat' ? '/v1/chat/completions' : '/v1/completions';
     const requestId = request.id;
@@ -104,6 +106,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     };
 
     const writeHead = (h: Extract<Frame, { kind: 'head' }>): void => {
+      log.debug({ workerId: h.worker, status: h.status, stream }, 'answer started');
       reply.hijack();
       raw.writeHead(h.status, {
         'content-type': h.contentType,
