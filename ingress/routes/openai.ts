@@ -73,7 +73,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     const model = body.model as string;
     request.llmModel = model;
     // Bodies are never logged unless the operator asks (--log-bodies); then at most 64 KiB.
-    if (deps.options.logBodies) log.info({ model, body: (request.body as Buffer).subarray(0, 65_536).toString('utf8') }, 'request body');
+    if (deps.options.logBodies) request.log.info({ model, body: (request.body as Buffer).subarray(0, 65_536).toString('utf8') }, 'request body');
     const stream = body.stream === true;
     const routeLabel = route === 'chat' ? '/v1/chat/completions' : '/v1/completions';
     const requestId = request.id;
