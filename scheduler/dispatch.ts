@@ -13,6 +13,7 @@ import { dispatchPd } from './pd/orchestrate.ts';
 import type { PolicySet } from './policy-set.ts';
 import type { Candidate } from './policies/types.ts';
 import type { PrefixIndex } from './prefix-index.ts';
+import { promptText } from './prompt.ts';
 import type { Pool, Registry, WorkerView } from './registry.ts';
 import type { StreamWriter } from './stream-writer.ts';
 
@@ -32,6 +33,28 @@ export interface DispatchRequest {
   readonly body: Uint8Array;
   /** Aborted when the client cancels (or the deadline passes). */
   readonly signal: AbortSignal;
+  /** The prompt's block-hash chain for the prefix index, computed once, when a policy needs it. */
+  readonly prefixChain?: () => readonly bigint[];
+}
+
+/** Adds a lazily computed, memoised prefix chain to a request. */
+export function withPrefixChain(d: DispatchDeps, r: DispatchRequest): DispatchRequest {
+  let chain: readonly bigint[] | null = null;
+  return {
+    ...r,
+    prefixChain: () => {
+      if (chain === null) {
+        let body: Record<string, unknown> = {};
+        try {
+          body = JSON.parse(new TextDecoder().decode(r.body)) as Record<string, unknown>;
+        } catch {
+          // not JSON: no prefix
+        }
+        chain = d.prefix.chain(promptText(body));
+      }
+      return chain;
+    },
+  };
 }
 
 export interface DispatchOutcome {
@@ -58,8 +81,15 @@ export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, excl
   const fresh = all.filter((w) => !exclude.has(w.id));
   const list = fresh.length > 0 ? fresh : all;
   const policy = d.policies.get(r.model, pool);
-  const w = policy.pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey }, { random: d.random })?.worker;
-  if (w) d.events.pick(pool, policy.type, w.id);
+  // Policies that read the prefix index see it, and what they pick is recorded in it at once
+  // (as llm-d records a routing decision before the request runs).
+  const chain = policy.consumes.includes('prefix') ? (r.prefixChain?.() ?? []) : null;
+  const prefixMatch = chain && chain.length > 0 ? (id: string) => d.prefix.match(id, chain) / chain.length : undefined;
+  const w = policy.pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey, prefixMatch }, { random: d.random })?.worker;
+  if (w) {
+    d.events.pick(pool, policy.type, w.id);
+    if (chain && chain.length > 0) d.prefix.insert(w.id, chain);
+  }
   return w;
 }
 
@@ -85,8 +115,9 @@ export function fail(out: StreamWriter, e: RouterError, attempts: number): Dispa
 }
 
 export async function dispatch(d: DispatchDeps, r: DispatchRequest, out: StreamWriter): Promise<DispatchOutcome> {
-  if (d.registry.hasDisaggregatedRoles(r.model)) return dispatchPd(d, r, out);
-  return dispatchWhole(d, r, out);
+  const req = r.prefixChain ? r : withPrefixChain(d, r);
+  if (d.registry.hasDisaggregatedRoles(r.model)) return dispatchPd(d, req, out);
+  return dispatchWhole(d, req, out);
 }
 
 async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWriter): Promise<DispatchOutcome> {

@@ -3,7 +3,7 @@
 // timeout, and recording what became of every request.
 import { request, Agent } from 'undici';
 import { classify, type Outcome } from './classify.ts';
-import { prng } from './faults.ts';
+import { mulberry32 } from '../lib/prng.ts';
 
 export interface LoadOptions {
   readonly ingresses: readonly string[];
@@ -28,7 +28,7 @@ export function startLoad(o: LoadOptions): { report: LoadReport; stop(): Promise
   const dispatcher = new Agent({ connections: o.concurrency * 2, keepAliveTimeout: 5000, headersTimeout: 0, bodyTimeout: 0 });
   let running = true;
   const loop = async (c: number): Promise<void> => {
-    const rnd = prng(o.seed * 1000 + c);
+    const rnd = mulberry32(o.seed * 1000 + c);
     for (let i = 0; running; i++) {
       const stream = rnd() < 0.6;
       const chat = rnd() < 0.5;

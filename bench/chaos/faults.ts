@@ -1,6 +1,7 @@
 // The chaos plan: what goes wrong when, from a seed (the same seed replays the same plan).
 // Worker faults every few seconds; a scheduler and the bus restarted at fixed points of every
 // minute. Pure: the run executes the plan.
+import { mulberry32 } from '../lib/prng.ts';
 
 export type Fault =
   | { readonly kind: 'crash'; readonly worker: number; readonly ms: number }
@@ -17,18 +18,6 @@ export interface PlannedFault {
   readonly fault: Fault;
 }
 
-/** mulberry32: a small seeded PRNG, enough for choosing faults. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORKER_FAULTS = ['crash', 'hang', 'slow_start', 'die_mid_stream', 'error_burst'] as const;
 
 export interface PlanOptions {
@@ -43,7 +32,7 @@ export interface PlanOptions {
 }
 
 export function plan(o: PlanOptions): PlannedFault[] {
-  const rnd = prng(o.seed);
+  const rnd = mulberry32(o.seed);
   const out: PlannedFault[] = [];
   const end = o.durationMs - o.quietMs;
   let i = 0;

@@ -50,7 +50,7 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
   }
   const text = promptText(body);
   const tokens = promptTokens(body, text);
-  const chain = d.prefix.chain(text);
+  const chain = r.prefixChain ? r.prefixChain() : d.prefix.chain(text);
 
   const triedDecode = new Set<string>();
   const triedPrefill = new Set<string>();

@@ -1,6 +1,7 @@
 // Policy types → factories. Prefill and decode each get their own instance (own counters and rings).
 import { boundedLoad, type as boundedLoadType } from './bounded-load.ts';
 import { consistentHash, type as consistentHashType } from './consistent-hash.ts';
+import { llmd, type as llmdType } from './llmd.ts';
 import { powerOfTwo, type as powerOfTwoType } from './power-of-two.ts';
 import { random, type as randomType } from './random.ts';
 import { roundRobin, type as roundRobinType } from './round-robin.ts';
@@ -12,6 +13,7 @@ export const POLICY_FACTORIES = {
   [powerOfTwoType]: () => powerOfTwo(),
   [consistentHashType]: () => consistentHash(),
   [boundedLoadType]: () => boundedLoad(),
+  [llmdType]: () => llmd(),
 } as const satisfies Record<string, () => Policy>;
 
 export type PolicyType = keyof typeof POLICY_FACTORIES;

@@ -13,6 +13,11 @@ export interface RequestFeatures {
   readonly model: string;
   /** Session / user / request hash key for sticky policies (see the ingress's routing-key rules). */
   readonly routingKey: string | null;
+  /**
+   * Fraction (0–1) of the prompt's leading blocks the router believes a worker has cached (its
+   * approximate prefix index). Provided to policies that consume `prefix`.
+   */
+  readonly prefixMatch?: ((workerId: string) => number) | undefined;
 }
 
 export interface PickContext {
@@ -31,4 +36,26 @@ export interface Policy {
 /** The load a worker reports (running + waiting) plus what is in flight to it from the router. */
 export function loadOf(c: Candidate): number {
   return c.worker.load.running + c.worker.load.waiting + c.inflight;
+}
+
+/** A stage that drops candidates (llm-d's Filter). It must not return an empty list when given a non-empty one unless none is acceptable. */
+export interface Filter {
+  readonly type: string;
+  readonly consumes: readonly string[];
+  filter(candidates: readonly Candidate[], req: RequestFeatures): readonly Candidate[];
+}
+
+/** Scores every candidate in [0, 1] (llm-d's Scorer); higher is better. */
+export interface Scorer {
+  readonly type: string;
+  readonly consumes: readonly string[];
+  /** Affinity (stickiness), Distribution (spreading) or Balance, as llm-d categorises scorers. */
+  readonly category: 'affinity' | 'distribution' | 'balance';
+  score(candidates: readonly Candidate[], req: RequestFeatures): readonly number[];
+}
+
+/** Chooses among scored candidates (llm-d's Picker). */
+export interface Picker {
+  readonly type: string;
+  pick(candidates: readonly Candidate[], scores: readonly number[], ctx: PickContext): Candidate | undefined;
 }

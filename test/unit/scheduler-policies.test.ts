@@ -56,7 +56,7 @@ function chiSquare(counts: Iterable<number>, expected: number): number {
 
 describe('policies', () => {
   test('policies - the registry maps each type to its factory', () => {
-    assert.deepEqual([...POLICY_TYPES].sort(), ['bounded_load', 'consistent_hash', 'power_of_two', 'random', 'round_robin']);
+    assert.deepEqual([...POLICY_TYPES].sort(), ['bounded_load', 'consistent_hash', 'llmd', 'power_of_two', 'random', 'round_robin']);
     for (const t of POLICY_TYPES) {
       assert.ok(isPolicyType(t));
       assert.equal(createPolicy(t).type, t);
