@@ -23,6 +23,7 @@ interface SimFlags {
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
   outputLen: { min: number; max: number };
+  timeScale: number;
 }
 
 export function simCommand(): Command {
@@ -44,6 +45,11 @@ export function simCommand(): Command {
     .addOption(new Option('--kv-blocks <n>', 'KV-cache capacity in blocks of 16 (default: the profile\'s)').argParser(integer(1)))
     .addOption(new Option('--max-num-seqs <n>', 'running-batch limit (default: the profile\'s)').argParser(integer(1)))
     .addOption(new Option('--max-num-batched-tokens <n>', 'token budget per step (default: the profile\'s)').argParser(integer(1)))
+    .addOption(new Option('--time-scale <k>', 'every simulated duration multiplied by k (benchmarks of large fleets on small machines)').argParser((v) => {
+      const n = Number(v);
+      if (!(n > 0 && n <= 1000)) throw new Error('expected a number in (0, 1000]');
+      return n;
+    }).default(1))
     .addOption(new Option('--output-len <min:max>', 'natural answer length range (without ignore_eos)').argParser(range).default(d.outputLength, '32:256'))
     .action(async (f: SimFlags) => {
       if (f.kvConnector !== 'p2p-nccl' && f.proxy) throw new Error('--proxy only applies with --kv-connector p2p-nccl');
@@ -61,6 +67,7 @@ export function simCommand(): Command {
         proxy: f.proxy ?? null,
         kvWaitMs: f.kvWaitMs,
         outputLength: f.outputLen,
+        timeScale: f.timeScale,
         ...(f.kvBlocks !== undefined ? { numGpuBlocks: f.kvBlocks } : {}),
         ...(f.maxNumSeqs !== undefined ? { maxNumSeqs: f.maxNumSeqs } : {}),
         ...(f.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: f.maxNumBatchedTokens } : {}),

@@ -1,5 +1,5 @@
 // Starts N simulated workers in one process on consecutive ports (llm-router sim).
-import { PROFILES, type ProfileName } from './profiles.ts';
+import { dilated, PROFILES, type ProfileName } from './profiles.ts';
 import type { KvConnector } from './generate.ts';
 import { SimWorker, type WorkerRole } from './worker.ts';
 
@@ -21,6 +21,8 @@ export interface FleetOptions {
   readonly maxNumSeqs?: number;
   readonly maxNumBatchedTokens?: number;
   readonly outputLength: { readonly min: number; readonly max: number };
+  /** Every duration multiplied by this (see profiles.ts `dilated`). */
+  readonly timeScale?: number;
 }
 
 export const FLEET_DEFAULTS = Object.freeze({
@@ -38,7 +40,7 @@ export const FLEET_DEFAULTS = Object.freeze({
 } as const satisfies Partial<FleetOptions>);
 
 export function buildFleet(o: FleetOptions): SimWorker[] {
-  const profile = PROFILES[o.profile];
+  const profile = dilated(PROFILES[o.profile], o.timeScale ?? 1);
   const models = o.models && o.models.length > 0 ? o.models : [profile.model];
   return Array.from(
     { length: o.workers },

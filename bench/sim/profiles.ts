@@ -144,3 +144,27 @@ export function stepDurationMs(p: Profile, s: StepShape): number {
 export function kvTransferMs(p: Profile, tokens: number): number {
   return p.kvTransferSetupMs + tokens * p.kvTransferMsPerToken;
 }
+
+/**
+ * The same engine, `k` times slower in every duration. A benchmark of a large fleet on a small
+ * machine runs its simulated workers dilated (and its offered load k times lower): queueing and
+ * batching behave exactly as at full speed in scaled time, while the simulator emits k times fewer
+ * tokens per second. Latencies measured against a dilated fleet are divided by k to report them.
+ */
+export function dilated(p: Profile, k: number): Profile {
+  if (!(k > 0)) throw new RangeError(`time scale must be > 0, got ${k}`);
+  if (k === 1) return p;
+  return {
+    ...p,
+    stepOverheadMs: p.stepOverheadMs * k,
+    prefillStepOverheadMs: p.prefillStepOverheadMs * k,
+    weightReadMs: p.weightReadMs * k,
+    weightReadMsSaturated: p.weightReadMsSaturated * k,
+    kvReadMsPerToken: p.kvReadMsPerToken * k,
+    computeMsPerToken: p.computeMsPerToken * k,
+    attentionMsPerPair: p.attentionMsPerPair * k,
+    frontendMs: p.frontendMs * k,
+    kvTransferSetupMs: p.kvTransferSetupMs * k,
+    kvTransferMsPerToken: p.kvTransferMsPerToken * k,
+  };
+}
