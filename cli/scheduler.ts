@@ -22,6 +22,7 @@ export const SCHEDULER_DEFAULTS = Object.freeze({
   syncIntervalMs: 20,
   syncFullIntervalMs: 1000,
   retryAfterS: 1,
+  startupGraceMs: 1500,
 });
 
 interface SchedulerFlags extends BusFlags {
@@ -125,6 +126,7 @@ export function schedulerCommand(): Command {
           syncIntervalMs: d.syncIntervalMs,
           syncFullIntervalMs: d.syncFullIntervalMs,
           retryAfterS: d.retryAfterS,
+          startupGraceMs: d.startupGraceMs,
           breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
           pd: {
             decider: { thresholdTokens: f.pdThresholdTokens, prefillMaxWaiting: f.pdPrefillMaxWaiting, prefillMaxKvUsage: f.pdPrefillMaxKvUsage },

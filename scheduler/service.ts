@@ -38,6 +38,8 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly pd: PdConfig;
   /** Null disables the breakers. */
   readonly breaker: BreakerOptions | null;
+  /** At start, how long to wait for the first heartbeats before taking requests. */
+  readonly startupGraceMs: number;
 }
 
 export interface SchedulerCounters {
@@ -128,6 +130,10 @@ export class Scheduler {
     // Make sure heartbeats and sync are registered with the server before asking agents to beat.
     await nc.flush();
     nc.publish(subjects.heartbeatPing);
+    // Learn the fleet before taking requests: agents answer the ping at once, and until they
+    // have, this replica would answer "unknown model" (other replicas take the traffic meanwhile).
+    const learnUntil = Date.now() + this.options.startupGraceMs;
+    while (this.registry.size === 0 && Date.now() < learnUntil) await new Promise((r) => setTimeout(r, 20));
     this.#subs.push(nc.subscribe(subjects.requestAll, { queue: SCHEDULER_QUEUE, callback: on((msg) => this.#onRequest(msg)) }));
     await nc.flush();
     this.#timers.push(

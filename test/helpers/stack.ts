@@ -67,6 +67,7 @@ export function schedulerOptions(id: string, overrides: Partial<SchedulerOptions
     retryAfterS: 1,
     pd: PD_DEFAULTS,
     breaker: BREAKER_DEFAULTS,
+    startupGraceMs: 300,
     ...overrides,
   };
 }
