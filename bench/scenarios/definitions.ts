@@ -1,0 +1,90 @@
+// The fleets and workloads of the vLLM Router announcement's comparison (../shared/seed/),
+// reproduced on simulated workers, and the systems compared on each. Data only.
+import type { ProfileName } from '../sim/profiles.ts';
+import type { WorkloadInput } from '../loadgen/workloads.ts';
+
+export interface SystemDef {
+  readonly name: string;
+  /** `nginx`: a Kubernetes-Service-like round robin over every pod as a plain replica (P/D unaware). */
+  readonly kind: 'nginx' | 'router';
+  /** Router policies: default, prefill pool, decode pool. */
+  readonly policy?: string;
+  readonly prefillPolicy?: string;
+  readonly decodePolicy?: string;
+  readonly note: string;
+}
+
+export interface ScenarioDef {
+  readonly name: string;
+  readonly title: string;
+  readonly profile: ProfileName;
+  readonly prefill: number;
+  readonly decode: number;
+  /**
+   * Every simulated duration × this (bench/sim/profiles.ts `dilated`), offered rates ÷ this: the
+   * same queueing in scaled time, with the simulator emitting this many times fewer tokens per
+   * second. Reported latencies are ÷ this and rates × this, i.e. in the fleet's own time.
+   */
+  readonly timeScale: number;
+  readonly workload: WorkloadInput;
+  /** Offered rates in the fleet's own time (req/s), full and --quick sweeps. */
+  readonly rates: readonly number[];
+  readonly quickRates: readonly number[];
+  /** Measured seconds per point (wall clock), full and --quick. */
+  readonly pointSeconds: number;
+  readonly quickPointSeconds: number;
+  /** What the announcement claims for this shape of fleet. */
+  readonly claims: readonly string[];
+  /**
+   * A rate counts as sustained when every request succeeded and TTFT p99 stayed within this
+   * (open-loop arrivals: a system past saturation queues, and its TTFT grows without bound).
+   */
+  readonly sloTtftP99Ms: number;
+}
+
+export const SYSTEMS: readonly SystemDef[] = [
+  { name: 'k8s-round-robin', kind: 'nginx', note: 'nginx round robin over all pods as plain replicas (a Kubernetes Service: P/D unaware)' },
+  { name: 'llm-d-like', kind: 'router', policy: 'llmd', note: 'P/D with llm-d\'s default scorers (prefix 3, queue 2, KV 2) for both pools' },
+  { name: 'router-consistent-hash', kind: 'router', policy: 'consistent_hash', note: 'P/D, consistent hashing in both pools (the vLLM Router\'s recommended policy)' },
+  {
+    name: 'router-best',
+    kind: 'router',
+    policy: 'power_of_two',
+    prefillPolicy: 'bounded_load',
+    decodePolicy: 'power_of_two',
+    note: 'P/D, prefill by bounded-load hashing (sticky prefixes until a worker is busier than 1.25× the mean), decode by power of two',
+  },
+];
+
+export const SCENARIOS: readonly ScenarioDef[] = [
+  {
+    name: 'llama-8p8d',
+    title: 'Llama 3.1 8B, 8 prefill + 8 decode (H100)',
+    profile: 'llama-3.1-8b-h100',
+    prefill: 8,
+    decode: 8,
+    timeScale: 8,
+    workload: { kind: 'random', inputLen: 1024, outputLen: 128, rangeRatio: 0.25 },
+    rates: [40, 80, 120, 160, 200, 240],
+    quickRates: [60, 140, 220],
+    pointSeconds: 40,
+    quickPointSeconds: 12,
+    claims: ['vLLM Router: +25 % req/s over llm-d, +100 % over a K8s round-robin Service', 'vLLM Router TTFT close to K8s round robin, 1,200 ms below llm-d'],
+    sloTtftP99Ms: 1000,
+  },
+  {
+    name: 'deepseek-1p1d',
+    title: 'DeepSeek V3, 1 prefill + 1 decode (TP8, H200)',
+    profile: 'deepseek-v3-tp8-h200',
+    prefill: 1,
+    decode: 1,
+    timeScale: 2,
+    workload: { kind: 'random', inputLen: 2048, outputLen: 128, rangeRatio: 0.25 },
+    rates: [0.5, 1, 1.5, 2, 2.5, 3],
+    quickRates: [0.75, 1.75, 2.75],
+    pointSeconds: 60,
+    quickPointSeconds: 14,
+    claims: ['vLLM Router: req/s close to llm-d, +100 % over a K8s round-robin Service', 'vLLM Router TTFT 2,000 ms below both'],
+    sloTtftP99Ms: 5000,
+  },
+];

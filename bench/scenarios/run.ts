@@ -1,0 +1,180 @@
+// Runs one scenario of definitions.ts: a simulated P/D fleet (prefill and decode workers, time-
+// dilated), then each system in turn in front of it (nginx round robin, or the router with a
+// policy), each swept over the same offered rates with the same seeded workload. Between
+// systems and points the workers' prefix caches are emptied and their queues drained. Results:
+// JSON, a Markdown table, charts (SVG), all in the fleet's own time.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { writeSweepCharts, type SweepPoint } from '../loadgen/charts.ts';
+import { runLoad } from '../loadgen/run.ts';
+import type { BenchSummary } from '../loadgen/summary.ts';
+import { ensureNginx, startNginx } from '../overhead/nginx.ts';
+import { freePort, freePortRange, startChild, stopChild, tcpAnswers, waitFor, type Child } from '../overhead/procs.ts';
+import { startNats, waitForModel } from '../overhead/router.ts';
+import { PROFILES } from '../sim/profiles.ts';
+import type { ScenarioDef, SystemDef } from './definitions.ts';
+
+export interface ScenarioOptions {
+  readonly root: string;
+  readonly quick: boolean;
+  readonly outDir: string;
+  readonly seed: number;
+  readonly log: (s: string) => void;
+  /** Only these systems (names); all when empty. */
+  readonly systems: readonly SystemDef[];
+}
+
+export interface SystemResult {
+  readonly system: string;
+  readonly note: string;
+  readonly points: readonly { offeredRate: number; summary: BenchSummary }[];
+}
+
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly title: string;
+  readonly quick: boolean;
+  readonly timeScale: number;
+  readonly workload: unknown;
+  readonly systems: readonly SystemResult[];
+  readonly claims: readonly string[];
+  readonly sloTtftP99Ms: number;
+  /** Measured seconds per point (wall clock); the requests sent in that window are what a point offers. */
+  readonly pointSeconds: number;
+}
+
+/** A summary measured against a dilated fleet, in the fleet's own time. */
+export function undilate(s: BenchSummary, k: number): BenchSummary {
+  const out: Record<string, number> = { ...s };
+  for (const [key, v] of Object.entries(s)) {
+    if (key.endsWith('_ms')) out[key] = v / k;
+    else if (key.endsWith('_throughput') || key === 'max_output_tokens_per_s') out[key] = v * k;
+  }
+  out.duration = s.duration / k;
+  return out as BenchSummary;
+}
+
+interface Fleet {
+  readonly prefill: string[];
+  readonly decode: string[];
+  readonly children: Child[];
+}
+
+async function startFleet(s: ScenarioDef, root: string): Promise<Fleet> {
+  const bin = join(root, 'bin', 'llm-router.js');
+  const children: Child[] = [];
+  const start = async (role: 'prefill' | 'decode', n: number): Promise<string[]> => {
+    const base = await freePortRange(n);
+    const child = startChild(`sim-${role}`, process.execPath, [bin, 'sim', '--workers', String(n), '--base-port', String(base), '--role', role, '--profile', s.profile, '--time-scale', String(s.timeScale)], { cwd: root });
+    children.push(child);
+    await waitFor(`${n} ${role} workers`, () => tcpAnswers(base + n - 1), 30_000, child);
+    return Array.from({ length: n }, (_, i) => `http://127.0.0.1:${base + i}`);
+  };
+  return { prefill: await start('prefill', s.prefill), decode: await start('decode', s.decode), children };
+}
+
+async function post(url: string): Promise<void> {
+  const r = await request(url, { method: 'POST', headersTimeout: 5000, bodyTimeout: 5000 });
+  await r.body.dump();
+}
+
+/** Empties every worker's prefix cache and waits until nothing runs or waits. */
+async function resetFleet(urls: readonly string[]): Promise<void> {
+  await waitFor(
+    'the workers to drain',
+    async () => {
+      const states = await Promise.all(urls.map(async (u) => (await (await request(`${u}/_sim/state`)).body.json()) as { running: number; waiting: number; kv: { leases: number } }));
+      return states.every((x) => x.running === 0 && x.waiting === 0);
+    },
+    600_000,
+  );
+  await Promise.all(urls.map((u) => post(`${u}/reset_prefix_cache`)));
+}
+
+/** Starts a system in front of the fleet; resolves its URL and a stop function. */
+async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: string, log: (s: string) => void): Promise<{ url: string; stop(): Promise<void> }> {
+  const all = [...fleet.prefill, ...fleet.decode];
+  if (sys.kind === 'nginx') {
+    const n = await startNginx(ensureNginx(log), await freePort(), all, null);
+    return { url: n.url, stop: () => stopChild(n.child) };
+  }
+  const bin = join(root, 'bin', 'llm-router.js');
+  const nats = await startNats(null);
+  const common = ['--nats-url', nats.url, '--log-level', 'warn'];
+  const node = (name: string, args: string[]): Child => startChild(name, process.execPath, [bin, ...args, ...common], { cwd: root });
+  const policies = ['--policy', sys.policy ?? 'power_of_two', ...(sys.prefillPolicy ? ['--prefill-policy', sys.prefillPolicy] : []), ...(sys.decodePolicy ? ['--decode-policy', sys.decodePolicy] : [])];
+  const port = await freePort();
+  const children = [
+    node('scheduler', ['scheduler', ...policies, '--metrics-port', '0', '--id', `bench-${sys.name}`]),
+    node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl']),
+    node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl']),
+    node('ingress', ['ingress', '--port', String(port), '--id', 'bench-ingress', '--request-timeout-ms', '3600000', '--idle-timeout-ms', '3600000']),
+  ];
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('the ingress', () => tcpAnswers(port), 30_000, children[3]);
+  await waitForModel(url, model, all.length, 30_000);
+  return {
+    url,
+    async stop() {
+      for (const c of children.reverse()) await stopChild(c);
+      await stopChild(nats.child);
+    },
+  };
+}
+
+export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<ScenarioResult> {
+  const model = PROFILES[s.profile].model;
+  const rates = o.quick ? s.quickRates : s.rates;
+  const seconds = o.quick ? s.quickPointSeconds : s.pointSeconds;
+  o.log(`${s.title}: ${s.prefill}P+${s.decode}D, time ×${s.timeScale}, rates ${rates.join(', ')} req/s, ${seconds} s per point`);
+  const fleet = await startFleet(s, o.root);
+  const results: SystemResult[] = [];
+  try {
+    for (const sys of o.systems) {
+      const started = await startSystem(sys, fleet, o.root, model, o.log);
+      const points: { offeredRate: number; summary: BenchSummary }[] = [];
+      try {
+        for (const rate of rates) {
+          await resetFleet([...fleet.prefill, ...fleet.decode]);
+          const r = await runLoad({
+            baseUrl: started.url,
+            model,
+            workload: s.workload,
+            seed: o.seed,
+            requestRate: rate / s.timeScale,
+            durationS: seconds,
+            numWarmups: 2,
+            requestTimeoutS: 3600,
+          });
+          const summary = undilate(r.summary, s.timeScale);
+          points.push({ offeredRate: rate, summary });
+          o.log(
+            `  ${sys.name} @ ${rate} req/s: achieved ${summary.request_throughput.toFixed(1)} req/s, TTFT p50/p99 ${summary.median_ttft_ms.toFixed(0)}/${summary.p99_ttft_ms.toFixed(0)} ms, ITL p50/p99 ${summary.median_itl_ms.toFixed(1)}/${summary.p99_itl_ms.toFixed(1)} ms, failed ${summary.failed}`,
+          );
+        }
+      } finally {
+        await started.stop();
+      }
+      results.push({ system: sys.name, note: sys.note, points });
+    }
+  } finally {
+    for (const c of fleet.children) await stopChild(c);
+  }
+  const result: ScenarioResult = {
+    scenario: s.name,
+    title: s.title,
+    quick: o.quick,
+    timeScale: s.timeScale,
+    workload: s.workload,
+    systems: results,
+    claims: s.claims,
+    sloTtftP99Ms: s.sloTtftP99Ms,
+    pointSeconds: seconds,
+  };
+  mkdirSync(o.outDir, { recursive: true });
+  writeFileSync(join(o.outDir, `${s.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  const sweep: SweepPoint[] = results.flatMap((r) => r.points.map((p) => ({ system: r.system, offeredRate: p.offeredRate, summary: p.summary })));
+  await writeSweepCharts(sweep, join(o.outDir, s.name), { prefix: s.name, subtitle: s.title });
+  return result;
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { BenchSummary } from '../../bench/loadgen/summary.ts';
+import type { ScenarioResult } from '../../bench/scenarios/run.ts';
+import { undilate } from '../../bench/scenarios/run.ts';
+import { commonRate, maxSustained, scenarioMarkdown, sustained } from '../../bench/scenarios/table.ts';
+
+function summary(ttftP99: number, failed = 0): BenchSummary {
+  const base: Record<string, number> = { duration: 10, completed: 100, failed, request_throughput: 10, output_throughput: 1000, total_token_throughput: 2000, max_output_tokens_per_s: 1500 };
+  for (const m of ['ttft', 'tpot', 'itl', 'e2el']) for (const s of ['mean', 'median', 'std', 'p50', 'p90', 'p99']) base[`${s}_${m}_ms`] = m === 'ttft' && s === 'p99' ? ttftP99 : 10;
+  return base as unknown as BenchSummary;
+}
+
+const res: ScenarioResult = {
+  scenario: 's',
+  title: 'T',
+  quick: true,
+  timeScale: 2,
+  workload: {},
+  claims: ['c'],
+  sloTtftP99Ms: 1000,
+  pointSeconds: 10,
+  systems: [
+    { system: 'k8s-round-robin', note: '', points: [{ offeredRate: 10, summary: summary(100) }, { offeredRate: 20, summary: summary(5000) }] },
+    { system: 'llm-d-like', note: '', points: [{ offeredRate: 10, summary: summary(200) }, { offeredRate: 20, summary: summary(900) }] },
+  ],
+};
+
+test('bench table - sustained means no failures and TTFT p99 within the SLO', () => {
+  assert.equal(sustained({ offeredRate: 1, summary: summary(999) }, 1000), true);
+  assert.equal(sustained({ offeredRate: 1, summary: summary(1001) }, 1000), false);
+  assert.equal(sustained({ offeredRate: 1, summary: summary(10, 1) }, 1000), false);
+  assert.equal(maxSustained(res.systems[0]!, 1000), 10);
+  assert.equal(maxSustained(res.systems[1]!, 1000), 20);
+  assert.equal(commonRate(res.systems, 1000), 10);
+});
+
+test('bench table - the report compares systems at the common rate', () => {
+  const md = scenarioMarkdown(res);
+  assert.match(md, /\| llm-d-like \| 20\.0 \| \+100 % \| \+0 % \| 10 \/ 200 \|/);
+  assert.match(md, /TTFT p50 \/ p99 \(ms\) @ 10 req\/s/);
+});
+
+test('bench table - undilating divides latencies and multiplies rates by the time scale', () => {
+  const u = undilate(summary(800), 4);
+  assert.equal(u.p99_ttft_ms, 200);
+  assert.equal(u.request_throughput, 40);
+  assert.equal(u.duration, 2.5);
+  assert.equal(u.completed, 100);
+});
