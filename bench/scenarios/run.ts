@@ -107,8 +107,9 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
   const port = await freePort();
   const children = [
     node('scheduler', ['scheduler', ...policies, '--metrics-port', '0', '--id', `bench-${sys.name}`]),
-    node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl']),
-    node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl']),
+    // Load reports every 200 ms, for every router system alike (llm-d scrapes every 50 ms).
+    node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl', '--interval-ms', '200']),
+    node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl', '--interval-ms', '200']),
     node('ingress', ['ingress', '--port', String(port), '--id', 'bench-ingress', '--request-timeout-ms', '3600000', '--idle-timeout-ms', '3600000']),
   ];
   const url = `http://127.0.0.1:${port}`;
@@ -140,7 +141,7 @@ export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<S
           const r = await runLoad({
             baseUrl: started.url,
             model,
-            workload: s.workload,
+            workload: o.quick ? s.quickWorkload : s.workload,
             seed: o.seed,
             requestRate: rate / s.timeScale,
             durationS: seconds,
@@ -166,7 +167,7 @@ export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<S
     title: s.title,
     quick: o.quick,
     timeScale: s.timeScale,
-    workload: s.workload,
+    workload: o.quick ? s.quickWorkload : s.workload,
     systems: results,
     claims: s.claims,
     sloTtftP99Ms: s.sloTtftP99Ms,
