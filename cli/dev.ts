@@ -4,13 +4,13 @@
 // output prefixed. Ctrl-C stops all of it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
 import { PROFILE_NAMES, type ProfileName } from '../bench/sim/profiles.ts';
+import { canListen, tcpAnswers } from '../runtime/net.ts';
 import { integer, port } from './parsers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -31,19 +31,6 @@ interface DevFlags {
   logLevel: string;
 }
 
-function tcpAnswers(host: string, p: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect(p, host);
-    const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
-
 /** A base port with `n` free consecutive ports after it. */
 async function freePorts(n: number, from = 8100): Promise<number> {
   for (let base = from; base < 60_000; base += n + 1) {
@@ -52,14 +39,6 @@ async function freePorts(n: number, from = 8100): Promise<number> {
     if (ok) return base;
   }
   throw new Error('no free port range for the simulated workers');
-}
-
-function canListen(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(p, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
 }
 
 function findNatsServer(): string {
@@ -118,18 +97,18 @@ export function devCommand(): Command {
 
       const nats = new URL(f.natsUrl.split(',')[0]!.replace(/^nats:/, 'http:'));
       const natsPort = Number(nats.port || 4222);
-      if (await tcpAnswers(nats.hostname, natsPort)) {
+      if (await tcpAnswers(natsPort, nats.hostname)) {
         process.stdout.write(`[dev] using the NATS at ${f.natsUrl}\n`);
       } else {
         storeDir = mkdtempSync(join(tmpdir(), 'llmr-dev-js-'));
         process.stdout.write(`[dev] starting nats-server -c nats.conf on port ${natsPort}\n`);
         run('nats', findNatsServer(), ['-c', NATS_CONF, '-a', nats.hostname, '-p', String(natsPort), '-sd', storeDir]);
-        for (let i = 0; i < 50 && !(await tcpAnswers(nats.hostname, natsPort)); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 50 && !(await tcpAnswers(natsPort, nats.hostname)); i++) await new Promise((r) => setTimeout(r, 100));
       }
       const bus = (role: keyof typeof DEV_USERS): Record<string, string> => ({ NATS_URL: f.natsUrl, NATS_USER: role, NATS_PASSWORD: DEV_USERS[role] });
 
       const waitPort = async (p: number): Promise<void> => {
-        for (let i = 0; i < 50 && !(await tcpAnswers('127.0.0.1', p)); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 50 && !(await tcpAnswers(p)); i++) await new Promise((r) => setTimeout(r, 100));
       };
       const sim = (role: string, base: number, extra: string[] = []): string[] => {
         run(`sim-${role}`, process.execPath, [BIN, 'sim', '--workers', String(f.workers), '--base-port', String(base), '--role', role, '--profile', f.profile, ...extra]);

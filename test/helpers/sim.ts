@@ -65,3 +65,10 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Sets a worker's faults (POST /_sim/faults); `{ reset: true }` clears them. */
+export async function setFaults(w: SimWorker, faults: Record<string, unknown>): Promise<void> {
+  const r = await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults) });
+  await r.arrayBuffer();
+  if (r.status >= 400) throw new Error(`/_sim/faults answered ${r.status}`);
+}

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { WorkerAgent } from '../../adapters/agent.ts';
-import { encodeHeartbeat, HEARTBEAT_VERSION, type Heartbeat } from '../../proto/heartbeat.ts';
+import { encodeHeartbeat } from '../../proto/heartbeat.ts';
+import { heartbeat } from '../helpers/fixtures.ts';
 import { subjects } from '../../proto/subjects.ts';
-import { SIM_MODEL, eventually, startSimWorker } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, startSimWorker, setFaults } from '../helpers/sim.ts';
 import { postJson } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -36,17 +37,16 @@ describe('agent - heartbeats into the registry', () => {
     const w = stack.workers[0]!;
     const id = stack.agents[0]!.ids()[0]!;
     const sched = stack.schedulers[0]!;
-    const setFaults = (f: unknown) => fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
-    await setFaults({ dead: true });
+    await setFaults(w, { dead: true });
     await eventually(() => sched.registry.get(id)?.state === 'unhealthy', 'the worker is reported unhealthy');
     assert.ok(!sched.registry.candidates(SIM_MODEL, 'whole').some((c) => c.id === id));
-    await setFaults({ reset: true });
+    await setFaults(w, { reset: true });
     await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker is ready again');
   });
 
   test('agent - a slow-starting worker joins only once healthy', async () => {
     const w = await startSimWorker(scope);
-    await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ slowStartMs: 600 }) });
+    await setFaults(w, { slowStartMs: 600 });
     const nc = await stack.connect('agent', 'slow-start-agent');
     const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 100, probeTimeoutMs: 500, workers: [{ url: w.url, role: 'both', connector: 'nixl' }] }, silent);
     const sched = stack.schedulers[0]!;
@@ -87,21 +87,7 @@ describe('agent - heartbeats into the registry', () => {
     const before = sched.counters.heartbeatsInvalid;
     nc.publish(subjects.heartbeat('test', 'junk'), 'not json');
     nc.publish(subjects.heartbeat('test', 'junk'), JSON.stringify({ v: 1, id: 'junk' }));
-    const hb: Heartbeat = {
-      v: HEARTBEAT_VERSION,
-      id: 'claims-another',
-      url: 'http://127.0.0.1:1',
-      region: 'test',
-      models: [SIM_MODEL],
-      role: 'both',
-      connector: { kind: 'none' },
-      state: 'ready',
-      load: { running: 0, waiting: 0, kvUsage: 0 },
-      kv: { blockSize: 16, numBlocks: 1 },
-      seq: 1,
-      sentAt: Date.now(),
-      intervalMs: 1000,
-    };
+    const hb = heartbeat('claims-another', { region: 'test', models: [SIM_MODEL], sentAt: Date.now() });
     nc.publish(subjects.heartbeat('test', 'junk'), encodeHeartbeat(hb));
     await nc.flush();
     await eventually(() => sched.counters.heartbeatsInvalid === before + 3, 'three heartbeats dropped');

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { SimWorker } from '../../bench/sim/worker.ts';
 import { serveMetrics } from '../../runtime/metrics-server.ts';
-import { SIM_MODEL, eventually } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, setFaults } from '../helpers/sim.ts';
 import { find, postJson, readSse } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -69,13 +69,13 @@ describe('metrics - ingress and scheduler', () => {
     await nf.arrayBuffer();
     // One worker answering 503: round robin sends some of these there first; each such attempt is retried on the other.
     const w = stack.workers[0] as SimWorker;
-    await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errorRate: 1, errorStatus: 503 }) });
+    await setFaults(w, { errorRate: 1, errorStatus: 503 });
     for (let i = 0; i < 4; i++) {
       const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: `r${i}`, max_tokens: 2 });
       assert.equal(r.status, 200);
       await r.arrayBuffer();
     }
-    await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reset: true }) });
+    await setFaults(w, { reset: true });
 
     await eventually(async () => delta(await scrape(`${stack.url()}/metrics`), ingressBefore, 'llm_router_http_requests_total') === 10, 'the ingress counted 10 requests');
     const ingress = await scrape(`${stack.url()}/metrics`);

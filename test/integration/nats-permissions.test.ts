@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { encodeHeartbeat, HEARTBEAT_VERSION } from '../../proto/heartbeat.ts';
+import { encodeHeartbeat } from '../../proto/heartbeat.ts';
+import { heartbeat } from '../helpers/fixtures.ts';
 import { subjects } from '../../proto/subjects.ts';
 import { SIM_MODEL } from '../helpers/sim.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
@@ -60,21 +61,7 @@ describe('nats.conf - roles and permissions', () => {
   test('nats.conf - an ingress may not forge a heartbeat', async () => {
     const ingress = await stack.connect('ingress', 'forger');
     const errored = permissionError(ingress);
-    const hb = encodeHeartbeat({
-      v: HEARTBEAT_VERSION,
-      id: 'forged',
-      url: 'http://127.0.0.1:1',
-      region: 'test',
-      models: [SIM_MODEL],
-      role: 'both',
-      connector: { kind: 'none' },
-      state: 'ready',
-      load: { running: 0, waiting: 0, kvUsage: 0 },
-      kv: { blockSize: 16, numBlocks: 1 },
-      seq: 1,
-      sentAt: Date.now(),
-      intervalMs: 1000,
-    });
+    const hb = encodeHeartbeat(heartbeat('forged', { region: 'test', models: [SIM_MODEL], sentAt: Date.now() }));
     ingress.publish(subjects.heartbeat('test', 'forged'), hb);
     assert.match(await errored, /Permissions Violation for Publish to "llm\.v1\.hb\.test\.forged"/);
     assert.equal(stack.schedulers[0]!.registry.get('forged'), undefined);

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { SimWorker } from '../../bench/sim/worker.ts';
 import { PD_DEFAULTS } from '../../scheduler/pd/config.ts';
-import { SIM_MODEL, eventually, simState } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, simState, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse, sseJson } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -20,11 +20,6 @@ function long(): string {
   return Array.from({ length: 120 }, (_, i) => `Prompt ${n}, paragraph ${i}, about routers and caches.`).join(' ');
 }
 const SHORT = 'Hi there';
-
-async function setFaults(w: SimWorker, f: unknown): Promise<void> {
-  const r = await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
-  await r.arrayBuffer();
-}
 
 async function pdStack(scope: ReturnType<typeof cleanupScope>, extra: Parameters<typeof startStack>[1] = {}): Promise<{ stack: Stack; prefill: SimWorker[]; decode: SimWorker[] }> {
   const stack = await startStack(scope, { workers: 0, ...extra });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { SIM_MODEL } from '../helpers/sim.ts';
+import { SIM_MODEL, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -79,8 +79,8 @@ describe('resilience - bad input', () => {
     });
     await spy.flush();
     const w = stack.workers[0]!;
-    const setFaults = async (f: unknown) => (await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) })).arrayBuffer();
-    await setFaults({ latencyMs: 400 });
+    const faults = (f: Record<string, unknown>) => setFaults(w, f);
+    await faults({ latencyMs: 400 });
     try {
       // Before the head: nothing reached the client, so the ingress puts the request back on the bus.
       const early = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'victim', max_tokens: 3, stream: true });
@@ -96,7 +96,7 @@ describe('resilience - bad input', () => {
       assert.equal(b.status, 200);
       assert.ok((await readSse(b)).done, 'the other stream completes');
       // After the head: bytes are out, the stream ends with an error event.
-      await setFaults({ reset: true });
+      await faults({ reset: true });
       ids.length = 0;
       const late = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'late victim', max_tokens: 2000, ignore_eos: true, stream: true });
       assert.equal(late.status, 200);
@@ -112,7 +112,7 @@ describe('resilience - bad input', () => {
       }
       assert.match(text, /data: \{"error":\{[^\n]*LLMR_ERR_STREAM_BROKEN/);
     } finally {
-      await setFaults({ reset: true });
+      await faults({ reset: true });
     }
   });
 });

@@ -3,7 +3,7 @@
 // serves again by itself.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SIM_MODEL, eventually, simState } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, simState, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse } from '../helpers/sim-http.ts';
 import { spawnRouter, waitForOutput } from '../helpers/processes.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
@@ -64,8 +64,8 @@ describe('resilience - processes and the bus', () => {
       await r.arrayBuffer();
       return r.status === 200;
     }, 'the child scheduler knows the workers');
-    const setFaults = (f: unknown) => Promise.all(stack.workers.map(async (w) => (await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) })).arrayBuffer()));
-    await setFaults({ latencyMs: 1500 });
+    const faults = (f: Record<string, unknown>) => Promise.all(stack.workers.map((w) => setFaults(w, f)));
+    await faults({ latencyMs: 1500 });
     try {
       const pending = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'survive', max_tokens: 3 });
       await eventually(async () => (await Promise.all(stack.workers.map(simState))).some((s) => s.openRequests > 0), 'the request reached a worker');
@@ -76,7 +76,7 @@ describe('resilience - processes and the bus', () => {
       await r.arrayBuffer();
       assert.ok(survivor.counters.accepted >= 1);
     } finally {
-      await setFaults({ reset: true });
+      await faults({ reset: true });
     }
   });
 

@@ -5,14 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SimWorker } from '../../bench/sim/worker.ts';
 import type { Scheduler } from '../../scheduler/service.ts';
-import { SIM_MODEL, eventually, simState } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, simState, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
-
-async function setFaults(w: SimWorker, f: unknown): Promise<void> {
-  const r = await fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
-  await r.arrayBuffer();
-}
 
 describe('resilience - retries and circuit breakers', () => {
   let stack: Stack;

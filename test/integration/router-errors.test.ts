@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { SIM_MODEL, eventually } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, setFaults } from '../helpers/sim.ts';
 import { postJson } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -108,7 +108,7 @@ describe('router errors - answered by the ingress and scheduler', () => {
 
   test('router errors - no worker for a known model is 503 with Retry-After', async () => {
     const w = stack.workers[0]!;
-    await fetch(`${w.url}/_sim/faults`, { method: 'POST', body: JSON.stringify({ dead: true }), headers: { 'content-type': 'application/json' } });
+    await setFaults(w, { dead: true });
     await eventually(() => stack.schedulers[0]!.registry.candidates(SIM_MODEL, 'whole').length === 0, 'the dead worker leaves the pool');
     const res = await chat({ model: SIM_MODEL, messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(res.headers.get('retry-after'), '1');
@@ -116,7 +116,7 @@ describe('router errors - answered by the ingress and scheduler', () => {
     const ready = await fetch(`${stack.url()}/readiness`);
     assert.equal(ready.status, 503);
     await ready.arrayBuffer();
-    await fetch(`${w.url}/_sim/faults`, { method: 'POST', body: JSON.stringify({ reset: true }), headers: { 'content-type': 'application/json' } });
+    await setFaults(w, { reset: true });
     await stack.waitForWorkers(1);
     assert.equal((await fetch(`${stack.url()}/readiness`)).status, 200);
   });

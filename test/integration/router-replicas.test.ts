@@ -3,7 +3,7 @@
 // view of in-flight load.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SIM_MODEL, eventually } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, setFaults } from '../helpers/sim.ts';
 import { postJson } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -54,9 +54,8 @@ describe('router replicas - two ingresses, two schedulers', () => {
 
   test('router replicas - in-flight load is shared between replicas', async () => {
     // Hold requests open on both schedulers, then look at each one's view.
-    const setFaults = (f: unknown) =>
-      Promise.all(stack.workers.map((w) => fetch(`${w.url}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) })));
-    await setFaults({ latencyMs: 800 });
+    const faults = (f: Record<string, unknown>) => Promise.all(stack.workers.map((w) => setFaults(w, f)));
+    await faults({ latencyMs: 800 });
     try {
       const pending = Array.from({ length: 6 }, (_, i) => complete(stack.url(i % 2), { 'x-session-id': `load-${i}` }));
       await eventually(() => {
@@ -68,7 +67,7 @@ describe('router replicas - two ingresses, two schedulers', () => {
       }, 'both replicas count all 6 requests in flight');
       await Promise.all(pending);
     } finally {
-      await setFaults({ reset: true });
+      await faults({ reset: true });
     }
   });
 });

@@ -1,23 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decodeHeartbeat, encodeHeartbeat, validateHeartbeat, type Heartbeat } from '../../proto/heartbeat.ts';
+import { heartbeat } from '../helpers/fixtures.ts';
 
 function valid(): Heartbeat {
-  return {
-    v: 1,
-    id: 'w-1',
+  return heartbeat('w-1', {
     url: 'http://10.0.0.5:8000',
     region: 'eu-west',
-    models: ['meta-llama/Llama-3.1-8B-Instruct'],
-    role: 'both',
     connector: { kind: 'nixl' },
-    state: 'ready',
     load: { running: 3, waiting: 1, kvUsage: 0.42 },
     kv: { blockSize: 16, numBlocks: 27000 },
     seq: 7,
     sentAt: 1_700_000_000_000,
-    intervalMs: 1000,
-  };
+  });
 }
 
 /** A copy of the valid heartbeat with `path` set to `value` (undefined: the field removed). */

@@ -5,26 +5,11 @@ import { createPolicy } from '../../scheduler/policies/index.ts';
 import { maxScorePicker } from '../../scheduler/policies/max-score-picker.ts';
 import { activeRequestScorer, kvCacheScorer, prefixScorer, queueScorer } from '../../scheduler/policies/scorers.ts';
 import type { Candidate, Filter, RequestFeatures, Scorer } from '../../scheduler/policies/types.ts';
-import type { WorkerView } from '../../scheduler/registry.ts';
+import { workerView } from '../helpers/fixtures.ts';
 import { mulberry32 } from '../helpers/random.ts';
 
 function cand(id: string, o: { waiting?: number; kv?: number; inflight?: number } = {}): Candidate {
-  const worker: WorkerView = {
-    id,
-    url: `http://${id}`,
-    region: 'r',
-    models: ['m'],
-    role: 'both',
-    connector: { kind: 'none' },
-    state: 'ready',
-    load: { running: 0, waiting: o.waiting ?? 0, kvUsage: o.kv ?? 0 },
-    kv: { blockSize: 16, numBlocks: 100 },
-    intervalMs: 1000,
-    lastSeen: 0,
-    seq: 0,
-    sentAt: 0,
-  };
-  return { worker, inflight: o.inflight ?? 0 };
+  return { worker: workerView(id, { models: ['m'], load: { running: 0, waiting: o.waiting ?? 0, kvUsage: o.kv ?? 0 } }), inflight: o.inflight ?? 0 };
 }
 
 const req = (prefix: Record<string, number> = {}): RequestFeatures => ({ model: 'm', routingKey: null, prefixMatch: (id) => prefix[id] ?? 0 });

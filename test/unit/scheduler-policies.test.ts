@@ -8,26 +8,13 @@ import { random } from '../../scheduler/policies/random.ts';
 import { roundRobin } from '../../scheduler/policies/round-robin.ts';
 import { loadOf, type Candidate, type Policy, type RequestFeatures } from '../../scheduler/policies/types.ts';
 import type { WorkerView } from '../../scheduler/registry.ts';
+import { workerView } from '../helpers/fixtures.ts';
 import { mulberry32, sequence } from '../helpers/random.ts';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 
 function worker(id: string, running = 0, waiting = 0): WorkerView {
-  return {
-    id,
-    url: `http://${id}:8000`,
-    region: 'r1',
-    models: [MODEL],
-    role: 'both',
-    connector: { kind: 'none' },
-    state: 'ready',
-    load: { running, waiting, kvUsage: 0 },
-    kv: { blockSize: 16, numBlocks: 1000 },
-    intervalMs: 1000,
-    lastSeen: 0,
-    seq: 1,
-    sentAt: 0,
-  };
+  return workerView(id, { models: [MODEL], load: { running, waiting, kvUsage: 0 } });
 }
 
 /** Candidates w0…w(n-1); `loads[i]` is worker i's running count. */

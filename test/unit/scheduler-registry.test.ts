@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Heartbeat } from '../../proto/heartbeat.ts';
 import { Registry, type Pool } from '../../scheduler/registry.ts';
+import { heartbeat } from '../helpers/fixtures.ts';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 
@@ -11,24 +12,7 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
-function hb(id: string, over: Partial<Heartbeat> = {}): Heartbeat {
-  return {
-    v: 1,
-    id,
-    url: `http://${id}:8000`,
-    region: 'r1',
-    models: [MODEL],
-    role: 'both',
-    connector: { kind: 'none' },
-    state: 'ready',
-    load: { running: 0, waiting: 0, kvUsage: 0 },
-    kv: { blockSize: 16, numBlocks: 1000 },
-    seq: 1,
-    sentAt: 1000,
-    intervalMs: 1000,
-    ...over,
-  };
-}
+const hb = (id: string, over: Partial<Heartbeat> = {}): Heartbeat => heartbeat(id, { models: [MODEL], ...over });
 
 const ids = (l: readonly { id: string }[]): string[] => l.map((w) => w.id);
 
