@@ -1,9 +1,12 @@
-// NATS connection health as Prometheus metrics, for every process that has a connection.
+// Process health (prom-client's default metrics) and NATS connection health as Prometheus
+// metrics, for every process that has a connection.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 
 export function registerNatsMetrics(registry: Registry, nc: NatsConnection): void {
   const registers = [registry];
+  // The process itself (CPU, resident memory, heap, event-loop lag, GC), under our prefix.
+  collectDefaultMetrics({ register: registry, prefix: 'llm_router_' });
   let connected = nc.isClosed() ? 0 : 1;
   new Gauge({
     name: 'llm_router_nats_connected',
