@@ -7,6 +7,8 @@ export function registerNatsMetrics(registry: Registry, nc: NatsConnection): voi
   const registers = [registry];
   // The process itself (CPU, resident memory, heap, event-loop lag, GC), under our prefix.
   collectDefaultMetrics({ register: registry, prefix: 'llm_router_' });
+  // These gauges end in _total, which Prometheus reserves for counters (promtool rejects them).
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(`llm_router_${name}`);
   let connected = nc.isClosed() ? 0 : 1;
   new Gauge({
     name: 'llm_router_nats_connected',
