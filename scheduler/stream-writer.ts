@@ -1,8 +1,9 @@
-// Writes one request's stream-protocol frames to its reply subject (proto/stream.ts). Body bytes
-// are passed through as the worker wrote them, coalesced the way nats.js coalesces socket writes:
-// the first chunk of a burst schedules a flush for the end of this turn of the event loop, and
-// a buffer past 32 KiB flushes at once. Under light load every chunk (token) goes out on its
-// own; under heavy load, chunks that arrived together travel together.
+// Writes requests' stream-protocol frames to their reply subjects (proto/stream.ts). Body bytes
+// pass through as the worker wrote them, coalesced the way nats.js coalesces socket writes: a
+// stream's chunks that arrive in one turn of the event loop travel as one `data` frame, and a
+// buffer past 32 KiB goes at once. All writers share one flush per turn, so the frames of every
+// stream published in a turn leave in one socket write (one write per stream per token was 40 %
+// of the scheduler's CPU; bench/results/overhead.md). A stream's frames keep their order.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { toWire, type RouterError } from '../proto/errors.ts';
 import { encodeJson, frameHeaders, type EndBody } from '../proto/stream.ts';
@@ -11,13 +12,29 @@ import { natsHeaders } from '../runtime/nats.ts';
 const FLUSH_BYTES = 32 * 1024;
 const EMPTY = new Uint8Array(0);
 
+/** Writers with frames waiting, and whether the shared flush is scheduled. */
+const waiting: StreamWriter[] = [];
+let scheduled = false;
+
+function flushAll(): void {
+  scheduled = false;
+  const ws = waiting.splice(0);
+  for (const w of ws) w.flush();
+}
+
+interface Frame {
+  readonly headers: Record<string, string>;
+  readonly payload: Uint8Array;
+}
+
 export class StreamWriter {
   readonly subject: string;
   readonly #nc: NatsConnection;
   #seq = 0;
+  #frames: Frame[] = [];
   #chunks: Uint8Array[] = [];
   #bytes = 0;
-  #scheduled = false;
+  #queued = false;
   #closed = false;
   #headSent = false;
   /** Body bytes published (after coalescing). */
@@ -37,54 +54,78 @@ export class StreamWriter {
   }
 
   accepted(schedulerId: string): void {
-    this.#publish(frameHeaders.accepted(this.#seq++, schedulerId), EMPTY);
+    this.#control((seq) => frameHeaders.accepted(seq, schedulerId), EMPTY);
   }
 
   head(status: number, contentType: string, worker: string): void {
     this.#headSent = true;
-    this.#publish(frameHeaders.head(this.#seq++, status, contentType, worker), EMPTY);
+    this.#control((seq) => frameHeaders.head(seq, status, contentType, worker), EMPTY);
   }
 
   data(chunk: Uint8Array): void {
     if (this.#closed || chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
-    if (this.#bytes >= FLUSH_BYTES) this.flush();
-    else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  flush(): void {
-    this.#scheduled = false;
-    if (this.#bytes === 0 || this.#closed) return;
-    const payload = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#bytes);
-    this.#chunks = [];
-    this.bytesOut += this.#bytes;
-    this.#bytes = 0;
-    this.#publish(frameHeaders.data(this.#seq++), payload);
+    if (this.#bytes >= FLUSH_BYTES) this.#sealData();
+    this.#schedule();
   }
 
   end(body: EndBody = {}): void {
     if (this.#closed) return;
-    this.flush();
-    this.#publish(frameHeaders.end(this.#seq++), encodeJson(body));
+    this.#control(frameHeaders.end, encodeJson(body));
     this.#closed = true;
   }
 
   /** Before any head: the request failed as a whole. */
   error(e: RouterError): void {
     if (this.#closed) return;
-    this.#publish(frameHeaders.error(this.#seq++, e.statusCode), encodeJson(toWire(e)));
+    this.#control((seq) => frameHeaders.error(seq, e.statusCode), encodeJson(toWire(e)));
     this.#closed = true;
   }
 
-  #publish(h: Record<string, string>, payload: Uint8Array): void {
+  /** Publishes everything waiting, in order (the shared flush calls this; so may a test). */
+  flush(): void {
+    this.#queued = false;
+    this.#sealData();
+    const frames = this.#frames;
+    this.#frames = [];
+    for (const f of frames) this.#publish(f);
+  }
+
+  /** Pending body bytes become one data frame, numbered now so that frames stay in order. */
+  #sealData(): void {
+    if (this.#bytes === 0) return;
+    const payload = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#bytes);
+    this.#chunks = [];
+    this.bytesOut += this.#bytes;
+    this.#bytes = 0;
+    this.#frames.push({ headers: frameHeaders.data(this.#seq++), payload });
+  }
+
+  /** Numbers the frame after sealing pending data, which comes before it. */
+  #control(headers: (seq: number) => Record<string, string>, payload: Uint8Array): void {
+    if (this.#closed) return;
+    this.#sealData();
+    this.#frames.push({ headers: headers(this.#seq++), payload });
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (!this.#queued) {
+      this.#queued = true;
+      waiting.push(this);
+    }
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flushAll);
+    }
+  }
+
+  #publish(f: Frame): void {
     try {
-      this.#nc.publish(this.subject, payload, { headers: natsHeaders(h) });
+      this.#nc.publish(this.subject, f.payload, { headers: natsHeaders(f.headers) });
     } catch {
-      // Connection closed or draining: the ingress times the stream out; nothing to do here.
+      // Connection closed or draining: the ingress times the stream out; stop writing.
       this.#closed = true;
     }
   }
