@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ulid } from 'ulid';
+import { newId } from '../runtime/ids.ts';
 import { errors } from '../proto/errors.ts';
 import { openAiError } from '../proto/openai-error.ts';
 import { REQUEST_ID } from '../proto/request-meta.ts';
@@ -89,7 +89,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
     genReqId: (req) => {
       const v = req.headers['x-request-id'];
       const id = Array.isArray(v) ? v[0] : v;
-      return id !== undefined && id !== '' ? id : ulid();
+      return id !== undefined && id !== '' ? id : newId();
     },
   });
 
@@ -103,7 +103,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
     request.startedAt = performance.now();
     if (d.closing()) throw errors.LLMR_ERR_SHUTTING_DOWN();
     if (!REQUEST_ID.test(request.id)) {
-      request.id = ulid();
+      request.id = newId();
       throw errors.LLMR_ERR_INVALID_REQUEST_ID('256');
     }
     void reply.header('x-request-id', request.id);

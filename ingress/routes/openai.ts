@@ -6,7 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ulid } from 'ulid';
+import { newId } from '../../runtime/ids.ts';
 import { errors, type RouterError } from '../../proto/errors.ts';
 import { openAiError } from '../../proto/openai-error.ts';
 import { encodeRequestMeta, type Route } from '../../proto/request-meta.ts';
@@ -205,7 +205,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     );
     /** Puts the request on the bus under a new stream id; throws coded errors. */
     const submit = (): void => {
-      streamId = ulid();
+      streamId = newId();
       const id = streamId;
       deps.streams.open(id, {
         frame: onFrame,
