@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
-import { cleanupNow, installCleanupHooks } from './overhead/procs.ts';
+import { cleanupNow, installCleanupHooks } from './lib/procs.ts';
 import { SCENARIOS, SYSTEMS } from './scenarios/definitions.ts';
 import { runScenario } from './scenarios/run.ts';
 import { scenarioMarkdown } from './scenarios/table.ts';

@@ -3,14 +3,15 @@
 // simulated workers and their agents, each its own process (as in production), with their
 // output prefixed. Ctrl-C stops all of it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
 import { PROFILE_NAMES, type ProfileName } from '../bench/sim/profiles.ts';
-import { canListen, tcpAnswers } from '../runtime/net.ts';
+import { freePortRange, tcpAnswers } from '../runtime/net.ts';
+import { findNatsServer } from '../runtime/nats-server-bin.ts';
 import { integer, port } from './parsers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -32,23 +33,6 @@ interface DevFlags {
 }
 
 /** A base port with `n` free consecutive ports after it. */
-async function freePorts(n: number, from = 8100): Promise<number> {
-  for (let base = from; base < 60_000; base += n + 1) {
-    let ok = true;
-    for (let i = 0; i < n && ok; i++) ok = await canListen(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no free port range for the simulated workers');
-}
-
-function findNatsServer(): string {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/bin']) {
-    const p = join(dir, 'nats-server');
-    if (dir && existsSync(p)) return p;
-  }
-  throw new Error('no NATS answers at NATS_URL and nats-server is not installed (apt-get install nats-server)');
-}
-
 export function devCommand(): Command {
   return new Command('dev')
     .description('run a whole local stack: NATS (if none answers), a scheduler, an ingress, simulated workers (optionally P/D) and agents')
@@ -100,9 +84,11 @@ export function devCommand(): Command {
       if (await tcpAnswers(natsPort, nats.hostname)) {
         process.stdout.write(`[dev] using the NATS at ${f.natsUrl}\n`);
       } else {
+        const natsBin = findNatsServer();
+        if (natsBin === null) throw new Error('no NATS answers at NATS_URL and nats-server is not installed (apt-get install nats-server)');
         storeDir = mkdtempSync(join(tmpdir(), 'llmr-dev-js-'));
         process.stdout.write(`[dev] starting nats-server -c nats.conf on port ${natsPort}\n`);
-        run('nats', findNatsServer(), ['-c', NATS_CONF, '-a', nats.hostname, '-p', String(natsPort), '-sd', storeDir]);
+        run('nats', natsBin, ['-c', NATS_CONF, '-a', nats.hostname, '-p', String(natsPort), '-sd', storeDir]);
         for (let i = 0; i < 50 && !(await tcpAnswers(natsPort, nats.hostname)); i++) await new Promise((r) => setTimeout(r, 100));
       }
       const bus = (role: keyof typeof DEV_USERS): Record<string, string> => ({ NATS_URL: f.natsUrl, NATS_USER: role, NATS_PASSWORD: DEV_USERS[role] });
@@ -117,13 +103,13 @@ export function devCommand(): Command {
       run('scheduler', process.execPath, [BIN, 'scheduler', '--policy', f.policy], bus('scheduler'));
       let fleet: string;
       if (!f.pd) {
-        const base = await freePorts(f.workers);
+        const base = await freePortRange(f.workers, 8100);
         const urls = sim('both', base);
         await waitPort(base + f.workers - 1);
         run('agent', process.execPath, [BIN, 'agent', '--worker', urls.join(',')], bus('agent'));
         fleet = `${f.workers} simulated worker(s)`;
       } else if (f.kvConnector === 'nixl') {
-        const base = await freePorts(2 * f.workers);
+        const base = await freePortRange(2 * f.workers, 8100);
         const p = sim('prefill', base);
         const d = sim('decode', base + f.workers);
         await waitPort(base + 2 * f.workers - 1);
@@ -131,12 +117,12 @@ export function devCommand(): Command {
         run('agent-decode', process.execPath, [BIN, 'agent', '--worker', d.join(','), '--role', 'decode'], bus('agent'));
         fleet = `${f.workers} prefill + ${f.workers} decode simulated workers (NIXL)`;
       } else {
-        const discoveryPort = await freePorts(1, 30001);
+        const discoveryPort = await freePortRange(1, 30001);
         const proxy = `tcp://127.0.0.1:${discoveryPort}`;
         run('discover-zmq', process.execPath, [BIN, 'discover-zmq', '--bind', proxy], bus('agent'));
         await waitPort(discoveryPort);
-        const base = await freePorts(2 * f.workers);
-        const kvBase = await freePorts(2 * f.workers, 21001);
+        const base = await freePortRange(2 * f.workers, 8100);
+        const kvBase = await freePortRange(2 * f.workers, 21001);
         const connector = ['--kv-connector', 'p2p-nccl', '--proxy', proxy];
         sim('prefill', base, [...connector, '--kv-base-port', String(kvBase)]);
         sim('decode', base + f.workers, [...connector, '--kv-base-port', String(kvBase + f.workers)]);

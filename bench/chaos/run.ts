@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { memory } from '../overhead/procfs.ts';
-import { cleanupNow, freePort, freePortRange, installCleanupHooks, makeTempDir, sleep, startChild, tcpAnswers, waitFor, type Child } from '../overhead/procs.ts';
-import { findNatsServer, waitForModel } from '../overhead/router.ts';
+import { memory } from '../lib/procfs.ts';
+import { cleanupNow, freePort, freePortRange, installCleanupHooks, makeTempDir, sleep, startChild, tcpAnswers, waitFor, type Child } from '../lib/procs.ts';
+import { natsServerBin } from '../lib/nats-server.ts';
+import { waitForModel } from '../lib/router.ts';
 import { startLoad } from './client.ts';
 import { plan, type Fault } from './faults.ts';
 
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   const dir = makeTempDir('llmr-chaos-');
   writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${natsPort}\nmax_payload: 8MB\n`);
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
-  const bus = new Restartable('nats-server', () => startChild('nats-server', findNatsServer(), ['-c', join(dir, 'nats.conf')]));
+  const bus = new Restartable('nats-server', () => startChild('nats-server', natsServerBin(), ['-c', join(dir, 'nats.conf')]));
   await waitFor('nats-server', () => tcpAnswers(natsPort), 10_000, bus.child);
 
   const base = await freePortRange(workerCount);

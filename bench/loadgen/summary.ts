@@ -11,7 +11,7 @@
 //   Token totals count successful requests only.
 //
 // Pure, no I/O.
-import { quantileSorted } from '../overhead/stats.ts';
+import { quantileSorted } from '../lib/stats.ts';
 
 /** One finished request, as the summary needs it (a subset of the runner's record). */
 export interface RequestOutcome {

@@ -9,9 +9,10 @@ import { request } from 'undici';
 import { writeSweepCharts, type SweepPoint } from '../loadgen/charts.ts';
 import { runLoad } from '../loadgen/run.ts';
 import type { BenchSummary } from '../loadgen/summary.ts';
-import { ensureNginx, startNginx } from '../overhead/nginx.ts';
-import { freePort, freePortRange, startChild, stopChild, tcpAnswers, waitFor, type Child } from '../overhead/procs.ts';
-import { startNats, waitForModel } from '../overhead/router.ts';
+import { ensureNginx, startNginx } from '../lib/nginx.ts';
+import { freePort, freePortRange, startChild, stopChild, tcpAnswers, waitFor, type Child } from '../lib/procs.ts';
+import { startNats } from '../lib/nats-server.ts';
+import { waitForModel } from '../lib/router.ts';
 import { PROFILES } from '../sim/profiles.ts';
 import type { ScenarioDef, SystemDef } from './definitions.ts';
 

@@ -15,11 +15,12 @@
 // shared machine a FAIL with "contended" next to it says more about the neighbours than the simulator.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
+import { freePortRange } from '../../runtime/net.ts';
+import { hasTaskset } from '../lib/procs.ts';
 import { isProfileName, PROFILES, stepDurationMs, type Profile, type ProfileName } from './profiles.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -451,28 +452,6 @@ async function stopChild(c: ChildProcess, graceMs: number): Promise<void> {
   clearTimeout(t);
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const s = createServer();
-    s.once('error', () => r(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
-  });
-}
-
-async function freeBasePort(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let ok = true;
-    for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no free port range found');
-}
-
-function hasTaskset(): boolean {
-  return spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
 function pinned(core: number, cmd: string[], useTaskset: boolean): [string, string[]] {
   return useTaskset ? ['taskset', ['-c', String(core), ...cmd]] : [cmd[0]!, cmd.slice(1)];
 }
@@ -545,7 +524,7 @@ async function orchestrate(o: Options): Promise<number> {
   if (useTaskset) spawnSync('taskset', ['-a', '-p', '-c', String(o.clientCore), String(process.pid)], { stdio: 'ignore' });
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
 
-  const basePort = await freeBasePort(o.workers);
+  const basePort = await freePortRange(o.workers);
   const { child: sim, urls } = await startSim(o, basePort, useTaskset);
   process.stderr.write(`capacity: simulator pid ${sim.pid} on core ${o.simCore}, ${o.workers} workers at ${urls[0]} …; ${o.streams} streams for ${o.warmup} s warm-up + ${o.seconds} s\n`);
   let r: ClientResult;

@@ -3,21 +3,12 @@
 // wait for the ports file and a TCP connect, kill on failure. Restartable on the same port, for
 // bus-fault tests. The binary: $NATS_SERVER_BIN, then PATH, then /usr/sbin.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-
-export function findNatsServer(): string | null {
-  const fromEnv = process.env.NATS_SERVER_BIN;
-  if (fromEnv && existsSync(fromEnv)) return fromEnv;
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin']) {
-    if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
-  }
-  return null;
-}
+import { findNatsServer } from '../../runtime/nats-server-bin.ts';
 
 export interface NatsServerOptions {
   /** A config file to load (e.g. the repo's nats.conf); the port and store dir are overridden. */
@@ -139,8 +130,8 @@ function waitForTcp(port: number): Promise<void> {
 }
 
 /**
- * Starts a server for the suite `t` and stops it (and removes its files) when `t` ends. Skips
- * the suite, saying why, when the binary is missing.
+ * Starts a server for the suite `t` and stops it (and removes its files) when `t` ends. Fails,
+ * saying how to install it, when the binary is missing.
  */
 export async function startNatsServer(t: Pick<TestContext, 'after'>, options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = findNatsServer();

@@ -1,0 +1,98 @@
+// The router arm of a benchmark: a nats-server of its own (nats-server.ts) and the router's
+// processes, each started from bin/llm-router.js as it runs in production: scheduler, ingress,
+// and one agent heartbeating the simulated workers.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startNats } from './nats-server.ts';
+import { freePort, startChild, tcpAnswers, waitFor, type Child } from './procs.ts';
+
+export interface RouterOptions {
+  readonly root: string;
+  readonly policy: string;
+  readonly logLevel: string;
+  /** taskset CPU list for the router's processes (null: unpinned). */
+  readonly cpus: string | null;
+  /** Extra node flags for the scheduler and ingress (e.g. --cpu-prof). */
+  readonly nodeFlags: readonly string[];
+  /** The router's entry point: bin/llm-router.js (dist/ build or tsx), or a prebuilt JS bundle. */
+  readonly entry: string | null;
+  /** Extra environment (LLMR_FROM_SOURCE=1 makes bin/llm-router.js run the sources). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface RouterArm {
+  readonly url: string;
+  readonly natsUrl: string;
+  readonly nats: Child;
+  readonly scheduler: Child;
+  readonly ingress: Child;
+  readonly agents: Child[];
+  /** Starts another agent for more workers (its model must then appear in /v1/models). */
+  addAgent(workerUrls: readonly string[]): Child;
+}
+
+/**
+ * What bin/llm-router.js will run, by its own rule (see its header): the compiled dist/ build
+ * when dist/.build-stamp is newer than every source file, else the TypeScript sources via tsx.
+ */
+export function entryMode(root: string, fromSource: boolean): string {
+  if (fromSource) return 'the TypeScript sources through tsx (LLMR_FROM_SOURCE=1)';
+  const stamp = join(root, 'dist', '.build-stamp');
+  if (!existsSync(stamp)) return 'the TypeScript sources through tsx (no dist/ build)';
+  const newest = (dir: string): number => {
+    let n = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) n = Math.max(n, newest(p));
+      else if (e.name.endsWith('.ts')) n = Math.max(n, statSync(p).mtimeMs);
+    }
+    return n;
+  };
+  const built = statSync(stamp).mtimeMs;
+  const dirs = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', join('bench', 'sim'), join('bench', 'lib')].map((d) => join(root, d)).filter((d) => existsSync(d));
+  return dirs.every((d) => newest(d) <= built) ? 'the compiled dist/ build' : 'the TypeScript sources through tsx (the dist/ build is older than the sources)';
+}
+
+interface ModelList {
+  data: { id: string; workers?: number }[];
+}
+
+/** Resolves once the ingress lists `model` with `workers` workers (heartbeats have arrived). */
+export async function waitForModel(url: string, model: string, workers: number, timeoutMs = 30_000, child?: Child): Promise<void> {
+  await waitFor(
+    `the router to list ${model} with ${workers} workers`,
+    async () => {
+      const r = await request(`${url}/v1/models`, { headersTimeout: 2000, bodyTimeout: 2000 });
+      if (r.statusCode !== 200) {
+        await r.body.dump();
+        return false;
+      }
+      const m = (await r.body.json()) as ModelList;
+      return m.data.some((d) => d.id === model && (d.workers ?? 0) >= workers);
+    },
+    timeoutMs,
+    child,
+  );
+}
+
+export async function startRouter(o: RouterOptions, workerUrls: readonly string[]): Promise<RouterArm> {
+  const nats = await startNats(o.cpus);
+  const bin = o.entry ?? join(o.root, 'bin', 'llm-router.js');
+  const common = ['--nats-url', nats.url, '--log-level', o.logLevel];
+  const node = (name: string, flags: readonly string[], args: readonly string[]): Child =>
+    startChild(name, process.execPath, [...flags, bin, ...args, ...common], { cpus: o.cpus, cwd: o.root, env: o.env ?? {} });
+  const scheduler = node('scheduler', o.nodeFlags, ['scheduler', '--policy', o.policy, '--id', 'bench-sched', '--metrics-port', '0']);
+  const port = await freePort();
+  const ingress = node('ingress', o.nodeFlags, ['ingress', '--host', '127.0.0.1', '--port', String(port), '--id', 'bench-ingress']);
+  const agents: Child[] = [];
+  const addAgent = (urls: readonly string[]): Child => {
+    const a = node(`agent-${agents.length}`, [], ['agent', '--worker', urls.join(','), '--connector', 'none', '--interval-ms', '1000']);
+    agents.push(a);
+    return a;
+  };
+  addAgent(workerUrls);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('the ingress to listen', () => tcpAnswers(port), 30_000, ingress);
+  return { url, natsUrl: nats.url, nats: nats.child, scheduler, ingress, agents, addAgent };
+}
