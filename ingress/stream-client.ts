@@ -5,11 +5,12 @@
 // one closing frame. Timeouts are checked by one coarse timer for all streams (as undici's
 // lib/util/timers.js trades precision for cost) instead of a timer per stream reset per token.
 // Schedulers holding streams are probed for life (see PROBE_TOKEN in proto/subjects.ts).
-import { RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { RequestError, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { errors, type RouterError } from '../proto/errors.ts';
 import { decodeFrame, type Frame } from '../proto/stream.ts';
 import { PROBE_TOKEN, subjects } from '../proto/subjects.ts';
+import { atEndOfTurn } from '../runtime/end-of-turn.ts';
 import { headerGetter } from '../runtime/nats.ts';
 
 export interface StreamHandlers {
@@ -71,14 +72,24 @@ export class StreamClient {
     this.#timers.push(setInterval(() => this.#tick(), TICK_MS), setInterval(() => void this.#probe(), this.#o.probeIntervalMs));
   }
 
-  /** Registers a stream; publish the request with `replySubject(id)` right after. */
-  open(id: string, handlers: StreamHandlers): void {
+  /**
+   * Registers a stream and puts its request on the bus, replying to this stream's subject. The
+   * publish happens at the end of this turn with every other request of the turn (one socket
+   * write for all of them); if it fails then, the stream fails with `publishError(e)`.
+   */
+  submit(id: string, handlers: StreamHandlers, subject: string, payload: Uint8Array, headers: MsgHdrs, publishError: (e: unknown) => RouterError): void {
+    if (this.#nc.isClosed()) throw errors.LLMR_ERR_BUS_UNAVAILABLE('the NATS connection is closed');
     const now = Date.now();
     this.#sessions.set(id, { id, handlers, openedAt: now, lastFrameAt: now, nextSeq: 0, scheduler: null });
-  }
-
-  replySubject(id: string): string {
-    return subjects.response(this.ingressId, id);
+    atEndOfTurn(() => {
+      if (!this.#sessions.has(id)) return; // cancelled within the turn: never sent
+      try {
+        this.#nc.publish(subject, payload, { reply: subjects.response(this.ingressId, id), headers });
+      } catch (e) {
+        this.#sessions.delete(id);
+        handlers.fail(publishError(e));
+      }
+    });
   }
 
   /** Forget a stream without telling anyone (it ended normally). */

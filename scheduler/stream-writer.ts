@@ -1,26 +1,17 @@
 // Writes requests' stream-protocol frames to their reply subjects (proto/stream.ts). Body bytes
 // pass through as the worker wrote them, coalesced the way nats.js coalesces socket writes: a
 // stream's chunks that arrive in one turn of the event loop travel as one `data` frame, and a
-// buffer past 32 KiB goes at once. All writers share one flush per turn, so the frames of every
-// stream published in a turn leave in one socket write (one write per stream per token was 40 %
-// of the scheduler's CPU; bench/results/overhead.md). A stream's frames keep their order.
+// buffer past 32 KiB goes at once. Writers flush at the end of the turn (runtime/end-of-turn.ts),
+// so the frames of every stream published in a turn leave in one socket write (one write per
+// stream per token was 40 % of the scheduler's CPU). A stream's frames keep their order.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { toWire, type RouterError } from '../proto/errors.ts';
 import { encodeJson, frameHeaders, type EndBody } from '../proto/stream.ts';
+import { atEndOfTurn } from '../runtime/end-of-turn.ts';
 import { natsHeaders } from '../runtime/nats.ts';
 
 const FLUSH_BYTES = 32 * 1024;
 const EMPTY = new Uint8Array(0);
-
-/** Writers with frames waiting, and whether the shared flush is scheduled. */
-const waiting: StreamWriter[] = [];
-let scheduled = false;
-
-function flushAll(): void {
-  scheduled = false;
-  const ws = waiting.splice(0);
-  for (const w of ws) w.flush();
-}
 
 interface Frame {
   readonly headers: Record<string, string>;
@@ -37,6 +28,7 @@ export class StreamWriter {
   #queued = false;
   #closed = false;
   #headSent = false;
+  readonly #flushJob = (): void => this.flush();
   /** Body bytes published (after coalescing). */
   bytesOut = 0;
 
@@ -83,7 +75,7 @@ export class StreamWriter {
     this.#closed = true;
   }
 
-  /** Publishes everything waiting, in order (the shared flush calls this; so may a test). */
+  /** Publishes everything waiting, in order (the end of the turn calls this; so may a test). */
   flush(): void {
     this.#queued = false;
     this.#sealData();
@@ -111,15 +103,11 @@ export class StreamWriter {
   }
 
   #schedule(): void {
-    if (!this.#queued) {
-      this.#queued = true;
-      waiting.push(this);
-    }
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flushAll);
-    }
+    if (this.#queued) return;
+    this.#queued = true;
+    atEndOfTurn(this.#flushJob);
   }
+
 
   #publish(f: Frame): void {
     try {

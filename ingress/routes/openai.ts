@@ -207,23 +207,19 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     const submit = (): void => {
       streamId = newId();
       const id = streamId;
-      deps.streams.open(id, {
+      const handlers = {
         frame: onFrame,
-        fail: (e) => {
+        fail: (e: RouterError) => {
           if (id !== streamId) return;
           if (!headWritten && !finished && resubmittable(e)) void resubmit(e);
           else if (!headWritten) settleFirst(e);
           else if (!finished) endWithError(e);
         },
-      });
-      try {
-        deps.nc.publish(subjects.request(model), request.body as Buffer, { reply: deps.streams.replySubject(id), headers: meta });
-      } catch (e) {
-        deps.streams.close(id);
+      };
+      deps.streams.submit(id, handlers, subjects.request(model), request.body as Buffer, meta, (e) => {
         const msg = (e as Error).message ?? String(e);
-        if (/payload/i.test(msg)) throw errors.LLMR_ERR_BODY_TOO_LARGE(String(deps.options.bodyLimit));
-        throw errors.LLMR_ERR_BUS_UNAVAILABLE(msg);
-      }
+        return /payload/i.test(msg) ? errors.LLMR_ERR_BODY_TOO_LARGE(String(deps.options.bodyLimit)) : errors.LLMR_ERR_BUS_UNAVAILABLE(msg);
+      });
     };
     /**
      * Nothing reached the client yet and the failure was the router's (its scheduler died, the
