@@ -22,8 +22,8 @@ export class StreamWriter {
   readonly subject: string;
   readonly #nc: NatsConnection;
   #seq = 0;
-  #frames: Frame[] = [];
-  #chunks: Uint8Array[] = [];
+  readonly #frames: Frame[] = [];
+  readonly #chunks: Uint8Array[] = [];
   #bytes = 0;
   #queued = false;
   #closed = false;
@@ -79,16 +79,18 @@ export class StreamWriter {
   flush(): void {
     this.#queued = false;
     this.#sealData();
+    // The arrays are reused: a fresh one per flush would live until the stream's next token and,
+    // with thousands of streams open, be promoted to the old generation as garbage.
     const frames = this.#frames;
-    this.#frames = [];
-    for (const f of frames) this.#publish(f);
+    for (let i = 0; i < frames.length; i++) this.#publish(frames[i]!);
+    frames.length = 0;
   }
 
   /** Pending body bytes become one data frame, numbered now so that frames stay in order. */
   #sealData(): void {
     if (this.#bytes === 0) return;
     const payload = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#bytes);
-    this.#chunks = [];
+    this.#chunks.length = 0;
     this.bytesOut += this.#bytes;
     this.#bytes = 0;
     this.#frames.push({ headers: frameHeaders.data(this.#seq++), payload });
