@@ -3,7 +3,6 @@
 // within the deadline), and the relay of a worker's answer into stream-protocol frames.
 // Non-streaming answers are read whole before anything is passed on, so a worker that dies in
 // the middle of one is retried like any other failure before the first byte.
-import { finished } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { errors, toWire, type RouterError } from '../proto/errors.ts';
@@ -80,11 +79,11 @@ export async function attemptCall(
     if (opts.buffer) {
       const chunks: Buffer[] = [];
       let size = 0;
-      for await (const c of res.body) {
-        size += (c as Buffer).length;
+      await res.body.consume((c) => {
+        size += c.length;
         if (size > MAX_BUFFERED) throw errors.LLMR_ERR_UPSTREAM_PROTOCOL(`answer larger than ${MAX_BUFFERED} bytes`);
-        chunks.push(c as Buffer);
-      }
+        chunks.push(c);
+      });
       buffered = Buffer.concat(chunks, size);
     }
     return { kind: 'answer', res, buffered, startedAt, release };
@@ -162,7 +161,7 @@ export async function relay(a: Extract<Attempt, { kind: 'answer' }>, out: Stream
   let last = a.startedAt;
   let first = true;
   try {
-    await eachChunk(a.res.body, (chunk) => {
+    await a.res.body.consume((chunk) => {
       const now = performance.now();
       if (first) d.events.firstChunk(model, (now - a.startedAt) / 1000);
       else d.events.interChunk(model, (now - last) / 1000);
@@ -184,22 +183,3 @@ export async function relay(a: Extract<Attempt, { kind: 'answer' }>, out: Stream
   }
 }
 
-/**
- * Feeds a body's chunks to `onChunk` as they arrive; settles when the body ends or fails. Events,
- * not `for await`: the async iterator keeps a promise pending per stream between two chunks,
- * which at one token every ~100 ms per stream lives long enough to be promoted, and with
- * thousands of streams open that garbage filled the old generation (scheduler RSS 190 MB with
- * 2,000 streams; bench/overhead's memory phase).
- */
-function eachChunk(body: UpstreamResponse['body'], onChunk: (chunk: Uint8Array) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    body.on('data', (chunk: Uint8Array) => {
-      try {
-        onChunk(chunk);
-      } catch (e) {
-        body.destroy(e as Error);
-      }
-    });
-    finished(body, (err) => (err ? reject(err) : resolve()));
-  });
-}

@@ -29,7 +29,7 @@ export function createAgent(o: UpstreamOptions): Agent {
 export interface UpstreamResponse {
   readonly status: number;
   readonly contentType: string;
-  readonly body: Dispatcher.ResponseData['body'];
+  readonly body: UpstreamBody;
 }
 
 export interface CallOptions {
@@ -42,19 +42,162 @@ export interface CallOptions {
 }
 
 /** Sends one request; resolves at the worker's status line. Transport failures become coded errors. */
-export async function callWorker(agent: Dispatcher, o: UpstreamOptions, c: CallOptions): Promise<UpstreamResponse> {
+export function callWorker(agent: Dispatcher, o: UpstreamOptions, c: CallOptions): Promise<UpstreamResponse> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'x-request-id': c.requestIdHeader ?? c.meta.requestId,
   };
   if (o.workerApiKey) headers.authorization = `Bearer ${o.workerApiKey}`;
   if (c.meta.traceparent) headers.traceparent = c.meta.traceparent;
-  try {
-    const res = await agent.request({ origin: c.url, path: ROUTES[c.meta.route], method: 'POST', headers, body: c.body, signal: c.signal });
-    const ct = res.headers['content-type'];
-    return { status: res.statusCode, contentType: (Array.isArray(ct) ? ct[0] : ct) ?? 'application/json', body: res.body };
-  } catch (e) {
-    throw classify(e, c.url);
+  if (c.signal.aborted) return Promise.reject(classify(new undiciErrors.RequestAbortedError(), c.url));
+  return new Promise((resolve, reject) => {
+    const call = new Call(c.url, c.signal, resolve, reject);
+    try {
+      agent.dispatch({ origin: c.url, path: ROUTES[c.meta.route], method: 'POST', headers, body: c.body }, call);
+    } catch (e) {
+      call.onResponseError(null, e as Error);
+    }
+  });
+}
+
+/** Beyond this many bytes a discarded body closes its connection instead of being read out. */
+const DUMP_LIMIT = 128 * 1024;
+
+/**
+ * A worker's answer body, fed by undici's dispatch callbacks: no Readable stream and no promise
+ * per chunk (with thousands of streams open those were a large part of the scheduler's CPU and,
+ * living from one token to the next, of its old generation). Chunks that arrive before a
+ * consumer attaches are kept for it.
+ */
+export class UpstreamBody {
+  #controller: Dispatcher.DispatchController | null = null;
+  #early: Buffer[] | null = [];
+  #onChunk: ((chunk: Buffer) => void) | null = null;
+  #ended = false;
+  #error: Error | null = null;
+  #settle: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  /** Feeds every chunk to `onChunk`; settles when the body ends or fails. One consumer only. */
+  consume(onChunk: (chunk: Buffer) => void): Promise<void> {
+    if (this.#onChunk) return Promise.reject(new Error('the body is already being read'));
+    return new Promise((resolve, reject) => {
+      this.#onChunk = onChunk;
+      this.#settle = { resolve, reject };
+      const early = this.#early ?? [];
+      this.#early = null;
+      try {
+        for (const c of early) onChunk(c);
+      } catch (e) {
+        this.#ended = false; // the consumer refused the body, whether or not all of it had come
+        this.abort(e as Error);
+        return;
+      }
+      if (this.#error) reject(this.#error);
+      else if (this.#ended) resolve();
+    });
+  }
+
+  /** Discards the rest; a long rest closes the connection rather than being read out. */
+  async dump(): Promise<void> {
+    let seen = 0;
+    await this.consume((c) => {
+      seen += c.length;
+      if (seen > DUMP_LIMIT) throw new Error('discarded');
+    }).catch(() => undefined);
+  }
+
+  /** Ends the body early with `reason` (a consumer that cannot go on). */
+  abort(reason: Error): void {
+    if (this.#controller && !this.#controller.aborted) this.#controller.abort(reason);
+    // A finished request ignores the abort above; the consumer still learns why it stopped.
+    this.fail(reason);
+  }
+
+  /** @internal Call's side. */
+  attach(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+  }
+
+  /** @internal */
+  data(chunk: Buffer): void {
+    if (this.#error || this.#ended) return;
+    if (this.#early) {
+      this.#early.push(chunk);
+      return;
+    }
+    try {
+      this.#onChunk!(chunk);
+    } catch (e) {
+      this.abort(e as Error);
+    }
+  }
+
+  /** @internal */
+  end(): void {
+    this.#ended = true;
+    if (this.#settle && !this.#error) this.#settle.resolve();
+  }
+
+  /** @internal */
+  fail(e: Error): void {
+    if (this.#ended) return;
+    this.#error ??= e;
+    if (this.#settle) this.#settle.reject(this.#error);
+  }
+}
+
+/** One request's undici handler: resolves at the status line, then feeds the body. */
+class Call implements Dispatcher.DispatchHandler {
+  readonly #url: string;
+  readonly #signal: AbortSignal;
+  readonly #resolve: (r: UpstreamResponse) => void;
+  readonly #reject: (e: ClassifiedError) => void;
+  readonly #body = new UpstreamBody();
+  #controller: Dispatcher.DispatchController | null = null;
+  #started = false;
+  #done = false;
+  readonly #onAbort = (): void => this.#controller?.abort(new undiciErrors.RequestAbortedError());
+
+  constructor(url: string, signal: AbortSignal, resolve: (r: UpstreamResponse) => void, reject: (e: ClassifiedError) => void) {
+    this.#url = url;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    this.#body.attach(controller);
+    if (this.#signal.aborted) this.#onAbort();
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 1xx: the answer is still to come
+    this.#started = true;
+    const ct = headers['content-type'];
+    this.#resolve({ status: statusCode, contentType: (Array.isArray(ct) ? ct[0] : ct) ?? 'application/json', body: this.#body });
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#body.data(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#finish();
+    this.#body.end();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController | null, error: Error): void {
+    this.#finish();
+    if (this.#started) this.#body.fail(error);
+    else this.#reject(classify(error, this.#url));
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#signal.removeEventListener('abort', this.#onAbort);
   }
 }
 
