@@ -24,20 +24,7 @@ export function heartbeat(id: string, over: Partial<Heartbeat> = {}): Heartbeat 
 }
 
 export function workerView(id: string, over: Partial<WorkerView> = {}): WorkerView {
-  return {
-    id,
-    url: `http://${id}:8000`,
-    region: 'r1',
-    models: [FIXTURE_MODEL],
-    role: 'both',
-    connector: { kind: 'none' },
-    state: 'ready',
-    load: { running: 0, waiting: 0, kvUsage: 0 },
-    kv: { blockSize: 16, numBlocks: 1000 },
-    intervalMs: 1000,
-    lastSeen: 0,
-    seq: 1,
-    sentAt: 0,
-    ...over,
-  };
+  // The registry's view is the heartbeat without its version, plus when it was last seen.
+  const { v: _v, ...beat } = heartbeat(id, { sentAt: 0 });
+  return { ...beat, lastSeen: 0, ...over };
 }

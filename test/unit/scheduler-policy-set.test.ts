@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { PolicySet, type PolicyConfig } from '../../scheduler/policy-set.ts';
 import type { Candidate } from '../../scheduler/policies/types.ts';
 import type { Pool } from '../../scheduler/registry.ts';
+import { workerView } from '../helpers/fixtures.ts';
 
 const POOLS: readonly Pool[] = ['whole', 'prefill', 'decode'];
 
@@ -38,24 +39,7 @@ const TYPES: [string, PolicyConfig, string, Record<Pool, string>][] = [
 ];
 
 function cands(n: number): Candidate[] {
-  return Array.from({ length: n }, (_, i) => ({
-    worker: {
-      id: `w${i}`,
-      url: `http://w${i}:1`,
-      region: 'r',
-      models: ['m'],
-      role: 'both' as const,
-      connector: { kind: 'none' as const },
-      state: 'ready' as const,
-      load: { running: 0, waiting: 0, kvUsage: 0 },
-      kv: { blockSize: 16, numBlocks: 1 },
-      intervalMs: 1000,
-      lastSeen: 0,
-      seq: 1,
-      sentAt: 0,
-    },
-    inflight: 0,
-  }));
+  return Array.from({ length: n }, (_, i) => ({ worker: workerView(`w${i}`, { url: `http://w${i}:1`, region: 'r', models: ['m'], kv: { blockSize: 16, numBlocks: 1 } }), inflight: 0 }));
 }
 
 describe('policy-set', () => {
