@@ -153,10 +153,9 @@ class Call implements Dispatcher.DispatchHandler {
   readonly #resolve: (r: UpstreamResponse) => void;
   readonly #reject: (e: ClassifiedError) => void;
   readonly #body = new UpstreamBody();
-  #controller: Dispatcher.DispatchController | null = null;
   #started = false;
   #done = false;
-  readonly #onAbort = (): void => this.#controller?.abort(new undiciErrors.RequestAbortedError());
+  readonly #onAbort = (): void => this.#body.abort(new undiciErrors.RequestAbortedError());
 
   constructor(url: string, signal: AbortSignal, resolve: (r: UpstreamResponse) => void, reject: (e: ClassifiedError) => void) {
     this.#url = url;
@@ -167,7 +166,6 @@ class Call implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
     this.#body.attach(controller);
     if (this.#signal.aborted) this.#onAbort();
   }
