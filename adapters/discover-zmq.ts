@@ -94,7 +94,7 @@ export class ZmqDiscovery {
       const id = this.#ids.get(i.httpAddress);
       this.#ids.delete(i.httpAddress);
       if (id) this.#agent.removeWorker(id);
-      this.#log.warn({ workerId: id, http: i.httpAddress }, 'P2P-NCCL instance expired: no registration for 5 s');
+      this.#log.warn({ workerId: id, http: i.httpAddress }, `P2P-NCCL instance expired: no registration for ${this.#o.ttlMs / 1000} s`);
     }
   }
 }

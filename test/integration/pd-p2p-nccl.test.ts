@@ -19,6 +19,10 @@ function long(): string {
   return Array.from({ length: 120 }, (_, i) => `P2P prompt ${n}, paragraph ${i}, about KV transfer.`).join(' ');
 }
 
+// vLLM's proxy keeps an instance 5 s after its last registration, and instances register every
+// 3 s (REGISTRATION_INTERVAL_MS): a TTL below the interval would drop live instances between beats.
+const DISCOVERY_TTL_MS = 5000;
+
 describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
   let stack: Stack;
   let discovery: ZmqDiscovery;
@@ -32,7 +36,7 @@ describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
     const agent = new WorkerAgent(nc, { region: 'test', intervalMs: HEARTBEAT_MS, probeTimeoutMs: 500, workers: [] }, pino({ level: 'silent' }));
     await agent.start();
     scope.after(() => agent.stop());
-    discovery = new ZmqDiscovery({ bind: 'tcp://127.0.0.1:*', ttlMs: 1000 }, agent, pino({ level: 'silent' }));
+    discovery = new ZmqDiscovery({ bind: 'tcp://127.0.0.1:*', ttlMs: DISCOVERY_TTL_MS }, agent, pino({ level: 'silent' }));
     await discovery.start();
     scope.after(() => discovery.stop());
     const p2p = { kvPort: 0, proxy: discovery.endpoint, kvWaitMs: 2000 };
@@ -88,7 +92,7 @@ describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
     await dealer.send(encode({ type: 'D', http_address: '127.0.0.1:1', zmq_address: '127.0.0.1:1' }));
     await eventually(() => discovery.registry.get('127.0.0.1:1') !== undefined, 'registered');
     dealer.close();
-    await eventually(() => discovery.registry.get('127.0.0.1:1') === undefined, 'expired after the TTL', 5000);
+    await eventually(() => discovery.registry.get('127.0.0.1:1') === undefined, 'expired after the TTL', DISCOVERY_TTL_MS + 2000);
   });
 
   test('pd p2p-nccl - malformed registrations are rejected, never trusted', async () => {
