@@ -41,8 +41,12 @@ export interface FinishOutcome {
 
 /** Decode side of P/D: the prompt's KV comes from another worker instead of being computed here. */
 export interface RemoteKvSource {
-  /** Starts the pull into `blocks`; resolves true when the KV has landed, false when it could not be loaded. */
-  load(blocks: readonly number[], promptTokens: number): Promise<boolean>;
+  /**
+   * Starts the pull into `blocks`; resolves true when the KV has landed, false when it could not
+   * be loaded. The first `localTokens` of the prompt are already in this worker's prefix cache:
+   * vLLM's connectors load only the rest (NIXL reads only the blocks past the local hits).
+   */
+  load(blocks: readonly number[], promptTokens: number, localTokens: number): Promise<boolean>;
   /** What to do when the load fails: compute the prompt locally, or end the request with an error. */
   readonly onFailure: 'recompute' | 'fail';
 }
@@ -78,6 +82,8 @@ class Sequence {
   remoteLoaded = false;
   /** The remote pull was started once; after a preemption the prompt is recomputed locally, never pulled again. */
   remoteTried = false;
+  /** Prompt tokens found in the local prefix cache when a remote pull started (not pulled). */
+  localHitTokens = 0;
   constructor(req: NewRequest) {
     this.req = req;
   }
@@ -290,7 +296,7 @@ export class Engine {
         this.stats.promptTokens += seq.req.promptTokens.length;
         this.stats.prefixQueries += seq.req.promptTokens.length;
         // vLLM counts local prefix-cache hits only; KV pulled through a connector is not a local hit.
-        if (!seq.remoteLoaded) this.stats.prefixHits += seq.cachedTokens;
+        this.stats.prefixHits += seq.remoteLoaded ? seq.localHitTokens : seq.cachedTokens;
       }
       seq.state = 'running';
       this.#running.push(seq);
@@ -315,14 +321,25 @@ export class Engine {
     }
   }
 
-  /** Decode side of P/D: reserve blocks for the whole prompt, then wait (as "waiting") for the pull. */
+  /**
+   * Decode side of P/D: take the prompt's locally cached prefix, reserve blocks for the rest, then
+   * wait (as "waiting") for the pull of the rest.
+   */
   #startRemoteLoad(seq: Sequence): boolean {
     const remote = seq.req.remoteKv!;
     const bs = this.blockSize;
     const prompt = seq.req.promptTokens.length;
-    const blocks = this.pool.allocate(Math.ceil(prompt / bs));
-    if (!blocks) return false;
-    seq.blocks = blocks;
+    const hits = this.pool.longestCachedPrefix(seq.req.blockHashes.slice(0, Math.floor((prompt - 1) / bs)));
+    this.pool.acquire(hits);
+    const fresh = this.pool.allocate(Math.ceil(prompt / bs) - hits.length);
+    if (!fresh) {
+      this.pool.release(hits);
+      return false;
+    }
+    const local = hits.length * bs;
+    seq.blocks = hits.concat(fresh);
+    seq.registeredBlocks = hits.length;
+    seq.localHitTokens = local;
     seq.remoteTried = true;
     seq.state = 'loading_remote_kv';
     this.#loading.add(seq);
@@ -334,20 +351,21 @@ export class Engine {
         seq.remoteLoaded = true;
         // The last prompt token is recomputed locally to produce the first output token.
         seq.numComputed = prompt - 1;
-        this.stats.remoteKvTokensLoaded += prompt;
+        this.stats.remoteKvTokensLoaded += prompt - local;
       } else {
         this.stats.remoteKvLoadFailures++;
         if (remote.onFailure === 'fail') {
           this.#finish(seq, 'error', this.#clock.now());
           return;
         }
-        seq.numComputed = 0;
+        // The local hits stay; only the rest is computed here.
+        seq.numComputed = local;
       }
       // It already holds its blocks, so it goes ahead of requests that still need some.
       this.#waiting.unshift(seq);
       this.#kick();
     };
-    remote.load(blocks, prompt).then(settle, () => settle(false));
+    remote.load(fresh, prompt, local).then(settle, () => settle(false));
     return true;
   }
 
@@ -358,6 +376,7 @@ export class Engine {
     seq.numComputed = 0;
     seq.registeredBlocks = 0;
     seq.remoteLoaded = false;
+    seq.localHitTokens = 0;
     seq.state = 'waiting';
     this.#waiting.unshift(seq);
     this.stats.preemptions++;

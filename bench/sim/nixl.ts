@@ -22,6 +22,8 @@ export interface PullRequest {
   readonly remote_request_id: string;
   readonly remote_block_ids: readonly number[];
   readonly prompt_tokens: number;
+  /** Leading prompt tokens the decode worker has in its own prefix cache: not read. */
+  readonly local_tokens?: number;
 }
 
 export type PullResult = { ok: true; tokens: number } | { ok: false; reason: string };
@@ -98,11 +100,14 @@ export class NixlLeases {
       return this.#fail('block ids do not match the ones held for this request');
     if (lease.promptTokens !== p.prompt_tokens)
       return this.#fail(`prompt has ${p.prompt_tokens} tokens, the KV held covers ${lease.promptTokens}`);
+    const local = p.local_tokens ?? 0;
+    if (local > lease.promptTokens) return this.#fail(`${local} tokens cached locally, more than the prompt's ${lease.promptTokens}`);
     this.#leases.delete(p.remote_request_id);
     lease.cancelExpiry();
-    await new Promise<void>((r) => this.#o.clock.after(kvTransferMs(this.#o.engine.profile, lease.promptTokens), r));
+    const tokens = lease.promptTokens - local;
+    await new Promise<void>((r) => this.#o.clock.after(kvTransferMs(this.#o.engine.profile, tokens), r));
     this.#o.engine.releaseBlocks(lease.blocks);
-    return { ok: true, tokens: lease.promptTokens };
+    return { ok: true, tokens };
   }
 
   /** Drops every lease (the worker crashed: its GPU memory is gone). */
@@ -136,8 +141,8 @@ export function remoteKvSource(params: Readonly<Record<string, unknown>>, fallba
     ok: true,
     source: (onFailure, onFailed) => ({
       onFailure,
-      async load(_blocks, promptTokens) {
-        const body: PullRequest = { remote_engine_id: engineId, remote_request_id: requestId, remote_block_ids: blockIds, prompt_tokens: promptTokens };
+      async load(_blocks, promptTokens, localTokens) {
+        const body: PullRequest = { remote_engine_id: engineId, remote_request_id: requestId, remote_block_ids: blockIds, prompt_tokens: promptTokens, local_tokens: localTokens };
         try {
           const res = await request(`http://${host.includes(':') ? `[${host}]` : host}:${port as number}${SIDE_CHANNEL_PATH}`, {
             method: 'POST',

@@ -104,6 +104,7 @@ function commonChecks(body: CompletionBody | ChatBody, maxTokens: number | null)
     return invalidValue('Priority scheduling is not enabled. Set --scheduling-policy priority to use it.', 'priority');
   if (body.stream_options && !body.stream)
     return invalidValue('Stream options can only be defined when `stream=True`.', 'stream_options');
+  if (body.cache_salt === '') return invalidValue("Parameter 'cache_salt' must be a non-empty string if provided.", 'cache_salt');
   return null;
 }
 

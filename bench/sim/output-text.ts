@@ -80,13 +80,15 @@ export class OutputAssembler {
     this.#text += piece;
     this.#tokens++;
     if (this.#stops.length > 0 && this.#tokens >= this.#minTokens) {
+      // vLLM takes the first stop string *in the request's order* that occurs, not the earliest match.
       let at = -1;
       let which = '';
       for (const s of this.#stops) {
         const i = this.#text.indexOf(s, from);
-        if (i >= 0 && (at < 0 || i < at)) {
+        if (i >= 0) {
           at = i;
           which = s;
+          break;
         }
       }
       if (at >= 0) {

@@ -49,6 +49,8 @@ export class P2pNccl {
   kvSent = 0;
   kvReceived = 0;
   failedTransfers = 0;
+  /** The port the inbox bound (known after {@link start}). */
+  boundPort: number | null = null;
   readonly #o: P2pOptions;
   #inbox: Router | null = null;
   #registrar: Dealer | null = null;
@@ -70,7 +72,10 @@ export class P2pNccl {
     const inbox = new Router();
     await inbox.bind(`tcp://${this.#o.host}:${this.#o.kvPort === 0 ? '*' : this.#o.kvPort}`);
     const bound = /:(\d+)$/.exec(inbox.lastEndpoint ?? '');
-    if (bound) this.zmqAddress = `${this.#o.host}:${bound[1]}`;
+    if (bound) {
+      this.zmqAddress = `${this.#o.host}:${bound[1]}`;
+      this.boundPort = Number(bound[1]);
+    }
     this.#inbox = inbox;
     void this.#receive(inbox);
     if (this.#o.proxy) {

@@ -76,7 +76,11 @@ export function detokenize(ids: readonly number[]): string {
 
 /** Token ids are plain numbers; this says whether an id could have come from {@link tokenize}. */
 export function isValidTokenId(id: number): boolean {
-  return Number.isSafeInteger(id) && id >= 0 && (id < 4 * 2 ** 32 || (id >= SPECIAL_BASE && id < SPECIAL_BASE + SPECIALS.length));
+  if (!Number.isSafeInteger(id) || id < 0) return false;
+  if (id >= SPECIAL_BASE) return id < SPECIAL_BASE + SPECIALS.length;
+  // A piece of L bytes is (L − 1)·2³² plus a value that fits in L bytes.
+  const len = Math.floor(id / 2 ** 32) + 1;
+  return len <= 4 && id % 2 ** 32 < 2 ** (8 * len);
 }
 
 export interface ChatMessageLike {

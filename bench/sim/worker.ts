@@ -83,14 +83,18 @@ export class SimWorker {
     });
     this.engineId = randomUUID();
     this.nixl = new NixlLeases({ engine: this.engine, clock: this.clock, engineId: this.engineId, address: () => ({ host: o.host, port: this.port }), leaseMs: o.kvLeaseMs });
+    // NIXL's counters only: vLLM's P2P-NCCL connector exports no failed-transfer metric.
     const nixl = (): { failedTransfers: number; expiredLeases: number } => ({
-      failedTransfers: this.nixl.failedTransfers + (this.p2p?.failedTransfers ?? 0),
+      failedTransfers: this.nixl.failedTransfers,
       expiredLeases: this.nixl.expiredLeases,
     });
     this.metrics = new WorkerMetrics({ engine: this.engine, modelName: o.models[0]!, maxModelLen: o.profile.maxModelLen, nixl });
+    // A restart keeps the ZeroMQ port the first start bound (as it keeps its HTTP port): the
+    // address is in its registrations and in the request ids its peers build.
+    const kvPort = this.p2p?.boundPort ?? o.p2p?.kvPort ?? 0;
     this.p2p =
       o.kvConnector === 'p2p-nccl' && o.p2p
-        ? new P2pNccl({ engine: this.engine, clock: this.clock, role: o.role, host: o.host, httpPort: () => this.port, kvPort: o.p2p.kvPort, proxy: o.p2p.proxy, kvWaitMs: o.p2p.kvWaitMs })
+        ? new P2pNccl({ engine: this.engine, clock: this.clock, role: o.role, host: o.host, httpPort: () => this.port, kvPort, proxy: o.p2p.proxy, kvWaitMs: o.p2p.kvWaitMs })
         : null;
   }
 
@@ -256,13 +260,15 @@ export class SimWorker {
     const body = parseJson(await readBody(req, 1024 * 1024));
     const b = (body.ok ? body.value : null) as Record<string, unknown> | null;
     const blocks = flattenBlockIds(b?.remote_block_ids);
-    if (!b || typeof b.remote_engine_id !== 'string' || typeof b.remote_request_id !== 'string' || !blocks || !Number.isInteger(b.prompt_tokens))
+    const local = b?.local_tokens ?? 0;
+    if (!b || typeof b.remote_engine_id !== 'string' || typeof b.remote_request_id !== 'string' || !blocks || !Number.isInteger(b.prompt_tokens) || !Number.isInteger(local) || (local as number) < 0)
       return sendJson(res, 400, { ok: false, reason: 'malformed pull request' });
     const r = await this.nixl.pull({
       remote_engine_id: b.remote_engine_id,
       remote_request_id: b.remote_request_id,
       remote_block_ids: blocks,
       prompt_tokens: b.prompt_tokens as number,
+      local_tokens: local as number,
     });
     sendJson(res, r.ok ? 200 : 404, r);
   }

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { decode } from '@msgpack/msgpack';
 import { Router } from 'zeromq';
 import type { SimWorker } from '../../bench/sim/worker.ts';
-import { SIM_MODEL, eventually, simState, startSimWorker } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually, setFaults, simState, startSimWorker } from '../helpers/sim.ts';
 import { postJson, readSse, scrape, sseJson, value, type VllmErrorBody } from '../helpers/sim-http.ts';
 
 const LABELS = { model_name: SIM_MODEL, engine: '0' };
@@ -155,6 +155,35 @@ test('pd nixl - decode leg streams the answer from pulled KV and the prefill wor
   assert.equal(((await plain.json()) as Completion).choices[0]!.text, text);
 });
 
+test('pd nixl - a decode worker with part of the prompt cached pulls only the rest', async (t) => {
+  const { p, d } = await nixlPair(t);
+  const n = await promptTokens(p, PROMPT);
+  // The decode worker served the same prompt whole before: its prefix cache has the full blocks.
+  const warm = await postJson(`${d.url}/v1/completions`, { model: SIM_MODEL, prompt: PROMPT, max_tokens: 1 });
+  assert.equal(warm.status, 200);
+  await warm.arrayBuffer();
+  const local = Math.floor((n - 1) / BLOCK) * BLOCK;
+  assert.ok(local > 0 && local < n);
+  const before = await simState(d);
+
+  const r = await prefill(p, ORIGINAL, 'pd-nixl-local');
+  const res = await postJson(`${d.url}/v1/completions`, { ...ORIGINAL, kv_transfer_params: r.kv_transfer_params }, { 'x-request-id': 'pd-nixl-local' });
+  assert.equal(res.status, 200);
+  const body = await readSse(res);
+  assert.ok(body.done);
+  assert.equal(sseJson<CompletionChunk>(body).at(-1)!.usage!.prompt_tokens_details.cached_tokens, n - 1);
+
+  const ds = await simState(d);
+  assert.equal(ds.stats.remoteKvTokensLoaded - before.stats.remoteKvTokensLoaded, n - local, 'only the uncached tokens were read');
+  assert.equal(ds.stats.promptTokensComputed, before.stats.promptTokensComputed, 'and nothing was computed');
+  assert.equal(ds.stats.remoteKvLoadFailures, 0);
+  // The local part counts as prefix-cache hits; the pulled part does not.
+  assert.equal(value(await scrape(d.url), 'vllm:prefix_cache_hits_total', LABELS), local);
+  const ps = await simState(p);
+  assert.equal(ps.kv.leases, 0, 'the prefill worker released the whole lease');
+  assert.equal(ps.kv.free, ps.kv.numBlocks);
+});
+
 test('pd nixl - chat legs work the same, with max_completion_tokens', async (t) => {
   const { p, d } = await nixlPair(t);
   const original = { model: SIM_MODEL, messages: [{ role: 'user', content: PROMPT }], max_completion_tokens: 6 };
@@ -219,7 +248,9 @@ test('pd nixl - reused (already read) params make decode recompute and count a f
   const ds = await simState(d);
   assert.equal(ds.stats.remoteKvTokensLoaded, n, 'only the first read loaded KV');
   assert.equal(ds.stats.remoteKvLoadFailures, 1);
-  assert.equal(ds.stats.promptTokensComputed, n, 'the second request recomputed the prompt');
+  // What the first request left in the decode worker's prefix cache is not computed again.
+  const local = Math.floor((n - 1) / BLOCK) * BLOCK;
+  assert.equal(ds.stats.promptTokensComputed, n - local, 'the second request recomputed the rest of the prompt');
   assert.equal(value(await scrape(d.url), 'vllm:nixl_num_failed_transfers_total', LABELS), 1);
 });
 
@@ -432,6 +463,8 @@ test('pd p2p-nccl - a decode whose prefill never sent KV fails (policy fail) or 
   assert.equal(e.type, 'InternalServerError');
   const fs = await simState(failing);
   assert.equal(fs.p2p!.failedTransfers, 1);
+  // vLLM's P2P-NCCL connector has no failed-transfer metric; NIXL's stays at zero.
+  assert.equal(value(await scrape(failing.url), 'vllm:nixl_num_failed_transfers_total', LABELS), 0);
   assert.equal(fs.stats.finished.error, 1);
   assert.equal(fs.stats.generationTokens, 0);
   assert.equal(fs.kv.free, fs.kv.numBlocks);
@@ -463,4 +496,19 @@ test('pd p2p-nccl - KV from a prefill other than the one named in the id is not 
   assert.equal(ds.p2p!.failedTransfers, 1);
   assert.equal(ds.stats.remoteKvTokensLoaded, 0);
   assert.equal(ds.stats.promptTokensComputed, n, 'recomputed');
+});
+
+test('pd p2p-nccl - a worker restarted after a crash keeps its ZeroMQ address', async (t) => {
+  const w = await p2pWorker(t, 'decode', null);
+  const before = await zmqOf(w);
+  assert.doesNotMatch(before, /:0$/);
+  await setFaults(w, { crashForMs: 400 });
+  await eventually(() => !w.listening, 'the worker crashed');
+  await eventually(async () => {
+    try {
+      return (await zmqOf(w)) === before && w.listening;
+    } catch {
+      return false;
+    }
+  }, 'the worker came back on its old ZeroMQ port');
 });

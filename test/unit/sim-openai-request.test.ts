@@ -164,6 +164,8 @@ describe('openai-request', () => {
     ['stream_options with stream false', 'chat', { messages: USER, stream: false, stream_options: { include_usage: true } }, 'stream_options', 'BadRequestError'],
     ['priority 1', 'completion', { prompt: 'x', priority: 1 }, 'priority', 'BadRequestError'],
     ['priority -1', 'chat', { messages: USER, priority: -1 }, 'priority', 'BadRequestError'],
+    ['an empty cache_salt (completion)', 'completion', { prompt: 'x', cache_salt: '' }, 'cache_salt', 'BadRequestError'],
+    ['an empty cache_salt (chat)', 'chat', { messages: USER, cache_salt: '' }, 'cache_salt', 'BadRequestError'],
   ];
   for (const [name, kind, body, param, type] of rejections) {
     test(`openai-request - rejects ${name} with 400 and param ${param}`, () => {

@@ -154,10 +154,11 @@ describe('output-text', () => {
     assert.deepEqual(r, { delta: 'ND', stopped: true, stopReason: 'END' });
   });
 
-  test('output-text - the earliest of several stop strings wins', () => {
+  test('output-text - of several stop strings in new text, the first in the request\'s order wins (vLLM check_stop_strings)', () => {
     const a = new OutputAssembler(['world', 'lo'], false);
-    const r = a.push('Hello world');
-    assert.deepEqual(r, { delta: 'Hel', stopped: true, stopReason: 'lo' });
+    assert.deepEqual(a.push('Hello world'), { delta: 'Hello ', stopped: true, stopReason: 'world' });
+    const b = new OutputAssembler(['lo', 'world'], false);
+    assert.deepEqual(b.push('Hello world'), { delta: 'Hel', stopped: true, stopReason: 'lo' });
   });
 
   test('output-text - a stop string at the very start yields empty text', () => {
