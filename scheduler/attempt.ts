@@ -32,7 +32,15 @@ export type Leg = 'whole' | 'prefill' | 'decode';
 
 export type Attempt =
   /** An answer to pass on (2xx, a client error, or a retryable status when no retry is allowed). */
-  | { readonly kind: 'answer'; readonly res: UpstreamResponse; readonly buffered: Uint8Array | null; readonly startedAt: number; readonly release: () => void }
+  | {
+      readonly kind: 'answer';
+      readonly res: UpstreamResponse;
+      readonly buffered: Uint8Array | null;
+      readonly startedAt: number;
+      readonly release: () => void;
+      /** The worker sent its first body byte: its prompt is computed (for the load the router tracks). */
+      readonly prefillDone: () => void;
+    }
   /** Failed in a way another worker may not: try again. */
   | { readonly kind: 'retry'; readonly error: RouterError; readonly reason: string }
   /** The client went away (or the deadline passed). */
@@ -43,9 +51,10 @@ const MAX_BUFFERED = 64 * 1024 * 1024;
 
 /**
  * Calls `w`. The worker counts as in flight until `release` is called (after the answer has been
- * relayed) or, for failures, at once. The outcome feeds the worker's circuit breaker: 5xx and
- * transport failures count against it, anything else (4xx included) for it. With `buffer`, the
- * whole body is read here.
+ * relayed) or, for failures, at once; with `load`, so do the prompt tokens it has to compute
+ * (until its first byte) and the KV tokens the request then holds. The outcome feeds the
+ * worker's circuit breaker: 5xx and transport failures count against it, anything else (4xx
+ * included) for it. With `buffer`, the whole body is read here.
  */
 export async function attemptCall(
   d: CallDeps,
@@ -54,17 +63,18 @@ export async function attemptCall(
   meta: RequestMeta,
   body: Uint8Array,
   signal: AbortSignal,
-  opts: { readonly mayRetry: boolean; readonly leg: Leg; readonly buffer: boolean; readonly requestIdHeader?: string | undefined },
+  opts: {
+    readonly mayRetry: boolean;
+    readonly leg: Leg;
+    readonly buffer: boolean;
+    readonly requestIdHeader?: string | undefined;
+    readonly load?: { readonly prefill: number; readonly decode: number } | undefined;
+  },
 ): Promise<Attempt> {
-  d.inflight.inc(w.id);
+  const load = d.inflight.start(w.id, opts.load?.prefill ?? 0, opts.load?.decode ?? 0);
   d.breakers.acquire(w.id);
   const startedAt = performance.now();
-  let released = false;
-  const release = (): void => {
-    if (released) return;
-    released = true;
-    d.inflight.dec(w.id);
-  };
+  const release = load.end;
   try {
     const res = await callWorker(d.agent, d.upstream, { url: w.url, meta, body, signal, ...(opts.requestIdHeader ? { requestIdHeader: opts.requestIdHeader } : {}) });
     d.events.upstream(w.id, opts.leg, res.status, (performance.now() - startedAt) / 1000);
@@ -77,6 +87,8 @@ export async function attemptCall(
     }
     let buffered: Uint8Array | null = null;
     if (opts.buffer) {
+      // A JSON answer's status line comes with its end: the prompt was computed long before.
+      load.prefillDone();
       const chunks: Buffer[] = [];
       let size = 0;
       await res.body.consume((c) => {
@@ -86,7 +98,7 @@ export async function attemptCall(
       });
       buffered = Buffer.concat(chunks, size);
     }
-    return { kind: 'answer', res, buffered, startedAt, release };
+    return { kind: 'answer', res, buffered, startedAt, release, prefillDone: load.prefillDone };
   } catch (e) {
     release();
     if (signal.aborted || (e as ClassifiedError).aborted) {
@@ -163,8 +175,10 @@ export async function relay(a: Extract<Attempt, { kind: 'answer' }>, out: Stream
   try {
     await a.res.body.consume((chunk) => {
       const now = performance.now();
-      if (first) d.events.firstChunk(model, (now - a.startedAt) / 1000);
-      else d.events.interChunk(model, (now - last) / 1000);
+      if (first) {
+        d.events.firstChunk(model, (now - a.startedAt) / 1000);
+        a.prefillDone();
+      } else d.events.interChunk(model, (now - last) / 1000);
       first = false;
       last = now;
       pass(chunk);

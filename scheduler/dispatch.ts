@@ -13,7 +13,7 @@ import { dispatchPd } from './pd/orchestrate.ts';
 import type { PolicySet } from './policy-set.ts';
 import type { Candidate } from './policies/types.ts';
 import type { PrefixIndex } from './prefix-index.ts';
-import { promptText } from './prompt.ts';
+import { CHARS_PER_TOKEN, promptText, promptTokens } from './prompt.ts';
 import type { Pool, Registry, WorkerView } from './registry.ts';
 import type { StreamWriter } from './stream-writer.ts';
 
@@ -35,25 +35,35 @@ export interface DispatchRequest {
   readonly signal: AbortSignal;
   /** The prompt's block-hash chain for the prefix index, computed once, when a policy needs it. */
   readonly prefixChain?: () => readonly bigint[];
+  /** The prompt's length in tokens, from the parsed body (computed once, when something needs it). */
+  readonly promptTokens?: () => number;
+  /** The prompt's length if the body was parsed already, else an estimate from its size (no parse). */
+  readonly promptTokensEstimate?: () => number;
 }
 
-/** Adds a lazily computed, memoised prefix chain to a request. */
+/** Adds the lazily parsed, memoised prompt features (prefix chain, length) to a request. */
 export function withPrefixChain(d: DispatchDeps, r: DispatchRequest): DispatchRequest {
+  let parsed: { text: string; tokens: number } | null = null;
   let chain: readonly bigint[] | null = null;
+  const parse = (): { text: string; tokens: number } => {
+    if (parsed === null) {
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(new TextDecoder().decode(r.body)) as Record<string, unknown>;
+      } catch {
+        // not JSON: no prefix
+      }
+      const text = promptText(body);
+      parsed = { text, tokens: promptTokens(body, text) };
+    }
+    return parsed;
+  };
   return {
     ...r,
-    prefixChain: () => {
-      if (chain === null) {
-        let body: Record<string, unknown> = {};
-        try {
-          body = JSON.parse(new TextDecoder().decode(r.body)) as Record<string, unknown>;
-        } catch {
-          // not JSON: no prefix
-        }
-        chain = d.prefix.chain(promptText(body));
-      }
-      return chain;
-    },
+    prefixChain: () => (chain ??= d.prefix.chain(parse().text)),
+    promptTokens: () => parse().tokens,
+    // The body is mostly its prompt: its size is a fair estimate when nothing has parsed it.
+    promptTokensEstimate: () => parsed?.tokens ?? Math.ceil(r.body.length / CHARS_PER_TOKEN),
   };
 }
 
@@ -67,14 +77,24 @@ export interface DispatchOutcome {
 }
 
 export function toCandidates(workers: readonly WorkerView[], inflight: InflightTracker): Candidate[] {
-  return workers.map((worker) => ({ worker, inflight: inflight.total(worker.id) }));
+  return workers.map((worker) => ({ worker, inflight: inflight.total(worker.id), tokens: inflight.tokens(worker.id) }));
+}
+
+export interface Picked {
+  readonly worker: WorkerView;
+  /**
+   * Prompt tokens the prefix index said the worker had cached when it was picked (null when the
+   * policy did not read the index). Taken before the pick is recorded in the index, which would
+   * otherwise report the whole prompt as cached.
+   */
+  readonly cachedTokens: number | null;
 }
 
 /**
  * Picks from `pool`'s candidates whose circuit breaker lets a request through, preferring workers
  * not tried yet. Undefined when there are none.
  */
-export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, exclude: ReadonlySet<string>, extraFilter?: (w: WorkerView) => boolean): WorkerView | undefined {
+export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, exclude: ReadonlySet<string>, extraFilter?: (w: WorkerView) => boolean): Picked | undefined {
   let all = d.registry.candidates(r.model, pool).filter((w) => d.breakers.allows(w.id));
   if (extraFilter) all = all.filter(extraFilter);
   if (all.length === 0) return undefined;
@@ -85,12 +105,16 @@ export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, excl
   // (as llm-d records a routing decision before the request runs).
   const chain = policy.consumes.includes('prefix') ? (r.prefixChain?.() ?? []) : null;
   const prefixMatch = chain && chain.length > 0 ? (id: string) => d.prefix.match(id, chain) / chain.length : undefined;
-  const w = policy.pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey, prefixMatch }, { random: d.random })?.worker;
-  if (w) {
-    d.events.pick(pool, policy.type, w.id);
-    if (chain && chain.length > 0) d.prefix.insert(w.id, chain);
+  const promptTokens = policy.consumes.includes('promptTokens') ? r.promptTokens?.() : undefined;
+  const w = policy.pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey, prefixMatch, promptTokens }, { random: d.random })?.worker;
+  if (!w) return undefined;
+  d.events.pick(pool, policy.type, w.id);
+  let cachedTokens: number | null = null;
+  if (chain && chain.length > 0) {
+    cachedTokens = Math.floor(d.prefix.matchedChars(w.id, chain) / CHARS_PER_TOKEN);
+    d.prefix.insert(w.id, chain);
   }
-  return w;
+  return { worker: w, cachedTokens };
 }
 
 /**
@@ -126,10 +150,12 @@ async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWri
   let lastError: RouterError | null = null;
   for (let attempt = 1; attempt <= d.retry.maxAttempts; attempt++) {
     if (r.signal.aborted) return { worker: null, status: null, attempts: attempt - 1, error: null };
-    const w = pickWorker(d, r, 'whole', tried);
-    if (!w) return fail(out, noWorker(d, r.model), attempt - 1);
+    const picked = pickWorker(d, r, 'whole', tried);
+    if (!picked) return fail(out, noWorker(d, r.model), attempt - 1);
+    const w = picked.worker;
     tried.add(w.id);
-    const a = await attemptCall(d, w, r.model, r.meta, r.body, r.signal, { mayRetry: attempt < d.retry.maxAttempts, leg: 'whole', buffer: !r.meta.stream });
+    const load = wholeLoad(r, picked.cachedTokens ?? 0);
+    const a = await attemptCall(d, w, r.model, r.meta, r.body, r.signal, { mayRetry: attempt < d.retry.maxAttempts, leg: 'whole', buffer: !r.meta.stream, load });
     if (a.kind === 'aborted') return { worker: w.id, status: null, attempts: attempt, error: null };
     if (a.kind === 'answer') {
       log.debug({ workerId: w.id, status: a.res.status, attempt }, 'worker answered');
@@ -150,4 +176,13 @@ async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWri
     if (go === 'deadline') return fail(out, deadlineError(r.meta), attempt);
   }
   return fail(out, lastError ?? errors.LLMR_ERR_UPSTREAM_UNREACHABLE('no attempt was made'), d.retry.maxAttempts);
+}
+
+/**
+ * What a whole request adds to a worker's load: the prompt tokens the router believes it has not
+ * cached (all of them when no policy read the prefix index), then the prompt's KV while it decodes.
+ */
+export function wholeLoad(r: DispatchRequest, cachedTokens: number): { prefill: number; decode: number } {
+  const prompt = r.promptTokensEstimate?.() ?? Math.ceil(r.body.length / CHARS_PER_TOKEN);
+  return { prefill: Math.max(0, prompt - cachedTokens), decode: prompt };
 }

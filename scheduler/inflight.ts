@@ -1,36 +1,73 @@
-// In-flight requests per worker, as this scheduler and its replicas see them. Each replica
-// publishes its own absolute counts on llm.v1.sched.sync (what changed, at most every few ms,
-// and everything once a second); receivers keep the latest per replica and forget a replica
-// that goes quiet. Absolute counts instead of deltas: a lost or duplicated message cannot skew
-// the sum, and a replica that dies takes its count with it. Pure state, clock injected.
+// In-flight load per worker, as this scheduler and its replicas see them: requests, and the
+// tokens those requests still have to prefill or hold while they decode (the load model of
+// Dynamo's router, research/dynamo-nats.md §A5: predicted at once from what the router sent,
+// not read from heartbeats a fraction of a second old). Each replica publishes its own absolute
+// figures on llm.v1.sched.sync (what changed, at most every few ms, and everything once a
+// second); receivers keep the latest per replica and forget a replica that goes quiet. Absolute
+// figures instead of deltas: a lost or duplicated message cannot skew the sum, and a replica that
+// dies takes its load with it. Pure state, clock injected.
+
+/** Tokens a worker still has to compute for prompts, and tokens of KV its decoding requests hold. */
+export interface TokenLoad {
+  readonly prefill: number;
+  readonly decode: number;
+}
 
 export interface SyncMessage {
   /** Sending replica. */
   readonly from: string;
   /** Full snapshot (true) or only the workers that changed. */
   readonly full: boolean;
-  /** workerId → this replica's in-flight count. */
+  /** workerId → this replica's in-flight request count. */
   readonly counts: Readonly<Record<string, number>>;
+  /** workerId → [prefill tokens, decode tokens] of those requests (absent from older replicas: zeros). */
+  readonly tokens?: Readonly<Record<string, readonly [number, number]>>;
   readonly sentAt: number;
 }
 
-export function isSyncMessage(v: unknown): v is SyncMessage {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  if (typeof o.from !== 'string' || typeof o.full !== 'boolean' || typeof o.sentAt !== 'number') return false;
-  if (typeof o.counts !== 'object' || o.counts === null || Array.isArray(o.counts)) return false;
-  return Object.values(o.counts).every((c) => Number.isInteger(c) && (c as number) >= 0 && (c as number) < 1e9);
+function isCount(c: unknown, limit = 1e9): boolean {
+  return Number.isInteger(c) && (c as number) >= 0 && (c as number) < limit;
 }
+
+const isTokens = (c: unknown): boolean => isCount(c, 1e12);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function isSyncMessage(v: unknown): v is SyncMessage {
+  if (!isRecord(v)) return false;
+  if (typeof v.from !== 'string' || typeof v.full !== 'boolean' || typeof v.sentAt !== 'number') return false;
+  if (!isRecord(v.counts) || !Object.values(v.counts).every((c) => isCount(c))) return false;
+  if (v.tokens === undefined) return true;
+  return isRecord(v.tokens) && Object.values(v.tokens).every((t) => Array.isArray(t) && t.length === 2 && isTokens(t[0]) && isTokens(t[1]));
+}
+
+/** One request's share of a worker's load, from the call until {@link InflightHandle.end}. */
+export interface InflightHandle {
+  /** The worker sent its first byte: the prompt is computed and its KV is now held while decoding. */
+  prefillDone(): void;
+  /** The call is over (answered, failed or aborted). Idempotent. */
+  end(): void;
+}
+
+interface Load {
+  requests: number;
+  prefill: number;
+  decode: number;
+}
+
+const ZERO: TokenLoad = Object.freeze({ prefill: 0, decode: 0 });
 
 export class InflightTracker {
   readonly self: string;
   readonly #now: () => number;
   readonly #peerTtlMs: number;
-  readonly #local = new Map<string, number>();
+  readonly #local = new Map<string, Load>();
   readonly #dirty = new Set<string>();
-  readonly #peers = new Map<string, { seen: number; counts: Map<string, number> }>();
+  readonly #peers = new Map<string, { seen: number; loads: Map<string, Load> }>();
   /** Sum over peers, kept incrementally so that reads are O(1). */
-  readonly #remote = new Map<string, number>();
+  readonly #remote = new Map<string, Load>();
 
   constructor(self: string, now: () => number, peerTtlMs = 3000) {
     this.self = self;
@@ -38,26 +75,54 @@ export class InflightTracker {
     this.#peerTtlMs = peerTtlMs;
   }
 
-  /** This replica's count for a worker. */
+  /** This replica's request count for a worker. */
   local(workerId: string): number {
-    return this.#local.get(workerId) ?? 0;
+    return this.#local.get(workerId)?.requests ?? 0;
   }
 
-  /** Every replica's count for a worker. */
+  /** Every replica's request count for a worker. */
   total(workerId: string): number {
-    return this.local(workerId) + (this.#remote.get(workerId) ?? 0);
+    return this.local(workerId) + (this.#remote.get(workerId)?.requests ?? 0);
   }
 
+  /** Every replica's token load on a worker. */
+  tokens(workerId: string): TokenLoad {
+    const l = this.#local.get(workerId);
+    const r = this.#remote.get(workerId);
+    if (!l && !r) return ZERO;
+    return { prefill: (l?.prefill ?? 0) + (r?.prefill ?? 0), decode: (l?.decode ?? 0) + (r?.decode ?? 0) };
+  }
+
+  /**
+   * A request goes to a worker: it will compute `prefill` prompt tokens there, then hold `decode`
+   * tokens of KV while it decodes (with no prefill to do, it holds them from the start).
+   */
+  start(workerId: string, prefill = 0, decode = 0): InflightHandle {
+    const p = Math.max(0, Math.round(prefill));
+    const dTokens = Math.max(0, Math.round(decode));
+    let phase: 'prefill' | 'decode' | 'ended' = p > 0 ? 'prefill' : 'decode';
+    this.#add(workerId, 1, p, phase === 'decode' ? dTokens : 0);
+    return {
+      prefillDone: () => {
+        if (phase !== 'prefill') return;
+        phase = 'decode';
+        this.#add(workerId, 0, -p, dTokens);
+      },
+      end: () => {
+        if (phase === 'ended') return;
+        this.#add(workerId, -1, phase === 'prefill' ? -p : 0, phase === 'decode' ? -dTokens : 0);
+        phase = 'ended';
+      },
+    };
+  }
+
+  /** A request with no token estimate (tests and callers that only count). */
   inc(workerId: string): void {
-    this.#local.set(workerId, this.local(workerId) + 1);
-    this.#dirty.add(workerId);
+    this.#add(workerId, 1, 0, 0);
   }
 
   dec(workerId: string): void {
-    const n = this.local(workerId) - 1;
-    if (n > 0) this.#local.set(workerId, n);
-    else this.#local.delete(workerId);
-    this.#dirty.add(workerId);
+    this.#add(workerId, -1, 0, 0);
   }
 
   get hasChanges(): boolean {
@@ -67,25 +132,34 @@ export class InflightTracker {
   /** The message to publish: changed workers only, or everything (`full`). */
   snapshot(full: boolean): SyncMessage {
     const counts: Record<string, number> = {};
-    if (full) for (const [w, n] of this.#local) counts[w] = n;
-    for (const w of this.#dirty) counts[w] = this.local(w);
+    const tokens: Record<string, [number, number]> = {};
+    const put = (w: string): void => {
+      const l = this.#local.get(w);
+      counts[w] = l?.requests ?? 0;
+      tokens[w] = [l?.prefill ?? 0, l?.decode ?? 0];
+    };
+    if (full) for (const w of this.#local.keys()) put(w);
+    for (const w of this.#dirty) put(w);
     this.#dirty.clear();
-    return { from: this.self, full, counts, sentAt: this.#now() };
+    return { from: this.self, full, counts, tokens, sentAt: this.#now() };
   }
 
   apply(m: SyncMessage): void {
     if (m.from === this.self) return;
     let peer = this.#peers.get(m.from);
     if (!peer) {
-      peer = { seen: 0, counts: new Map() };
+      peer = { seen: 0, loads: new Map() };
       this.#peers.set(m.from, peer);
     }
     peer.seen = this.#now();
     if (m.full) {
       // Own keys only: worker ids such as `constructor` are valid and must not match Object.prototype.
-      for (const [w, n] of peer.counts) if (!Object.hasOwn(m.counts, w)) this.#set(peer.counts, w, n, 0);
+      for (const w of [...peer.loads.keys()]) if (!Object.hasOwn(m.counts, w)) this.#setPeer(peer.loads, w, { requests: 0, prefill: 0, decode: 0 });
     }
-    for (const [w, n] of Object.entries(m.counts)) this.#set(peer.counts, w, peer.counts.get(w) ?? 0, n);
+    for (const [w, n] of Object.entries(m.counts)) {
+      const t = m.tokens && Object.hasOwn(m.tokens, w) ? m.tokens[w] : undefined;
+      this.#setPeer(peer.loads, w, { requests: n, prefill: t?.[0] ?? 0, decode: t?.[1] ?? 0 });
+    }
   }
 
   /** Forgets replicas not heard from within the TTL (crashed or gone). */
@@ -94,7 +168,7 @@ export class InflightTracker {
     const gone: string[] = [];
     for (const [id, p] of this.#peers) {
       if (now - p.seen <= this.#peerTtlMs) continue;
-      for (const [w, n] of p.counts) this.#set(p.counts, w, n, 0);
+      for (const w of [...p.loads.keys()]) this.#setPeer(p.loads, w, { requests: 0, prefill: 0, decode: 0 });
       this.#peers.delete(id);
       gone.push(id);
     }
@@ -105,11 +179,25 @@ export class InflightTracker {
     return [...this.#peers.keys()];
   }
 
-  #set(counts: Map<string, number>, worker: string, before: number, after: number): void {
-    if (after > 0) counts.set(worker, after);
-    else counts.delete(worker);
-    const r = (this.#remote.get(worker) ?? 0) - before + after;
-    if (r > 0) this.#remote.set(worker, r);
+  #add(workerId: string, requests: number, prefill: number, decode: number): void {
+    const l = this.#local.get(workerId) ?? { requests: 0, prefill: 0, decode: 0 };
+    l.requests = Math.max(0, l.requests + requests);
+    l.prefill = Math.max(0, l.prefill + prefill);
+    l.decode = Math.max(0, l.decode + decode);
+    if (l.requests === 0 && l.prefill === 0 && l.decode === 0) this.#local.delete(workerId);
+    else this.#local.set(workerId, l);
+    this.#dirty.add(workerId);
+  }
+
+  #setPeer(loads: Map<string, Load>, worker: string, after: Load): void {
+    const before = loads.get(worker) ?? { requests: 0, prefill: 0, decode: 0 };
+    if (after.requests > 0 || after.prefill > 0 || after.decode > 0) loads.set(worker, after);
+    else loads.delete(worker);
+    const r = this.#remote.get(worker) ?? { requests: 0, prefill: 0, decode: 0 };
+    r.requests += after.requests - before.requests;
+    r.prefill += after.prefill - before.prefill;
+    r.decode += after.decode - before.decode;
+    if (r.requests > 0 || r.prefill > 0 || r.decode > 0) this.#remote.set(worker, r);
     else this.#remote.delete(worker);
   }
 }

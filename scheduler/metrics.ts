@@ -70,6 +70,20 @@ export class SchedulerMetrics implements DispatchEvents {
       },
     });
     new Gauge({
+      name: 'llm_router_inflight_tokens',
+      help: 'Tokens of the requests in flight per worker, from every replica: prompt tokens still to compute (phase="prefill") and KV held while decoding (phase="decode"). The load least_load balances.',
+      labelNames: ['worker', 'phase'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of d.fleet.all()) {
+          const t = d.inflight.tokens(w.id);
+          this.set({ worker: w.id, phase: 'prefill' }, t.prefill);
+          this.set({ worker: w.id, phase: 'decode' }, t.decode);
+        }
+      },
+    });
+    new Gauge({
       name: 'llm_router_worker_info',
       help: 'One series per known worker with its role, state (ready, draining, unhealthy), region and connector; value 1.',
       labelNames: ['worker', 'role', 'state', 'region', 'connector'],

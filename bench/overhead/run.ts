@@ -9,7 +9,7 @@
 //        [--rss-streams 2000] [--rss-hold 10] [--arms direct,nginx,router] [--workers 4]
 //        [--profile llama-3.1-8b-h100] [--route completions|chat] [--policy round_robin]
 //        [--pin none|loadgen|split] [--poisson] [--no-sweep] [--no-rss] [--cpu-prof DIR]
-//        [--router-entry FILE.js] [--max-other 25] [--retries 2] [--quiet-wait 60]
+//        [--router-entry FILE.js] [--router-node-arg FLAG]… [--max-other 25] [--retries 2] [--quiet-wait 60]
 //        [--out bench/results/overhead.json]
 //
 // The machine may be shared: a point whose measurement window saw other processes use more than
@@ -48,7 +48,7 @@ const USAGE = `usage: node --import tsx bench/overhead/run.ts [--quick] [--rates
   [--warmup 2] [--drain 15] [--sweep-rates 500,1000,…] [--sweep-arms direct,nginx,router] [--sweep-stop-after 2] [--no-sweep]
   [--rss-streams 2000] [--rss-hold 10] [--no-rss] [--arms direct,nginx,router] [--workers 4]
   [--profile llama-3.1-8b-h100] [--route completions|chat] [--policy round_robin]
-  [--pin none|loadgen|split] [--poisson] [--cpu-prof DIR] [--router-entry FILE.js] [--from-source]
+  [--pin none|loadgen|split] [--poisson] [--cpu-prof DIR] [--router-entry FILE.js] [--router-node-arg FLAG]… [--from-source]
   [--max-other 25] [--retries 2] [--quiet-wait 60] [--out bench/results/overhead.json]`;
 
 type Pin = 'none' | 'loadgen' | 'split';
@@ -78,6 +78,8 @@ interface Options {
   pin: Pin;
   poisson: boolean;
   cpuProf: string | null;
+  /** Extra node flags for the scheduler and ingress (e.g. --max-semi-space-size=64), to compare runtime settings. */
+  routerNodeArgs: string[];
   routerEntry: string | null;
   /** Run the router's processes from the TypeScript sources even when a fresh dist/ build exists. */
   fromSource: boolean;
@@ -113,6 +115,7 @@ const FULL: Options = {
   pin: 'loadgen',
   poisson: false,
   cpuProf: null,
+  routerNodeArgs: [],
   routerEntry: null,
   fromSource: false,
   maxOther: 25,
@@ -185,6 +188,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--poisson': o.poisson = true; break;
       case '--cpu-prof': o.cpuProf = resolve(value() ?? 'cpu-prof'); break;
       case '--router-entry': o.routerEntry = resolve(value() ?? ''); break;
+      case '--router-node-arg': o.routerNodeArgs.push(value() ?? ''); break;
       case '--from-source': o.fromSource = true; break;
       case '--max-other': o.maxOther = num(flag, value(), 0); break;
       case '--retries': o.retries = Math.floor(num(flag, value(), 0)); break;
@@ -336,7 +340,7 @@ async function main(): Promise<number> {
     sys.nginx = await startNginx(nginxBin, await freePort(), sys.sim.urls, pins.rest);
     log(`nginx pid ${sys.nginx.child.pid} at ${sys.nginx.url}`);
   }
-  const profFlags = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : [];
+  const profFlags = [...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []), ...o.routerNodeArgs];
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   sys.router = await startRouter({ root: ROOT, policy: o.policy, logLevel: 'warn', cpus: pins.rest, nodeFlags: profFlags, entry: routerEntry, env }, sys.sim.urls);
   await waitForModel(sys.router.url, model, o.workers, 30_000, sys.router.ingress);

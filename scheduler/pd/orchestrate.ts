@@ -65,7 +65,8 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
 
     // Decode first (a bound P2P prefill can only go to the decode worker it named).
     const bound: string | null = prefilled?.boundTo ?? null;
-    const decodeWorker: WorkerView | undefined = bound ? d.registry.get(bound) : pickWorker(d, r, 'decode', triedDecode, (w) => w.role !== 'prefill');
+    const pickedDecode = bound ? null : pickWorker(d, r, 'decode', triedDecode, (w) => w.role !== 'prefill');
+    const decodeWorker: WorkerView | undefined = bound ? d.registry.get(bound) : pickedDecode?.worker;
     if (!decodeWorker || decodeWorker.state !== 'ready') {
       if (bound) {
         prefilled = null;
@@ -78,7 +79,8 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
     let legs: 'whole' | 'pd' = 'whole';
     if (!wholeOnly && !prefilled) {
       const prefillCandidates = d.registry.candidates(r.model, 'prefill').filter((w) => w.id !== decodeWorker.id && connectorOf(w) === connectorOf(decodeWorker));
-      const cached = Math.floor(d.prefix.matchedChars(decodeWorker.id, chain) / CHARS_PER_TOKEN);
+      // As the index stood before this pick (a prefix-reading policy records its pick at once).
+      const cached = pickedDecode?.cachedTokens ?? Math.floor(d.prefix.matchedChars(decodeWorker.id, chain) / CHARS_PER_TOKEN);
       decision =
         connectorOf(decodeWorker) === null
           ? 'no_prefill_worker'
@@ -96,7 +98,8 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
 
     if (legs === 'whole') {
       triedDecode.add(decodeWorker.id);
-      const a = await attemptCall(d, decodeWorker, r.model, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream });
+      const cachedHere = pickedDecode?.cachedTokens ?? Math.floor(d.prefix.matchedChars(decodeWorker.id, chain) / CHARS_PER_TOKEN);
+      const a = await attemptCall(d, decodeWorker, r.model, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream, load: { prefill: Math.max(0, tokens - cachedHere), decode: tokens } });
       const done = await finishOrRetry(a, decodeWorker.id, null);
       if (done) return { ...done, attempts: attempt, ...(decision ? { decision } : {}) };
     } else {
@@ -104,12 +107,13 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
       if (!prefilled || Date.now() - prefilled.at > d.pd.kvLeaseMs * 0.8) {
         prefilled = null;
         // Each prefill worker once: when all have failed, the decode worker computes the prompt itself.
-        const p = pickWorker(d, r, 'prefill', triedPrefill, (w) => !triedPrefill.has(w.id) && w.id !== decodeWorker.id && connectorOf(w) === connectorOf(decodeWorker));
-        if (!p) {
+        const pickedPrefill = pickWorker(d, r, 'prefill', triedPrefill, (w) => !triedPrefill.has(w.id) && w.id !== decodeWorker.id && connectorOf(w) === connectorOf(decodeWorker));
+        if (!pickedPrefill) {
           wholeOnly = true;
           attempt--;
           continue;
         }
+        const p = pickedPrefill.worker;
         triedPrefill.add(p.id);
         const connector: Connector = connectorOf(decodeWorker)!;
         const requestIdHeader: string =
@@ -119,6 +123,7 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
           leg: 'prefill',
           buffer: true,
           requestIdHeader,
+          load: { prefill: Math.max(0, tokens - (pickedPrefill.cachedTokens ?? Math.floor(d.prefix.matchedChars(p.id, chain) / CHARS_PER_TOKEN))), decode: 0 },
         });
         if (pa.kind === 'aborted') return { worker: p.id, status: null, attempts: attempt, error: null };
         if (pa.kind === 'retry') {
@@ -172,6 +177,8 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
         leg: 'decode',
         buffer: !r.meta.stream,
         requestIdHeader: prefilled.requestIdHeader,
+        // The prompt's KV arrives from the prefill worker and is held from the start.
+        load: { prefill: 0, decode: tokens },
       });
       if (da.kind === 'answer') d.events.leg('decode', (performance.now() - da.startedAt) / 1000);
       const label = `${prefilled.prefill.id},${decodeWorker.id}`;

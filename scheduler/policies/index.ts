@@ -1,6 +1,7 @@
 // Policy types → factories. Prefill and decode each get their own instance (own counters and rings).
 import { boundedLoad, type as boundedLoadType } from './bounded-load.ts';
 import { consistentHash, type as consistentHashType } from './consistent-hash.ts';
+import { leastLoad, type as leastLoadType } from './least-load.ts';
 import { llmd, type as llmdType } from './llmd.ts';
 import { powerOfTwo, type as powerOfTwoType } from './power-of-two.ts';
 import { random, type as randomType } from './random.ts';
@@ -14,6 +15,7 @@ export const POLICY_FACTORIES = {
   [consistentHashType]: () => consistentHash(),
   [boundedLoadType]: () => boundedLoad(),
   [llmdType]: () => llmd(),
+  [leastLoadType]: () => leastLoad(),
 } as const satisfies Record<string, () => Policy>;
 
 export type PolicyType = keyof typeof POLICY_FACTORIES;

@@ -1,12 +1,15 @@
 // The policy contract. A policy is a small object: given the candidate workers (with their load
 // views) and the request's features, it picks one. Randomness comes in as an argument (seeded in
 // tests); stateful policies (counters, rings) keep state in their instance, never in module globals.
+import type { TokenLoad } from '../inflight.ts';
 import type { WorkerView } from '../registry.ts';
 
 export interface Candidate {
   readonly worker: WorkerView;
   /** Requests in flight to this worker from every scheduler replica. */
   readonly inflight: number;
+  /** Prompt tokens those requests still have to compute there, and KV tokens they hold while decoding. */
+  readonly tokens?: TokenLoad | undefined;
 }
 
 export interface RequestFeatures {
@@ -18,6 +21,8 @@ export interface RequestFeatures {
    * approximate prefix index). Provided to policies that consume `prefix`.
    */
   readonly prefixMatch?: ((workerId: string) => number) | undefined;
+  /** The prompt's length in tokens (estimated from its characters unless it came as token ids). */
+  readonly promptTokens?: number | undefined;
 }
 
 export interface PickContext {

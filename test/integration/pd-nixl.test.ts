@@ -241,3 +241,39 @@ describe('pd nixl - decode stickiness', () => {
     }
   });
 });
+
+describe('pd nixl - policies that read the prefix index', () => {
+  const scope = cleanupScope();
+  after(() => scope.run());
+
+  // A policy that records its pick in the prefix index at once must not make the decider see the
+  // prompt as cached on the decode worker it just picked (every request would go whole).
+  for (const policy of ['llmd', 'least_load'] as const) {
+    test(`pd nixl - with ${policy} in both pools a new long prompt is still disaggregated`, async () => {
+      const { stack, prefill, decode } = await pdStack(scope);
+      const s = await stack.addScheduler({ id: `pd-${policy}`, policy });
+      await stack.schedulers[0]!.stop(0);
+      await eventually(() => s.registry.candidates(SIM_MODEL, 'decode').length === 2, 'the new scheduler knows the fleet');
+      const computed = async (ws: SimWorker[]): Promise<number> => (await Promise.all(ws.map(simState))).reduce((n, x) => n + x.stats.promptTokensComputed, 0);
+      const d0 = await computed(decode);
+      const p0 = await computed(prefill);
+      for (let i = 0; i < 3; i++) {
+        const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: long(), max_tokens: 2 });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+        assert.match(r.headers.get('x-router-worker') ?? '', /^[^,]+,[^,]+$/, 'a prefill,decode pair answered');
+      }
+      assert.equal(s.counters.decisions.disaggregate, 3);
+      assert.equal(await computed(decode), d0, 'the decode workers computed no prompt');
+      assert.ok((await computed(prefill)) > p0);
+      // And the same prompt again is found cached on its decode worker: served whole there.
+      const again = long();
+      for (let i = 0; i < 2; i++) {
+        const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: again, max_tokens: 2 }, { 'x-session-id': 'same' });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      assert.ok(s.counters.decisions.disaggregate + s.counters.decisions.short_prompt === 5);
+    });
+  }
+});

@@ -32,13 +32,13 @@ describe('inflight', () => {
     t.inc('w1');
     t.inc('w2');
     assert.equal(t.hasChanges, true);
-    assert.deepEqual(t.snapshot(false), { from: 's1', full: false, counts: { w1: 1, w2: 1 }, sentAt: c.now() });
+    assert.deepEqual(t.snapshot(false), { from: 's1', full: false, counts: { w1: 1, w2: 1 }, tokens: { w1: [0, 0], w2: [0, 0] }, sentAt: c.now() });
     assert.equal(t.hasChanges, false);
     t.dec('w2');
     assert.deepEqual(t.snapshot(false).counts, { w2: 0 }, 'a worker that dropped to 0 is sent as 0');
     t.inc('w3');
     c.advance(10);
-    assert.deepEqual(t.snapshot(true), { from: 's1', full: true, counts: { w1: 1, w3: 1 }, sentAt: c.now() });
+    assert.deepEqual(t.snapshot(true), { from: 's1', full: true, counts: { w1: 1, w3: 1 }, tokens: { w1: [0, 0], w3: [0, 0] }, sentAt: c.now() });
     assert.ok(isSyncMessage(t.snapshot(true)));
   });
 
@@ -138,6 +138,11 @@ describe('inflight', () => {
     ['a fractional count', { from: 's', full: true, counts: { w: 1.5 }, sentAt: 1 }],
     ['a string count', { from: 's', full: true, counts: { w: '1' }, sentAt: 1 }],
     ['a huge count', { from: 's', full: true, counts: { w: 1e9 }, sentAt: 1 }],
+    ['tokens an array', { from: 's', full: true, counts: {}, tokens: [], sentAt: 1 }],
+    ['tokens not a pair', { from: 's', full: true, counts: { w: 1 }, tokens: { w: [1] }, sentAt: 1 }],
+    ['negative tokens', { from: 's', full: true, counts: { w: 1 }, tokens: { w: [-1, 0] }, sentAt: 1 }],
+    ['fractional tokens', { from: 's', full: true, counts: { w: 1 }, tokens: { w: [0, 0.5] }, sentAt: 1 }],
+    ['string tokens', { from: 's', full: true, counts: { w: 1 }, tokens: { w: ['1', 0] }, sentAt: 1 }],
   ];
   for (const [what, v] of JUNK) {
     test(`inflight - isSyncMessage rejects ${what}`, () => {
@@ -147,6 +152,54 @@ describe('inflight', () => {
 
   test('inflight - isSyncMessage accepts well-formed messages', () => {
     assert.ok(isSyncMessage({ from: 's2', full: false, counts: {}, sentAt: 1 }));
+    assert.ok(isSyncMessage({ from: 's2', full: false, counts: { w: 2 }, tokens: { w: [1200, 0] }, sentAt: 1 }));
     assert.ok(isSyncMessage(JSON.parse('{"from":"s2","full":true,"counts":{"w1":0,"w2":12},"sentAt":1700000000000}')));
+  });
+
+  test('inflight - a request\'s prompt tokens count until its first byte, then its KV while it decodes', () => {
+    const t = new InflightTracker('s1', clock().now);
+    const a = t.start('w1', 1000, 1200);
+    assert.deepEqual(t.tokens('w1'), { prefill: 1000, decode: 0 });
+    assert.equal(t.total('w1'), 1);
+    const b = t.start('w1', 0, 500);
+    assert.deepEqual(t.tokens('w1'), { prefill: 1000, decode: 500 }, 'nothing to prefill: its KV counts at once');
+    a.prefillDone();
+    a.prefillDone();
+    assert.deepEqual(t.tokens('w1'), { prefill: 0, decode: 1700 }, 'prefillDone moves the request once');
+    a.end();
+    a.end();
+    assert.deepEqual(t.tokens('w1'), { prefill: 0, decode: 500 });
+    assert.equal(t.total('w1'), 1);
+    b.end();
+    assert.deepEqual(t.tokens('w1'), { prefill: 0, decode: 0 });
+    assert.equal(t.total('w1'), 0);
+    const c = t.start('w1', 300, 300);
+    c.end();
+    assert.deepEqual(t.tokens('w1'), { prefill: 0, decode: 0 }, 'a call that ends before its first byte takes its prefill away');
+    assert.deepEqual(t.tokens('never'), { prefill: 0, decode: 0 });
+  });
+
+  test('inflight - token loads travel in sync messages and add up across replicas', () => {
+    const c = clock();
+    const s1 = new InflightTracker('s1', c.now);
+    const s2 = new InflightTracker('s2', c.now);
+    const h = s1.start('w1', 800, 900);
+    s2.apply(s1.snapshot(false));
+    s2.start('w1', 100, 100);
+    assert.deepEqual(s2.tokens('w1'), { prefill: 900, decode: 0 });
+    assert.equal(s2.total('w1'), 2);
+    h.prefillDone();
+    s2.apply(s1.snapshot(false));
+    assert.deepEqual(s2.tokens('w1'), { prefill: 100, decode: 900 });
+    h.end();
+    s2.apply(s1.snapshot(true));
+    assert.deepEqual(s2.tokens('w1'), { prefill: 100, decode: 0 });
+    // A replica of an older version sends counts only: its requests count, with no tokens.
+    s2.apply(msg('old', false, { w1: 3 }));
+    assert.equal(s2.total('w1'), 4);
+    assert.deepEqual(s2.tokens('w1'), { prefill: 100, decode: 0 });
+    c.advance(5000);
+    s2.expire();
+    assert.equal(s2.total('w1'), 1, 'quiet replicas are forgotten with their load');
   });
 });

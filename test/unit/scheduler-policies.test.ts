@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BOUNDED_LOAD_DEFAULTS, boundedLoad } from '../../scheduler/policies/bounded-load.ts';
 import { consistentHash } from '../../scheduler/policies/consistent-hash.ts';
+import { LEAST_LOAD_DEFAULTS, leastLoad, leastLoadCost } from '../../scheduler/policies/least-load.ts';
 import { createPolicy, isPolicyType, POLICY_FACTORIES, POLICY_TYPES, type PolicyType } from '../../scheduler/policies/index.ts';
 import { powerOfTwo } from '../../scheduler/policies/power-of-two.ts';
 import { random } from '../../scheduler/policies/random.ts';
@@ -43,13 +44,13 @@ function chiSquare(counts: Iterable<number>, expected: number): number {
 
 describe('policies', () => {
   test('policies - the registry maps each type to its factory', () => {
-    assert.deepEqual([...POLICY_TYPES].sort(), ['bounded_load', 'consistent_hash', 'llmd', 'power_of_two', 'random', 'round_robin']);
+    assert.deepEqual([...POLICY_TYPES].sort(), ['bounded_load', 'consistent_hash', 'least_load', 'llmd', 'power_of_two', 'random', 'round_robin']);
     for (const t of POLICY_TYPES) {
       assert.ok(isPolicyType(t));
       assert.equal(createPolicy(t).type, t);
       assert.equal(POLICY_FACTORIES[t]().type, t);
     }
-    for (const t of ['', 'least_load', 'toString', 'constructor', '__proto__']) assert.equal(isPolicyType(t), false, t);
+    for (const t of ['', 'least_loaded', 'toString', 'constructor', '__proto__']) assert.equal(isPolicyType(t), false, t);
   });
 
   // Properties every policy type must hold, table-driven over all of them.
@@ -390,8 +391,85 @@ describe('policies', () => {
     });
   });
 
+  describe('policies - least_load', () => {
+    /** Candidates with token loads [prefill, decode] each. */
+    const loaded = (tokens: readonly (readonly [number, number])[], inflight: readonly number[] = []): Candidate[] =>
+      tokens.map(([prefill, decode], i) => ({ worker: worker(`w${i}`), inflight: inflight[i] ?? 0, tokens: { prefill, decode } }));
+    const withPrompt = (promptTokens: number, prefixMatch?: (id: string) => number): RequestFeatures => ({ model: MODEL, routingKey: null, promptTokens, prefixMatch });
+
+    test('policies - least_load sends a prompt to the worker with the fewest prompt tokens queued', () => {
+      const p = leastLoad();
+      const c = loaded([
+        [4000, 0],
+        [1000, 0],
+        [2500, 0],
+      ]);
+      for (let i = 0; i < 20; i++) assert.equal(p.pick(c, withPrompt(800), { random: mulberry32(i) })?.worker.id, 'w1');
+    });
+
+    test('policies - least_load weighs held KV at a quarter of queued prompt tokens', () => {
+      assert.equal(LEAST_LOAD_DEFAULTS.decodeWeight, 0.25);
+      const c = loaded([
+        [1000, 0],
+        [0, 3000],
+        [0, 5000],
+      ]);
+      // w0: 1000, w1: 750, w2: 1250
+      assert.equal(leastLoad().pick(c, withPrompt(0), { random: () => 0 })?.worker.id, 'w1');
+      assert.equal(leastLoadCost(c[1]!, 200, 0), 200 + 750);
+      assert.equal(leastLoadCost(c[1]!, 200, 0.5), 100 + 750, 'a cached half of the prompt is not counted');
+      // With decode weight 1 the worker with no KV wins despite its queue.
+      assert.equal(leastLoad({ decodeWeight: 1 }).pick(c, withPrompt(0), { random: () => 0 })?.worker.id, 'w0');
+    });
+
+    test('policies - least_load prefers the worker that has the prompt cached when that saves more than its queue costs', () => {
+      const c = loaded([
+        [500, 0],
+        [0, 0],
+      ]);
+      const match = (id: string): number => (id === 'w0' ? 0.9 : 0);
+      // w0: 500 + 200 = 700 against w1: 2000.
+      assert.equal(leastLoad().pick(c, withPrompt(2000, match), { random: () => 0.99 })?.worker.id, 'w0');
+      // A short prompt does not justify w0's queue.
+      assert.equal(leastLoad().pick(c, withPrompt(100, match), { random: () => 0.99 })?.worker.id, 'w1');
+    });
+
+    test('policies - least_load spreads a burst: each pick is counted before the next', () => {
+      // As the scheduler does: the tracker charges a pick before the next request is placed.
+      const p = leastLoad();
+      const tokens = [0, 0, 0, 0].map(() => ({ prefill: 0, decode: 0 }));
+      const seen = new Set<string>();
+      for (let i = 0; i < 4; i++) {
+        const c = tokens.map((t, j) => ({ worker: worker(`w${j}`), inflight: 0, tokens: t }));
+        const w = p.pick(c, withPrompt(1000), { random: mulberry32(i) })!;
+        seen.add(w.worker.id);
+        tokens[Number(w.worker.id.slice(1))] = { prefill: 1000, decode: 0 };
+      }
+      assert.equal(seen.size, 4, 'four requests went to four workers');
+    });
+
+    test('policies - least_load breaks ties at random and by requests in flight', () => {
+      const even = tally(leastLoad(), loaded([[0, 0], [0, 0], [0, 0], [0, 0]]), 4000, () => null);
+      assert.ok(chiSquare(even.values(), 1000) < 16.27, `uniform over ties: ${[...even.values()].join(', ')}`);
+      const c = loaded(
+        [
+          [0, 0],
+          [0, 0],
+        ],
+        [3, 1],
+      );
+      assert.equal(leastLoad().pick(c, withPrompt(10), { random: () => 0 })?.worker.id, 'w1', 'without token estimates, fewer requests wins');
+    });
+
+    test('policies - least_load validates its parameters', () => {
+      assert.throws(() => leastLoad({ decodeWeight: -1 }), RangeError);
+      assert.throws(() => leastLoad({ decodeWeight: Number.POSITIVE_INFINITY }), RangeError);
+      assert.ok(Object.isFrozen(LEAST_LOAD_DEFAULTS));
+    });
+  });
+
   test('policies - every type from the registry is usable by name', () => {
-    const types: PolicyType[] = ['round_robin', 'random', 'power_of_two', 'consistent_hash', 'bounded_load'];
+    const types: PolicyType[] = ['round_robin', 'random', 'power_of_two', 'consistent_hash', 'bounded_load', 'least_load'];
     for (const t of types) assert.ok(createPolicy(t).pick(fleet(2), req('k'), { random: () => 0.5 }));
   });
 });
