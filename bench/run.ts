@@ -1,6 +1,7 @@
 // `npm run bench -- <scenario> [--quick]`: the announcement's comparison on simulated fleets
 // (bench/scenarios), or the router-overhead benchmark (`overhead`). Writes bench/results/ and
-// regenerates this scenario's section of bench/RESULTS.md.
+// regenerates this scenario's section of bench/RESULTS.md; a --quick run (a smoke test) writes
+// bench/results/quick/ and leaves RESULTS.md alone.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,11 +47,13 @@ installCleanupHooks();
 try {
   for (const s of chosen) {
     const started = Date.now();
-    const res = await runScenario(s, { root: ROOT, quick: values.quick ?? false, outDir: join(ROOT, 'bench', 'results'), seed: Number(values.seed), log, systems });
+    const quick = values.quick ?? false;
+    const out = quick ? join('bench', 'results', 'quick') : join('bench', 'results');
+    const res = await runScenario(s, { root: ROOT, quick, outDir: join(ROOT, out), seed: Number(values.seed), log, systems });
     const md = scenarioMarkdown(res);
     process.stdout.write(`\n${md}\n\n`);
-    updateResults(s.name, md);
-    log(`${s.name} done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/${s.name}.json, charts in bench/results/${s.name}/, bench/RESULTS.md`);
+    if (!quick) updateResults(s.name, md);
+    log(`${s.name} done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote ${out}/${s.name}.json, charts in ${out}/${s.name}/${quick ? '' : ', bench/RESULTS.md'}`);
   }
 } finally {
   cleanupNow();

@@ -47,6 +47,7 @@ interface SchedulerFlags extends BusFlags {
   pdThresholdTokens: number;
   pdPrefillMaxWaiting: number;
   pdPrefillMaxKvUsage: number;
+  pdLocalMarginTokens: number;
   pdOnPrefillFailure: 'retry' | 'decode';
   pdStrict?: boolean;
   pdKvLeaseMs: number;
@@ -95,6 +96,11 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(PD_DEFAULTS.decider.thresholdTokens))
     .addOption(new Option('--pd-prefill-max-waiting <n>', 'P/D: a prefill worker with this many queued requests is saturated').argParser(integer(1)).default(PD_DEFAULTS.decider.prefillMaxWaiting))
     .addOption(new Option('--pd-prefill-max-kv-usage <x>', 'P/D: …or with this KV-cache usage (0–1)').argParser(positiveNumber).default(PD_DEFAULTS.decider.prefillMaxKvUsage))
+    .addOption(
+      new Option('--pd-local-margin-tokens <n>', 'P/D: serve a request whole on its decode worker when every prefill worker has this many more prompt tokens queued (-1: never)')
+        .argParser(integer(-1))
+        .default(PD_DEFAULTS.decider.localMarginTokens ?? -1),
+    )
     .addOption(new Option('--pd-on-prefill-failure <what>', 'P/D: try other prefill workers, or serve the request whole on the decode worker').choices(['retry', 'decode']).default(PD_DEFAULTS.onPrefillFailure))
     .addOption(new Option('--pd-strict', 'P/D: answer 503 when no prefill worker is ready, instead of serving requests whole on decode workers'))
     .addOption(new Option('--cb-failure-threshold <n>', 'consecutive failures that open a worker\'s circuit breaker').argParser(integer(1)).default(BREAKER_DEFAULTS.failureThreshold))
@@ -129,7 +135,12 @@ export function schedulerCommand(): Command {
           startupGraceMs: d.startupGraceMs,
           breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
           pd: {
-            decider: { thresholdTokens: f.pdThresholdTokens, prefillMaxWaiting: f.pdPrefillMaxWaiting, prefillMaxKvUsage: f.pdPrefillMaxKvUsage },
+            decider: {
+              thresholdTokens: f.pdThresholdTokens,
+              prefillMaxWaiting: f.pdPrefillMaxWaiting,
+              prefillMaxKvUsage: f.pdPrefillMaxKvUsage,
+              localMarginTokens: f.pdLocalMarginTokens < 0 ? null : f.pdLocalMarginTokens,
+            },
             onPrefillFailure: f.pdOnPrefillFailure,
             strict: f.pdStrict === true,
             kvLeaseMs: f.pdKvLeaseMs,

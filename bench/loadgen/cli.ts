@@ -38,6 +38,7 @@ multi_turn (chat; every turn resends the history with the server's answers, x-se
 Load (as vllm bench serve):
   --request-rate R|inf (inf)  --burstiness B (1 = Poisson)  --max-concurrency N
   --num-prompts N (1000 unless --duration-s)  --duration-s S  --num-warmups N (0)
+  --warmup-s S (0: seconds of unmeasured arrivals at the same rate before the window)
   --seed N (0)  --request-timeout-s S (120)  --request-id-prefix P (bench-)
 
 Output:
@@ -70,6 +71,7 @@ const OPTIONS = {
   'num-prompts': { type: 'string' },
   'duration-s': { type: 'string' },
   'num-warmups': { type: 'string' },
+  'warmup-s': { type: 'string' },
   seed: { type: 'string' },
   'request-timeout-s': { type: 'string' },
   'request-id-prefix': { type: 'string' },
@@ -171,6 +173,7 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
     ...optional('numPrompts', num('num-prompts')),
     ...optional('durationS', num('duration-s')),
     ...optional('numWarmups', num('num-warmups')),
+    ...optional('warmupS', num('warmup-s')),
     ...optional('requestTimeoutS', num('request-timeout-s')),
     ...optional('requestIdPrefix', v['request-id-prefix']),
     keepText: v['save-detailed'] === true,

@@ -4,10 +4,14 @@
 //
 // Phases. `numWarmups` requests go first, on the same load shape; the run waits for all of them,
 // then the measured phase starts and its clock with it (warm-ups never enter the summary, but are
-// kept in `records` with `warmup: true`). The measured phase ends after `numPrompts` requests or
-// once `durationS` has passed since its start (whichever comes first; neither: 1,000 requests, as
-// vLLM), then waits for everything in flight. `duration` runs from the measured phase's start to
-// its last answer, as vLLM's benchmark duration does.
+// kept in `records` with `warmup: true`). With `warmupS`, the measured phase itself begins with
+// that many seconds of the same arrivals that are not measured either: a server under open-loop
+// load fills its batches and queues over a request's lifetime, and requests sent into an empty
+// one would report latencies it never has in steady state. The measured phase ends after
+// `numPrompts` measured requests or once `durationS` has passed since the end of the warm-up
+// (whichever comes first; neither: 1,000 requests, as vLLM), then waits for everything in flight.
+// `duration` runs from the start of the measured window to its last answer, as vLLM's benchmark
+// duration does.
 //
 // Sending. Request i is due at its arrival time, on an absolute schedule (timer jitter does not
 // accumulate). It then waits, in order, for a free slot under `maxConcurrency`, and for the
@@ -40,6 +44,8 @@ export interface RunSpec {
   readonly numPrompts?: number;
   readonly durationS?: number;
   readonly numWarmups?: number;
+  /** Seconds of unmeasured arrivals at the same rate before the measured window (steady state). */
+  readonly warmupS?: number;
   /** Per-request deadline (connect to last byte). */
   readonly requestTimeoutS?: number;
   /** Requests carry `x-request-id: <prefix><index>`; null sends none. */
@@ -58,6 +64,7 @@ export interface ResolvedRunSpec extends LoadShape {
   readonly numPrompts: number | null;
   readonly durationS: number | null;
   readonly numWarmups: number;
+  readonly warmupS: number;
   readonly requestTimeoutS: number;
   readonly requestIdPrefix: string | null;
   readonly keepText: boolean;
@@ -67,6 +74,7 @@ export const RUN_DEFAULTS = Object.freeze({
   seed: 0,
   numPrompts: 1000,
   numWarmups: 0,
+  warmupS: 0,
   requestTimeoutS: 120,
   requestIdPrefix: 'bench-',
   keepText: false,
@@ -120,6 +128,8 @@ export function resolveRunSpec(spec: RunSpec): ResolvedRunSpec {
   if (durationS !== null && !(durationS > 0 && Number.isFinite(durationS))) throw new RangeError(`durationS must be a finite number > 0, got ${durationS}`);
   const numWarmups = spec.numWarmups ?? RUN_DEFAULTS.numWarmups;
   if (!(Number.isInteger(numWarmups) && numWarmups >= 0)) throw new RangeError(`numWarmups must be an integer ≥ 0, got ${numWarmups}`);
+  const warmupS = spec.warmupS ?? RUN_DEFAULTS.warmupS;
+  if (!(warmupS >= 0 && Number.isFinite(warmupS))) throw new RangeError(`warmupS must be a finite number ≥ 0, got ${warmupS}`);
   const requestTimeoutS = spec.requestTimeoutS ?? RUN_DEFAULTS.requestTimeoutS;
   if (!(requestTimeoutS > 0 && Number.isFinite(requestTimeoutS))) throw new RangeError(`requestTimeoutS must be a finite number > 0, got ${requestTimeoutS}`);
   const load = validateLoad({
@@ -136,6 +146,7 @@ export function resolveRunSpec(spec: RunSpec): ResolvedRunSpec {
     numPrompts,
     durationS,
     numWarmups,
+    warmupS,
     requestTimeoutS,
     requestIdPrefix: spec.requestIdPrefix === undefined ? RUN_DEFAULTS.requestIdPrefix : spec.requestIdPrefix,
     keepText: spec.keepText ?? RUN_DEFAULTS.keepText,
@@ -144,8 +155,12 @@ export function resolveRunSpec(spec: RunSpec): ResolvedRunSpec {
 
 interface Phase {
   readonly warmup: boolean;
+  /** Measured requests to send (warm-up ones of `rampMs` not counted). */
   readonly limit: number | null;
+  /** Length of the measured window, after `rampMs`. */
   readonly durationMs: number | null;
+  /** Unmeasured arrivals at the start of the phase, ms. */
+  readonly rampMs: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -170,15 +185,19 @@ export async function runLoad(input: RunSpec): Promise<RunResult> {
   input.signal?.addEventListener('abort', notify, { once: true });
 
   const runPhase = async (phase: Phase): Promise<{ t0: number; end: number; maxInflight: number }> => {
-    const t0 = performance.now();
+    const start = performance.now();
+    // Measured times count from the end of the ramp.
+    const t0 = start + phase.rampMs;
     let end = t0;
     let maxInflight = 0;
     const pending: Promise<void>[] = [];
     const arrivals = arrivalTimes(spec, substream(spec.seed, phase.warmup ? 'arrivals-warmup' : 'arrivals'));
-    const deadline = phase.durationMs === null ? null : setTimeout(notify, phase.durationMs);
-    const stopped = (): boolean => input.signal?.aborted === true || (phase.durationMs !== null && performance.now() - t0 >= phase.durationMs);
+    const stopAt = phase.durationMs === null ? null : phase.rampMs + phase.durationMs;
+    const deadline = stopAt === null ? null : setTimeout(notify, stopAt);
+    const stopped = (): boolean => input.signal?.aborted === true || (stopAt !== null && performance.now() - start >= stopAt);
 
     const fire = (item: WorkItem, due: number): void => {
+      const warm = phase.warmup || due < t0;
       inflight++;
       maxInflight = Math.max(maxInflight, inflight);
       const i = index++;
@@ -187,18 +206,20 @@ export async function runLoad(input: RunSpec): Promise<RunResult> {
       pending.push(
         sending.then((r) => {
           source.complete(item, r.ok ? (r.text ?? '') : null);
-          records.push(record(i, phase.warmup, item, r, due, t0, spec.keepText));
+          records.push(record(i, warm, item, r, due, warm ? start : t0, spec.keepText));
           inflight--;
-          end = Math.max(end, r.sentAt + r.e2eMs);
+          if (!warm) end = Math.max(end, r.sentAt + r.e2eMs);
           notify();
         }),
       );
     };
 
     try {
-      send: for (let n = 0; phase.limit === null || n < phase.limit; n++) {
-        const due = t0 + arrivals.next().value;
-        if (phase.durationMs !== null && due - t0 >= phase.durationMs) break;
+      let measured = 0;
+      send: while (phase.limit === null || measured < phase.limit) {
+        const due = start + arrivals.next().value;
+        if (stopAt !== null && due - start >= stopAt) break;
+        if (due >= t0) measured++;
         const wait = due - performance.now();
         if (wait >= 1) await sleep(wait);
         let item: WorkItem | null = null;
@@ -219,12 +240,12 @@ export async function runLoad(input: RunSpec): Promise<RunResult> {
   };
 
   try {
-    if (spec.numWarmups > 0) await runPhase({ warmup: true, limit: spec.numWarmups, durationMs: null });
-    const startedAt = new Date().toISOString();
+    if (spec.numWarmups > 0) await runPhase({ warmup: true, limit: spec.numWarmups, durationMs: null, rampMs: 0 });
+    const startedAt = new Date(Date.now() + spec.warmupS * 1000).toISOString();
     const measuredFrom = records.length;
-    const m = await runPhase({ warmup: false, limit: spec.numPrompts, durationMs: spec.durationS === null ? null : spec.durationS * 1000 });
-    // Each record's times count from the start of its own phase.
-    const measured = records.slice(measuredFrom);
+    const m = await runPhase({ warmup: false, limit: spec.numPrompts, durationMs: spec.durationS === null ? null : spec.durationS * 1000, rampMs: spec.warmupS * 1000 });
+    // Each record's times count from the start of its own phase (the ramp's from the ramp's start).
+    const measured = records.slice(measuredFrom).filter((r) => !r.warmup);
     records.sort((a, b) => a.index - b.index);
     const summary = summarize(measured, (m.end - m.t0) / 1000, m.maxInflight);
     return { spec, startedAt, summary, records };

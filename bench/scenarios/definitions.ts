@@ -26,15 +26,23 @@ export interface ScenarioDef {
    * second. Reported latencies are ÷ this and rates × this, i.e. in the fleet's own time.
    */
   readonly timeScale: number;
+  /** The time scale of --quick (a smoke run: it may load the machine more than a full run should). */
+  readonly quickTimeScale: number;
   readonly workload: WorkloadInput;
   /** A shorter workload for --quick (which must finish in under 3 minutes). */
   readonly quickWorkload: WorkloadInput;
   /** Offered rates in the fleet's own time (req/s), full and --quick sweeps. */
   readonly rates: readonly number[];
   readonly quickRates: readonly number[];
-  /** Measured seconds per point (wall clock), full and --quick. */
-  readonly pointSeconds: number;
-  readonly quickPointSeconds: number;
+  /**
+   * Per point, in the fleet's own seconds: unmeasured arrivals at the offered rate first (batches
+   * and queues fill over a request's lifetime: a window opened on an empty fleet measures a load it
+   * never carries), then the measured window. Full and --quick.
+   */
+  readonly warmupS: number;
+  readonly windowS: number;
+  readonly quickWarmupS: number;
+  readonly quickWindowS: number;
   /** What the announcement claims for this shape of fleet. */
   readonly claims: readonly string[];
   /**
@@ -42,7 +50,17 @@ export interface ScenarioDef {
    * (open-loop arrivals: a system past saturation queues, and its TTFT grows without bound).
    */
   readonly sloTtftP99Ms: number;
+  /**
+   * A request still unanswered this long after it was sent (fleet seconds) fails: an overloaded
+   * system's queue grows without bound, and a point must end. Well above a request's lifetime
+   * at the highest sustainable rate.
+   */
+  readonly requestTimeoutS: number;
 }
+
+/** A system's sweep stops after this many offered rates in a row that it did not sustain. */
+export const STOP_AFTER_UNSUSTAINED = 2;
+
 
 export const SYSTEMS: readonly SystemDef[] = [
   { name: 'k8s-round-robin', kind: 'nginx', note: 'nginx round robin over all pods as plain replicas (a Kubernetes Service: P/D unaware)' },
@@ -51,10 +69,8 @@ export const SYSTEMS: readonly SystemDef[] = [
   {
     name: 'router-best',
     kind: 'router',
-    policy: 'power_of_two',
-    prefillPolicy: 'bounded_load',
-    decodePolicy: 'power_of_two',
-    note: 'P/D, prefill by bounded-load hashing (sticky prefixes until a worker is busier than 1.25× the mean), decode by power of two',
+    policy: 'least_load',
+    note: 'P/D, least_load in both pools: prefill to the shortest queue of prompt tokens, decode to the least KV held, from load the router predicts itself',
   },
 ];
 
@@ -65,17 +81,21 @@ export const SCENARIOS: readonly ScenarioDef[] = [
     profile: 'llama-3.1-8b-h100',
     prefill: 8,
     decode: 8,
-    timeScale: 4,
+    timeScale: 8,
+    quickTimeScale: 4,
     // The vLLM Router's own 8P+8D runs used 1000-token prompts (and 1000-token answers; 512 here
     // keeps a sweep within an hour on two cores).
     workload: { kind: 'random', inputLen: 1000, outputLen: 512, rangeRatio: 0.2 },
     quickWorkload: { kind: 'random', inputLen: 1000, outputLen: 96, rangeRatio: 0.2 },
-    rates: [40, 80, 120, 160, 200],
-    quickRates: [60, 150],
-    pointSeconds: 40,
-    quickPointSeconds: 10,
+    rates: [100, 150, 175, 200, 250, 300],
+    quickRates: [150],
+    warmupS: 8,
+    windowS: 15,
+    quickWarmupS: 1.5,
+    quickWindowS: 3,
     claims: ['vLLM Router: +25 % req/s over llm-d, +100 % over a K8s round-robin Service', 'vLLM Router TTFT close to K8s round robin, 1,200 ms below llm-d'],
     sloTtftP99Ms: 1000,
+    requestTimeoutS: 90,
   },
   {
     name: 'deepseek-1p1d',
@@ -83,14 +103,18 @@ export const SCENARIOS: readonly ScenarioDef[] = [
     profile: 'deepseek-v3-tp8-h200',
     prefill: 1,
     decode: 1,
-    timeScale: 1,
+    timeScale: 0.5,
+    quickTimeScale: 0.5,
     workload: { kind: 'random', inputLen: 2000, outputLen: 512, rangeRatio: 0.2 },
     quickWorkload: { kind: 'random', inputLen: 2000, outputLen: 64, rangeRatio: 0.2 },
-    rates: [0.5, 1, 1.5, 2, 2.5, 3, 3.5],
-    quickRates: [1, 2.5],
-    pointSeconds: 60,
-    quickPointSeconds: 12,
+    rates: [1, 2, 2.5, 3, 3.5, 4, 4.5],
+    quickRates: [2],
+    warmupS: 40,
+    windowS: 90,
+    quickWarmupS: 10,
+    quickWindowS: 20,
     claims: ['vLLM Router: req/s close to llm-d, +100 % over a K8s round-robin Service', 'vLLM Router TTFT 2,000 ms below both'],
     sloTtftP99Ms: 5000,
+    requestTimeoutS: 400,
   },
 ];

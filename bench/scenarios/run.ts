@@ -1,8 +1,11 @@
 // Runs one scenario of definitions.ts: a simulated P/D fleet (prefill and decode workers, time-
 // dilated), then each system in turn in front of it (nginx round robin, or the router with a
-// policy), each swept over the same offered rates with the same seeded workload. Between
-// systems and points the workers' prefix caches are emptied and their queues drained. Results:
-// JSON, a Markdown table, charts (SVG), all in the fleet's own time.
+// policy), each swept up the same offered rates with the same seeded workload until it fails to
+// sustain two rates in a row. Each point sends a warm-up at its rate before the measured window
+// (steady state), and records how busy the machine's CPUs were during the window: everything is
+// co-located on one machine, and a point that saturated it measures the machine, not the system.
+// Between systems and points the workers' prefix caches are emptied and their queues drained.
+// Results: JSON, a Markdown table, charts (SVG), all in the fleet's own time.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -10,11 +13,14 @@ import { writeSweepCharts, type SweepPoint } from '../loadgen/charts.ts';
 import { runLoad } from '../loadgen/run.ts';
 import type { BenchSummary } from '../loadgen/summary.ts';
 import { ensureNginx, startNginx } from '../lib/nginx.ts';
+import { machineSeconds } from '../lib/procfs.ts';
+import { cpus } from 'node:os';
 import { freePort, freePortRange, startChild, stopChild, tcpAnswers, waitFor, type Child } from '../lib/procs.ts';
 import { startNats } from '../lib/nats-server.ts';
 import { waitForModel } from '../lib/router.ts';
 import { PROFILES } from '../sim/profiles.ts';
-import type { ScenarioDef, SystemDef } from './definitions.ts';
+import { STOP_AFTER_UNSUSTAINED, type ScenarioDef, type SystemDef } from './definitions.ts';
+import { sustained } from './table.ts';
 
 export interface ScenarioOptions {
   readonly root: string;
@@ -26,10 +32,17 @@ export interface ScenarioOptions {
   readonly systems: readonly SystemDef[];
 }
 
+export interface ScenarioPoint {
+  readonly offeredRate: number;
+  readonly summary: BenchSummary;
+  /** Share of the machine's CPU time (all cores, IRQ included) busy during the measured window, 0–1. */
+  readonly cpuBusy?: number;
+}
+
 export interface SystemResult {
   readonly system: string;
   readonly note: string;
-  readonly points: readonly { offeredRate: number; summary: BenchSummary }[];
+  readonly points: readonly ScenarioPoint[];
 }
 
 export interface ScenarioResult {
@@ -41,8 +54,9 @@ export interface ScenarioResult {
   readonly systems: readonly SystemResult[];
   readonly claims: readonly string[];
   readonly sloTtftP99Ms: number;
-  /** Measured seconds per point (wall clock); the requests sent in that window are what a point offers. */
-  readonly pointSeconds: number;
+  /** Fleet seconds of warm-up and of measured window per point. */
+  readonly warmupS: number;
+  readonly windowS: number;
 }
 
 /** A summary measured against a dilated fleet, in the fleet's own time. */
@@ -62,12 +76,12 @@ interface Fleet {
   readonly children: Child[];
 }
 
-async function startFleet(s: ScenarioDef, root: string): Promise<Fleet> {
+async function startFleet(s: ScenarioDef, root: string, timeScale: number): Promise<Fleet> {
   const bin = join(root, 'bin', 'llm-router.js');
   const children: Child[] = [];
   const start = async (role: 'prefill' | 'decode', n: number): Promise<string[]> => {
     const base = await freePortRange(n);
-    const child = startChild(`sim-${role}`, process.execPath, [bin, 'sim', '--workers', String(n), '--base-port', String(base), '--role', role, '--profile', s.profile, '--time-scale', String(s.timeScale)], { cwd: root });
+    const child = startChild(`sim-${role}`, process.execPath, [bin, 'sim', '--workers', String(n), '--base-port', String(base), '--role', role, '--profile', s.profile, '--time-scale', String(timeScale)], { cwd: root });
     children.push(child);
     await waitFor(`${n} ${role} workers`, () => tcpAnswers(base + n - 1), 30_000, child);
     return Array.from({ length: n }, (_, i) => `http://127.0.0.1:${base + i}`);
@@ -125,35 +139,62 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
   };
 }
 
+/** Machine CPU seconds busy and elapsed (all cores), for a busy share between two readings. */
+function cpuReading(): { busy: number; at: number } | null {
+  const m = machineSeconds();
+  return m ? { busy: m.processes + m.irq + m.steal, at: performance.now() / 1000 } : null;
+}
+
 export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<ScenarioResult> {
   const model = PROFILES[s.profile].model;
   const rates = o.quick ? s.quickRates : s.rates;
-  const seconds = o.quick ? s.quickPointSeconds : s.pointSeconds;
-  o.log(`${s.title}: ${s.prefill}P+${s.decode}D, time ×${s.timeScale}, rates ${rates.join(', ')} req/s, ${seconds} s per point`);
-  const fleet = await startFleet(s, o.root);
+  const warmupS = o.quick ? s.quickWarmupS : s.warmupS;
+  const windowS = o.quick ? s.quickWindowS : s.windowS;
+  const k = o.quick ? s.quickTimeScale : s.timeScale;
+  o.log(`${s.title}: ${s.prefill}P+${s.decode}D, time ×${k}, rates ${rates.join(', ')} req/s, ${warmupS} s warm-up + ${windowS} s window per point (fleet time)`);
+  const fleet = await startFleet(s, o.root, k);
   const results: SystemResult[] = [];
+  const cores = cpus().length;
   try {
     for (const sys of o.systems) {
       const started = await startSystem(sys, fleet, o.root, model, o.log);
-      const points: { offeredRate: number; summary: BenchSummary }[] = [];
+      const points: ScenarioPoint[] = [];
       try {
+        let misses = 0;
         for (const rate of rates) {
           await resetFleet([...fleet.prefill, ...fleet.decode]);
+          // CPU is read over the measured window only (the warm-up's end to the window's).
+          let from: ReturnType<typeof cpuReading> = null;
+          let to: ReturnType<typeof cpuReading> = null;
+          const t1 = setTimeout(() => (from = cpuReading()), warmupS * k * 1000);
+          const t2 = setTimeout(() => (to = cpuReading()), (warmupS + windowS) * k * 1000);
           const r = await runLoad({
             baseUrl: started.url,
             model,
             workload: o.quick ? s.quickWorkload : s.workload,
             seed: o.seed,
-            requestRate: rate / s.timeScale,
-            durationS: seconds,
-            numWarmups: 2,
-            requestTimeoutS: 3600,
+            requestRate: rate / k,
+            warmupS: warmupS * k,
+            durationS: windowS * k,
+            requestTimeoutS: s.requestTimeoutS * k,
+          }).finally(() => {
+            clearTimeout(t1);
+            clearTimeout(t2);
           });
-          const summary = undilate(r.summary, s.timeScale);
-          points.push({ offeredRate: rate, summary });
+          const a = from as ReturnType<typeof cpuReading>;
+          const b = to as ReturnType<typeof cpuReading>;
+          const cpuBusy = a && b && b.at > a.at ? Math.min(1, (b.busy - a.busy) / ((b.at - a.at) * cores)) : undefined;
+          const summary = undilate(r.summary, k);
+          const point: ScenarioPoint = { offeredRate: rate, summary, ...(cpuBusy !== undefined ? { cpuBusy } : {}) };
+          points.push(point);
           o.log(
-            `  ${sys.name} @ ${rate} req/s: achieved ${summary.request_throughput.toFixed(1)} req/s, TTFT p50/p99 ${summary.median_ttft_ms.toFixed(0)}/${summary.p99_ttft_ms.toFixed(0)} ms, ITL p50/p99 ${summary.median_itl_ms.toFixed(1)}/${summary.p99_itl_ms.toFixed(1)} ms, failed ${summary.failed}`,
+            `  ${sys.name} @ ${rate} req/s: ${summary.completed} measured, TTFT p50/p99 ${summary.median_ttft_ms.toFixed(0)}/${summary.p99_ttft_ms.toFixed(0)} ms, ITL p50/p99 ${summary.median_itl_ms.toFixed(1)}/${summary.p99_itl_ms.toFixed(1)} ms, failed ${summary.failed}, CPU ${cpuBusy === undefined ? '?' : `${(cpuBusy * 100).toFixed(0)} %`}`,
           );
+          misses = sustained(point, s.sloTtftP99Ms) ? 0 : misses + 1;
+          if (misses >= STOP_AFTER_UNSUSTAINED) {
+            o.log(`  ${sys.name}: ${misses} rates in a row not sustained; its sweep ends here`);
+            break;
+          }
         }
       } finally {
         await started.stop();
@@ -167,12 +208,13 @@ export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<S
     scenario: s.name,
     title: s.title,
     quick: o.quick,
-    timeScale: s.timeScale,
+    timeScale: k,
     workload: o.quick ? s.quickWorkload : s.workload,
     systems: results,
     claims: s.claims,
     sloTtftP99Ms: s.sloTtftP99Ms,
-    pointSeconds: seconds,
+    warmupS,
+    windowS,
   };
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, `${s.name}.json`), `${JSON.stringify(result, null, 2)}\n`);

@@ -88,7 +88,8 @@ export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: Strea
               d.pd.decider,
               tokens,
               cached,
-              prefillCandidates.map((w) => ({ waiting: w.load.waiting, kvUsage: w.load.kvUsage, inflight: d.inflight.total(w.id) })),
+              prefillCandidates.map((w) => ({ waiting: w.load.waiting, kvUsage: w.load.kvUsage, inflight: d.inflight.total(w.id), queuedTokens: d.inflight.tokens(w.id).prefill })),
+              d.inflight.tokens(decodeWorker.id).prefill,
             );
       if (attempt === 1) d.events.decision(r.model, decision);
       log.debug({ decision, promptTokens: tokens, cachedOnDecode: cached, decodeWorker: decodeWorker.id }, 'disaggregation decision');

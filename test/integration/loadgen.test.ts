@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { writeSweepCharts } from '../../bench/loadgen/charts.ts';
-import { runLoad, type RequestRecord, type RunResult } from '../../bench/loadgen/run.ts';
+import { resolveRunSpec, runLoad, type RequestRecord, type RunResult } from '../../bench/loadgen/run.ts';
 import { runSweep } from '../../bench/loadgen/sweep.ts';
 import { METRICS } from '../../bench/loadgen/summary.ts';
 import { createSource, resolveWorkload, SESSION_HEADER } from '../../bench/loadgen/workloads.ts';
@@ -62,6 +62,27 @@ test('loadgen - each workload against a simulated worker gives a complete, consi
     checkConsistent(r);
     assert.equal(r.records.filter((x) => x.warmup).length, 3);
     assert.ok(r.records.every((x) => x.route === 'completions' && x.sessionId === null));
+  });
+
+  await t.test('loadgen - a time-based warm-up sends the same arrivals first and measures only the window after it', async () => {
+    const r = await runLoad({
+      baseUrl: w1.url,
+      model: SIM_MODEL,
+      workload: { kind: 'random', inputLen: 32, outputLen: 4 },
+      requestRate: 50,
+      burstiness: 1e9, // (almost) evenly spaced, so the counts below are exact up to one
+      warmupS: 0.4,
+      durationS: 0.6,
+      seed: 3,
+    });
+    const measured = checkConsistent(r);
+    const warm = r.records.filter((x) => x.warmup);
+    assert.ok(Math.abs(warm.length - 20) <= 1, `about 0.4 s × 50/s warm-up requests, got ${warm.length}`);
+    assert.ok(Math.abs(measured.length - 30) <= 1, `about 0.6 s × 50/s measured requests, got ${measured.length}`);
+    assert.equal(r.summary.completed, measured.length, 'the summary counts the window only');
+    assert.ok(measured.every((x) => x.dueAtMs >= 0), 'measured requests were due in the window');
+    assert.ok(warm.every((x) => x.dueAtMs < 400), 'warm-up requests were due before it');
+    assert.throws(() => resolveRunSpec({ baseUrl: w1.url, model: 'm', workload: { kind: 'random' }, warmupS: -1 }), RangeError);
   });
 
   await t.test('loadgen - shared_prefix: a request whose prefix was answered before it was sent hits the cache', async () => {

@@ -277,3 +277,35 @@ describe('pd nixl - policies that read the prefix index', () => {
     });
   }
 });
+
+describe('pd nixl - a backed-up prefill pool', () => {
+  const scope = cleanupScope();
+  after(() => scope.run());
+
+  test('pd nixl - when every prefill worker has a step more queued than the decode worker, the decode worker computes the prompt', async () => {
+    const { stack, prefill, decode } = await pdStack(scope);
+    const s = await stack.addScheduler({ id: 'local-margin', policy: 'least_load', pd: { ...PD_DEFAULTS, decider: { ...PD_DEFAULTS.decider, localMarginTokens: 200 } } });
+    await stack.schedulers[0]!.stop(0);
+    await eventually(() => s.registry.candidates(SIM_MODEL, 'decode').length === 2, 'the new scheduler knows the fleet');
+    // Prefill workers that accept and never answer: every prefill leg sent to them stays queued.
+    await Promise.all(prefill.map((w) => setFaults(w, { hang: true })));
+    const stuck = new AbortController();
+    try {
+      const hung = [0, 1].map(() => postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: long(), max_tokens: 2 }, {}, { signal: stuck.signal }).catch(() => null));
+      await eventually(async () => (await Promise.all(prefill.map(simState))).every((x) => x.openRequests === 1), 'one prefill leg queued on each prefill worker');
+      const d0 = (await Promise.all(decode.map(simState))).reduce((n, x) => n + x.stats.promptTokensComputed, 0);
+      const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: long(), max_tokens: 2 });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+      assert.doesNotMatch(r.headers.get('x-router-worker') ?? '', /,/, 'served whole by one worker');
+      assert.equal(s.counters.decisions.decode_sooner, 1);
+      const d1 = (await Promise.all(decode.map(simState))).reduce((n, x) => n + x.stats.promptTokensComputed, 0);
+      assert.ok(d1 > d0, 'a decode worker computed the prompt');
+      stuck.abort();
+      await Promise.all(hung);
+    } finally {
+      stuck.abort();
+      await Promise.all(prefill.map((w) => setFaults(w, { reset: true })));
+    }
+  });
+});

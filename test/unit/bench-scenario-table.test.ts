@@ -19,9 +19,10 @@ const res: ScenarioResult = {
   workload: {},
   claims: ['c'],
   sloTtftP99Ms: 1000,
-  pointSeconds: 10,
+  warmupS: 5,
+  windowS: 10,
   systems: [
-    { system: 'k8s-round-robin', note: '', points: [{ offeredRate: 10, summary: summary(100) }, { offeredRate: 20, summary: summary(5000) }] },
+    { system: 'k8s-round-robin', note: '', points: [{ offeredRate: 10, summary: summary(100), cpuBusy: 0.5 }, { offeredRate: 20, summary: summary(5000), cpuBusy: 0.9 }] },
     { system: 'llm-d-like', note: '', points: [{ offeredRate: 10, summary: summary(200) }, { offeredRate: 20, summary: summary(900) }] },
   ],
 };
@@ -39,6 +40,11 @@ test('bench table - the report compares systems at the common rate', () => {
   const md = scenarioMarkdown(res);
   assert.match(md, /\| llm-d-like \| 20\.0 \| \+100 % \| \+0 % \| 10 \/ 200 \|/);
   assert.match(md, /TTFT p50 \/ p99 \(ms\) @ 10 req\/s/);
+  // Every point: measured requests per second of the window, and the machine's CPU (flagged when contended).
+  assert.match(md, /\| k8s-round-robin \| 10 \| 10\.0 \| 1000 \| 10 \/ 100 \| 10\.0 \/ 10\.0 \| 10\.0 \| 0 \| 50 % \|/);
+  assert.match(md, /\| k8s-round-robin \| 20 \| .* \| 90 % † \|/);
+  assert.match(md, /\| llm-d-like \| 10 \| .* \| n\/a \|/);
+  assert.match(md, /† the machine's CPUs were more than 85 % busy/);
 });
 
 test('bench table - undilating divides latencies and multiplies rates by the time scale', () => {
