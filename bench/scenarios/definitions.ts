@@ -11,6 +11,8 @@ export interface SystemDef {
   readonly policy?: string;
   readonly prefillPolicy?: string;
   readonly decodePolicy?: string;
+  /** More scheduler flags. */
+  readonly schedulerArgs?: readonly string[];
   readonly note: string;
 }
 
@@ -64,7 +66,14 @@ export const STOP_AFTER_UNSUSTAINED = 2;
 
 export const SYSTEMS: readonly SystemDef[] = [
   { name: 'k8s-round-robin', kind: 'nginx', note: 'nginx round robin over all pods as plain replicas (a Kubernetes Service: P/D unaware)' },
-  { name: 'llm-d-like', kind: 'router', policy: 'llmd', note: 'P/D with llm-d\'s default scorers (prefix 3, queue 2, KV 2) for both pools' },
+  {
+    name: 'llm-d-like',
+    kind: 'router',
+    policy: 'llmd',
+    // llm-d's decider is prefix-based only: no serving whole when the prefill pool is backed up.
+    schedulerArgs: ['--pd-local-margin-tokens', '-1'],
+    note: 'P/D with llm-d\'s default scorers (prefix 3, queue 2, KV 2) for both pools and its prefix-based decider',
+  },
   { name: 'router-consistent-hash', kind: 'router', policy: 'consistent_hash', note: 'P/D, consistent hashing in both pools (the vLLM Router\'s recommended policy)' },
   {
     name: 'router-best',

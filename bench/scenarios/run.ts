@@ -121,7 +121,7 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
   const policies = ['--policy', sys.policy ?? 'power_of_two', ...(sys.prefillPolicy ? ['--prefill-policy', sys.prefillPolicy] : []), ...(sys.decodePolicy ? ['--decode-policy', sys.decodePolicy] : [])];
   const port = await freePort();
   const children = [
-    node('scheduler', ['scheduler', ...policies, '--metrics-port', '0', '--id', `bench-${sys.name}`]),
+    node('scheduler', ['scheduler', ...policies, ...(sys.schedulerArgs ?? []), '--metrics-port', '0', '--id', `bench-${sys.name}`]),
     // Load reports every 200 ms, for every router system alike (llm-d scrapes every 50 ms).
     node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl', '--interval-ms', '200']),
     node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl', '--interval-ms', '200']),
