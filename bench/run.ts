@@ -1,15 +1,16 @@
 // `npm run bench -- <scenario> [--quick]`: the announcement's comparison on simulated fleets
 // (bench/scenarios), or the router-overhead benchmark (`overhead`). Writes bench/results/ and
 // regenerates this scenario's section of bench/RESULTS.md; a --quick run (a smoke test) writes
-// bench/results/quick/ and leaves RESULTS.md alone.
-import { readFileSync, writeFileSync } from 'node:fs';
+// bench/results/quick/ and leaves RESULTS.md alone. `--systems a,b` measures only those systems
+// and keeps the others from the last result when it was measured the same way.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { cleanupNow, installCleanupHooks } from './lib/procs.ts';
 import { SCENARIOS, SYSTEMS } from './scenarios/definitions.ts';
-import { runScenario } from './scenarios/run.ts';
+import { comparable, runScenario, type ScenarioResult } from './scenarios/run.ts';
 import { scenarioMarkdown } from './scenarios/table.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -49,7 +50,15 @@ try {
     const started = Date.now();
     const quick = values.quick ?? false;
     const out = quick ? join('bench', 'results', 'quick') : join('bench', 'results');
-    const res = await runScenario(s, { root: ROOT, quick, outDir: join(ROOT, out), seed: Number(values.seed), log, systems });
+    // Measuring some systems only: the others are kept from the last result, if it was measured the same way.
+    let mergeWith: ScenarioResult | null = null;
+    const previous = join(ROOT, out, `${s.name}.json`);
+    if (systems.length < SYSTEMS.length && existsSync(previous)) {
+      const earlier = JSON.parse(readFileSync(previous, 'utf8')) as ScenarioResult;
+      if (comparable(earlier, s, quick)) mergeWith = earlier;
+      else log(`${previous} was measured differently: the systems not run now are left out`);
+    }
+    const res = await runScenario(s, { root: ROOT, quick, outDir: join(ROOT, out), seed: Number(values.seed), log, systems, mergeWith });
     const md = scenarioMarkdown(res);
     process.stdout.write(`\n${md}\n\n`);
     if (!quick) updateResults(s.name, md);

@@ -13,6 +13,8 @@ export interface SystemDef {
   readonly decodePolicy?: string;
   /** More scheduler flags. */
   readonly schedulerArgs?: readonly string[];
+  /** How often agents report the workers' load (ms); 200 unless the system's original polls faster. */
+  readonly heartbeatMs?: number;
   readonly note: string;
 }
 
@@ -72,6 +74,8 @@ export const SYSTEMS: readonly SystemDef[] = [
     policy: 'llmd',
     // llm-d's decider is prefix-based only: no serving whole when the prefill pool is backed up.
     schedulerArgs: ['--pd-local-margin-tokens', '-1'],
+    // llm-d's scorers read metrics it scrapes every 50 ms (--refresh-metrics-interval).
+    heartbeatMs: 50,
     note: 'P/D with llm-d\'s default scorers (prefix 3, queue 2, KV 2) for both pools and its prefix-based decider',
   },
   { name: 'router-consistent-hash', kind: 'router', policy: 'consistent_hash', note: 'P/D, consistent hashing in both pools (the vLLM Router\'s recommended policy)' },

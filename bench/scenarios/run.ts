@@ -30,6 +30,11 @@ export interface ScenarioOptions {
   readonly log: (s: string) => void;
   /** Only these systems (names); all when empty. */
   readonly systems: readonly SystemDef[];
+  /**
+   * An earlier result of the same scenario, measured the same way: its systems that this run does
+   * not measure are kept (re-measuring one system without re-running the others).
+   */
+  readonly mergeWith?: ScenarioResult | null;
 }
 
 export interface ScenarioPoint {
@@ -122,9 +127,9 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
   const port = await freePort();
   const children = [
     node('scheduler', ['scheduler', ...policies, ...(sys.schedulerArgs ?? []), '--metrics-port', '0', '--id', `bench-${sys.name}`]),
-    // Load reports every 200 ms, for every router system alike (llm-d scrapes every 50 ms).
-    node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl', '--interval-ms', '200']),
-    node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl', '--interval-ms', '200']),
+    // Load reports every 200 ms, or as often as the original system reads them (llm-d: 50 ms).
+    node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl', '--interval-ms', String(sys.heartbeatMs ?? 200)]),
+    node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl', '--interval-ms', String(sys.heartbeatMs ?? 200)]),
     node('ingress', ['ingress', '--port', String(port), '--id', 'bench-ingress', '--request-timeout-ms', '3600000', '--idle-timeout-ms', '3600000']),
   ];
   const url = `http://127.0.0.1:${port}`;
@@ -204,13 +209,14 @@ export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<S
   } finally {
     for (const c of fleet.children) await stopChild(c);
   }
+  const merged = o.mergeWith ? mergeSystems(o.mergeWith.systems, results) : results;
   const result: ScenarioResult = {
     scenario: s.name,
     title: s.title,
     quick: o.quick,
     timeScale: k,
     workload: o.quick ? s.quickWorkload : s.workload,
-    systems: results,
+    systems: merged,
     claims: s.claims,
     sloTtftP99Ms: s.sloTtftP99Ms,
     warmupS,
@@ -218,7 +224,29 @@ export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<S
   };
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, `${s.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  const sweep: SweepPoint[] = results.flatMap((r) => r.points.map((p) => ({ system: r.system, offeredRate: p.offeredRate, summary: p.summary })));
+  const sweep: SweepPoint[] = merged.flatMap((r) => r.points.map((p) => ({ system: r.system, offeredRate: p.offeredRate, summary: p.summary })));
   await writeSweepCharts(sweep, join(o.outDir, s.name), { prefix: s.name, subtitle: s.title });
   return result;
+}
+
+/** The earlier systems in their order, each replaced by its new measurement; new ones after them. */
+export function mergeSystems(earlier: readonly SystemResult[], now: readonly SystemResult[]): SystemResult[] {
+  const fresh = new Map(now.map((r) => [r.system, r]));
+  const out = earlier.map((r) => fresh.get(r.system) ?? r);
+  for (const r of now) if (!earlier.some((e) => e.system === r.system)) out.push(r);
+  return out;
+}
+
+/** Whether an earlier result was measured as `s` would measure it now (so that systems may be mixed). */
+export function comparable(earlier: ScenarioResult, s: ScenarioDef, quick: boolean): boolean {
+  const k = quick ? s.quickTimeScale : s.timeScale;
+  return (
+    earlier.scenario === s.name &&
+    earlier.quick === quick &&
+    earlier.timeScale === k &&
+    earlier.sloTtftP99Ms === s.sloTtftP99Ms &&
+    earlier.warmupS === (quick ? s.quickWarmupS : s.warmupS) &&
+    earlier.windowS === (quick ? s.quickWindowS : s.windowS) &&
+    JSON.stringify(earlier.workload) === JSON.stringify(quick ? s.quickWorkload : s.workload)
+  );
 }

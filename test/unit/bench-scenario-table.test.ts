@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BenchSummary } from '../../bench/loadgen/summary.ts';
 import type { ScenarioResult } from '../../bench/scenarios/run.ts';
-import { undilate } from '../../bench/scenarios/run.ts';
+import { comparable, mergeSystems, undilate } from '../../bench/scenarios/run.ts';
+import { SCENARIOS } from '../../bench/scenarios/definitions.ts';
 import { commonRate, maxSustained, scenarioMarkdown, sustained } from '../../bench/scenarios/table.ts';
 
 function summary(ttftP99: number, failed = 0): BenchSummary {
@@ -53,4 +54,23 @@ test('bench table - undilating divides latencies and multiplies rates by the tim
   assert.equal(u.request_throughput, 40);
   assert.equal(u.duration, 2.5);
   assert.equal(u.completed, 100);
+});
+
+test('bench table - re-measuring some systems keeps the others, in their order', () => {
+  const [rr, llmd] = res.systems;
+  const fresh = { system: 'llm-d-like', note: 'new', points: [] };
+  const extra = { system: 'router-best', note: '', points: [] };
+  assert.deepEqual(mergeSystems(res.systems, [fresh, extra]), [rr, fresh, extra]);
+  assert.deepEqual(mergeSystems(res.systems, []), [rr, llmd]);
+});
+
+test('bench table - only a result measured the same way is merged with', () => {
+  const s = SCENARIOS[0]!;
+  const same: ScenarioResult = { ...res, scenario: s.name, quick: false, timeScale: s.timeScale, sloTtftP99Ms: s.sloTtftP99Ms, warmupS: s.warmupS, windowS: s.windowS, workload: s.workload };
+  assert.equal(comparable(same, s, false), true);
+  assert.equal(comparable(same, s, true), false, 'a quick run is not a full one');
+  assert.equal(comparable({ ...same, timeScale: s.timeScale * 2 }, s, false), false);
+  assert.equal(comparable({ ...same, windowS: s.windowS + 1 }, s, false), false);
+  assert.equal(comparable({ ...same, workload: { ...s.workload, outputLen: 1 } }, s, false), false);
+  assert.equal(comparable({ ...same, scenario: 'other' }, s, false), false);
 });
