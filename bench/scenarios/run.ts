@@ -166,7 +166,7 @@ export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<S
       const points: ScenarioPoint[] = [];
       try {
         let misses = 0;
-        for (const rate of rates) {
+        for (const [i, rate] of rates.entries()) {
           await resetFleet([...fleet.prefill, ...fleet.decode]);
           // CPU is read over the measured window only (the warm-up's end to the window's).
           let from: ReturnType<typeof cpuReading> = null;
@@ -177,7 +177,10 @@ export async function runScenario(s: ScenarioDef, o: ScenarioOptions): Promise<S
             baseUrl: started.url,
             model,
             workload: o.quick ? s.quickWorkload : s.workload,
-            seed: o.seed,
+            // Fresh prompts at every rate (the same ones for every system at that rate): a router keeps
+            // its prefix index across points while the workers' caches are emptied between them, and
+            // prompts seen at the previous rate would look cached where they are not.
+            seed: o.seed * 1000 + i,
             requestRate: rate / k,
             warmupS: warmupS * k,
             durationS: windowS * k,
