@@ -33,34 +33,43 @@ export interface DispatchRequest {
   readonly body: Uint8Array;
   /** Aborted when the client cancels (or the deadline passes). */
   readonly signal: AbortSignal;
-  /** The prompt's block-hash chain for the prefix index, computed once, when a policy needs it. */
-  readonly prefixChain?: () => readonly bigint[];
-  /** The prompt's length in tokens, from the parsed body (computed once, when something needs it). */
-  readonly promptTokens?: () => number;
-  /** The prompt's length if the body was parsed already, else an estimate from its size (no parse). */
-  readonly promptTokensEstimate?: () => number;
 }
 
-/** Adds the lazily parsed, memoised prompt features (prefix chain, length) to a request. */
-export function withPrefixChain(d: DispatchDeps, r: DispatchRequest): DispatchRequest {
-  let parsed: { text: string; tokens: number } | null = null;
+/** A request with its prompt's features, each computed at most once and only when something reads it. */
+export interface PreparedRequest extends DispatchRequest {
+  /** The body as JSON; null when it is not JSON. Parsed once for everything that reads it. */
+  readonly json: () => Record<string, unknown> | null;
+  /** The prompt's block-hash chain for the prefix index. */
+  readonly prefixChain: () => readonly bigint[];
+  /** The prompt's length in tokens, from the parsed body. */
+  readonly promptTokens: () => number;
+  /** The prompt's length if the body was parsed already, else an estimate from its size (no parse). */
+  readonly promptTokensEstimate: () => number;
+}
+
+function parseBody(body: Uint8Array): Record<string, unknown> | null {
+  try {
+    return JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+export function prepare(prefix: PrefixIndex, r: DispatchRequest): PreparedRequest {
+  let parsed: { body: Record<string, unknown> | null; text: string; tokens: number } | null = null;
   let chain: readonly bigint[] | null = null;
-  const parse = (): { text: string; tokens: number } => {
+  const parse = (): { body: Record<string, unknown> | null; text: string; tokens: number } => {
     if (parsed === null) {
-      let body: Record<string, unknown> = {};
-      try {
-        body = JSON.parse(new TextDecoder().decode(r.body)) as Record<string, unknown>;
-      } catch {
-        // not JSON: no prefix
-      }
-      const text = promptText(body);
-      parsed = { text, tokens: promptTokens(body, text) };
+      const body = parseBody(r.body);
+      const text = promptText(body ?? {}); // not JSON: no prompt, no prefix
+      parsed = { body, text, tokens: promptTokens(body ?? {}, text) };
     }
     return parsed;
   };
   return {
     ...r,
-    prefixChain: () => (chain ??= d.prefix.chain(parse().text)),
+    json: () => parse().body,
+    prefixChain: () => (chain ??= prefix.chain(parse().text)),
     promptTokens: () => parse().tokens,
     // The body is mostly its prompt: its size is a fair estimate when nothing has parsed it.
     promptTokensEstimate: () => parsed?.tokens ?? Math.ceil(r.body.length / CHARS_PER_TOKEN),
@@ -94,7 +103,7 @@ export interface Picked {
  * Picks from `pool`'s candidates whose circuit breaker lets a request through, preferring workers
  * not tried yet. Undefined when there are none.
  */
-export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, exclude: ReadonlySet<string>, extraFilter?: (w: WorkerView) => boolean): Picked | undefined {
+export function pickWorker(d: DispatchDeps, r: PreparedRequest, pool: Pool, exclude: ReadonlySet<string>, extraFilter?: (w: WorkerView) => boolean): Picked | undefined {
   let all = d.registry.candidates(r.model, pool).filter((w) => d.breakers.allows(w.id));
   if (extraFilter) all = all.filter(extraFilter);
   if (all.length === 0) return undefined;
@@ -103,9 +112,9 @@ export function pickWorker(d: DispatchDeps, r: DispatchRequest, pool: Pool, excl
   const policy = d.policies.get(r.model, pool);
   // Policies that read the prefix index see it, and what they pick is recorded in it at once
   // (as llm-d records a routing decision before the request runs).
-  const chain = policy.consumes.includes('prefix') ? (r.prefixChain?.() ?? []) : null;
+  const chain = policy.consumes.includes('prefix') ? r.prefixChain() : null;
   const prefixMatch = chain && chain.length > 0 ? (id: string) => d.prefix.match(id, chain) / chain.length : undefined;
-  const promptTokens = policy.consumes.includes('promptTokens') ? r.promptTokens?.() : undefined;
+  const promptTokens = policy.consumes.includes('promptTokens') ? r.promptTokens() : undefined;
   const w = policy.pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey, prefixMatch, promptTokens }, { random: d.random })?.worker;
   if (!w) return undefined;
   d.events.pick(pool, policy.type, w.id);
@@ -139,12 +148,12 @@ export function fail(out: StreamWriter, e: RouterError, attempts: number): Dispa
 }
 
 export async function dispatch(d: DispatchDeps, r: DispatchRequest, out: StreamWriter): Promise<DispatchOutcome> {
-  const req = r.prefixChain ? r : withPrefixChain(d, r);
+  const req = prepare(d.prefix, r);
   if (d.registry.hasDisaggregatedRoles(r.model)) return dispatchPd(d, req, out);
   return dispatchWhole(d, req, out);
 }
 
-async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWriter): Promise<DispatchOutcome> {
+async function dispatchWhole(d: DispatchDeps, r: PreparedRequest, out: StreamWriter): Promise<DispatchOutcome> {
   const log = d.log.child({ reqId: r.meta.requestId, model: r.model });
   const tried = new Set<string>();
   let lastError: RouterError | null = null;
@@ -182,7 +191,7 @@ async function dispatchWhole(d: DispatchDeps, r: DispatchRequest, out: StreamWri
  * What a whole request adds to a worker's load: the prompt tokens the router believes it has not
  * cached (all of them when no policy read the prefix index), then the prompt's KV while it decodes.
  */
-export function wholeLoad(r: DispatchRequest, cachedTokens: number): { prefill: number; decode: number } {
-  const prompt = r.promptTokensEstimate?.() ?? Math.ceil(r.body.length / CHARS_PER_TOKEN);
+export function wholeLoad(r: PreparedRequest, cachedTokens: number): { prefill: number; decode: number } {
+  const prompt = r.promptTokensEstimate();
   return { prefill: Math.max(0, prompt - cachedTokens), decode: prompt };
 }

@@ -240,7 +240,11 @@ export class Scheduler {
     }
     this.counters.heartbeats++;
     this.metrics.heartbeats.inc({ result: 'accepted' });
+    const was = this.registry.get(hb.value.id)?.state;
     const r = this.registry.upsert(hb.value);
+    // A worker that fails its health checks is restarting or gone, and a restarted vLLM has an
+    // empty prefix cache: what the index remembers of it would only steer prompts to misses.
+    if (r === 'updated' && hb.value.state === 'unhealthy' && was !== 'unhealthy') this.prefix.forget(hb.value.id);
     if (r === 'added') this.#log.info({ workerId: hb.value.id, url: hb.value.url, role: hb.value.role, models: hb.value.models }, 'worker joined');
   }
 

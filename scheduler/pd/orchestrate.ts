@@ -13,8 +13,8 @@
 import { randomUUID } from 'node:crypto';
 import { errors, type RouterError } from '../../proto/errors.ts';
 import { attemptCall, backoff, deadlineError, relay, type Attempt } from '../attempt.ts';
-import { fail, noWorker, pickWorker, type DispatchDeps, type DispatchOutcome, type DispatchRequest } from '../dispatch.ts';
-import { CHARS_PER_TOKEN, promptText, promptTokens } from '../prompt.ts';
+import { fail, noWorker, pickWorker, type DispatchDeps, type DispatchOutcome, type PreparedRequest } from '../dispatch.ts';
+import { CHARS_PER_TOKEN } from '../prompt.ts';
 import type { WorkerView } from '../registry.ts';
 import type { StreamWriter } from '../stream-writer.ts';
 import { decide, type Decision } from './decider.ts';
@@ -40,17 +40,12 @@ function connectorOf(w: WorkerView): Connector | null {
   return w.connector.kind === 'nixl' || w.connector.kind === 'p2p-nccl' ? w.connector.kind : null;
 }
 
-export async function dispatchPd(d: DispatchDeps, r: DispatchRequest, out: StreamWriter): Promise<DispatchOutcome> {
+export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: StreamWriter): Promise<DispatchOutcome> {
   const log = d.log.child({ reqId: r.meta.requestId, model: r.model });
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(new TextDecoder().decode(r.body)) as Record<string, unknown>;
-  } catch {
-    return fail(out, errors.LLMR_ERR_INVALID_JSON('the request body is not JSON'), 0);
-  }
-  const text = promptText(body);
-  const tokens = promptTokens(body, text);
-  const chain = r.prefixChain ? r.prefixChain() : d.prefix.chain(text);
+  const body = r.json();
+  if (body === null) return fail(out, errors.LLMR_ERR_INVALID_JSON('the request body is not JSON'), 0);
+  const tokens = r.promptTokens();
+  const chain = r.prefixChain();
 
   const triedDecode = new Set<string>();
   const triedPrefill = new Set<string>();

@@ -278,6 +278,39 @@ describe('pd nixl - policies that read the prefix index', () => {
   }
 });
 
+describe('pd nixl - a restarted decode worker', () => {
+  const scope = cleanupScope();
+  after(() => scope.run());
+
+  // A crash empties the worker's cache; the router's index must not go on calling the prompt cached.
+  test('pd nixl - the prefix index forgets a worker that went unhealthy, so its prompts are disaggregated again', async () => {
+    const { stack, decode } = await pdStack(scope);
+    const s = await stack.addScheduler({ id: 'pd-restart', policy: 'llmd' });
+    await stack.schedulers[0]!.stop(0);
+    await eventually(() => s.registry.candidates(SIM_MODEL, 'decode').length === 2, 'the new scheduler knows the fleet');
+    const prompt = long();
+    const send = async (): Promise<string> => {
+      const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt, max_tokens: 2 });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+      return r.headers.get('x-router-worker') ?? '';
+    };
+    const first = await send();
+    assert.match(first, /^[^,]+,[^,]+$/, 'a new prompt is disaggregated');
+    const holder = decode.find((w) => idOf(stack, w) === first.split(',')[1])!;
+    assert.doesNotMatch(await send(), /,/, 'the same prompt again is served whole where it is cached');
+    assert.equal(s.counters.decisions.short_prompt, 1);
+
+    await setFaults(holder, { crashForMs: 1_000 });
+    const id = idOf(stack, holder);
+    await eventually(() => s.registry.get(id)?.state === 'unhealthy', 'the scheduler hears that the worker is unhealthy');
+    await eventually(() => s.registry.get(id)?.state === 'ready', 'the worker is back');
+    assert.match(await send(), /^[^,]+,[^,]+$/, 'after the restart the prompt is not taken as cached');
+    assert.equal(s.counters.decisions.disaggregate, 2);
+    assert.equal(s.counters.decisions.short_prompt, 1);
+  });
+});
+
 describe('pd nixl - a backed-up prefill pool', () => {
   const scope = cleanupScope();
   after(() => scope.run());
