@@ -13,7 +13,7 @@ export interface SystemDef {
   readonly decodePolicy?: string;
   /** More scheduler flags. */
   readonly schedulerArgs?: readonly string[];
-  /** How often agents report the workers' load (ms); 200 unless the system's original polls faster. */
+  /** How often agents report the workers' load (ms of the fleet's time); 200 unless the system's original polls faster. */
   readonly heartbeatMs?: number;
   readonly note: string;
 }

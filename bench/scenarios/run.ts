@@ -79,6 +79,8 @@ interface Fleet {
   readonly prefill: string[];
   readonly decode: string[];
   readonly children: Child[];
+  /** Every simulated duration × this; the wall clock runs this much slower than the fleet's. */
+  readonly timeScale: number;
 }
 
 async function startFleet(s: ScenarioDef, root: string, timeScale: number): Promise<Fleet> {
@@ -91,7 +93,7 @@ async function startFleet(s: ScenarioDef, root: string, timeScale: number): Prom
     await waitFor(`${n} ${role} workers`, () => tcpAnswers(base + n - 1), 30_000, child);
     return Array.from({ length: n }, (_, i) => `http://127.0.0.1:${base + i}`);
   };
-  return { prefill: await start('prefill', s.prefill), decode: await start('decode', s.decode), children };
+  return { prefill: await start('prefill', s.prefill), decode: await start('decode', s.decode), children, timeScale };
 }
 
 async function post(url: string): Promise<void> {
@@ -125,11 +127,13 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
   const node = (name: string, args: string[]): Child => startChild(name, process.execPath, [bin, ...args, ...common], { cwd: root });
   const policies = ['--policy', sys.policy ?? 'power_of_two', ...(sys.prefillPolicy ? ['--prefill-policy', sys.prefillPolicy] : []), ...(sys.decodePolicy ? ['--decode-policy', sys.decodePolicy] : [])];
   const port = await freePort();
+  const heartbeatMs = Math.max(10, Math.round((sys.heartbeatMs ?? 200) * fleet.timeScale));
   const children = [
     node('scheduler', ['scheduler', ...policies, ...(sys.schedulerArgs ?? []), '--metrics-port', '0', '--id', `bench-${sys.name}`]),
-    // Load reports every 200 ms, or as often as the original system reads them (llm-d: 50 ms).
-    node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl', '--interval-ms', String(sys.heartbeatMs ?? 200)]),
-    node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl', '--interval-ms', String(sys.heartbeatMs ?? 200)]),
+    // Load reports every 200 ms, or as often as the original system reads them (llm-d: 50 ms), in
+    // the fleet's time: as stale, relative to how fast the fleet's load moves, as they would be.
+    node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl', '--interval-ms', String(heartbeatMs)]),
+    node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl', '--interval-ms', String(heartbeatMs)]),
     node('ingress', ['ingress', '--port', String(port), '--id', 'bench-ingress', '--request-timeout-ms', '3600000', '--idle-timeout-ms', '3600000']),
   ];
   const url = `http://127.0.0.1:${port}`;
