@@ -159,6 +159,11 @@ export class WorkerAgent {
     }
     if (p.healthy) t.lastOkAt = Date.now();
     if (!t.everHealthy && !p.healthy) return; // not advertised until it first comes up
+    // A probe that got no answer in time says the worker is slow (a busy engine answers /health
+    // late), not that it is down: one late answer must not take a loaded worker out of every
+    // scheduler (and empty their view of its cache). beat() reports it unhealthy once no probe
+    // has succeeded for a while; a refused connection or a 503 is reported at once.
+    if (p.timedOut && t.last) return;
     if (p.models.length === 0) return;
     if (p.healthy && !t.everHealthy) this.#log.info({ workerId: t.id, url: t.spec.url }, 'worker is up');
     if (!p.healthy && t.last?.state === 'ready') this.#log.warn({ workerId: t.id, reachable: p.reachable }, 'worker is unhealthy');

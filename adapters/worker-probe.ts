@@ -9,27 +9,33 @@ export interface Probe {
   readonly healthy: boolean;
   /** The worker answered at all (a 503 is an answer: the process is up, the engine is not). */
   readonly reachable: boolean;
+  /** /health got no answer in time, although nothing refused the connection: slow, not known dead. */
+  readonly timedOut: boolean;
   readonly load: WorkerLoad | null;
   readonly models: readonly string[];
 }
 
-async function get(dispatcher: Dispatcher, url: string, timeoutMs: number): Promise<{ status: number; text: string } | null> {
+type Answer = { status: number; text: string } | { status: null; timedOut: boolean };
+
+const TIMEOUTS = new Set(['TimeoutError', 'AbortError', 'HeadersTimeoutError', 'BodyTimeoutError', 'ConnectTimeoutError']);
+
+async function get(dispatcher: Dispatcher, url: string, timeoutMs: number): Promise<Answer> {
   try {
     const res = await request(url, { method: 'GET', dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.statusCode, text: await res.body.text() };
-  } catch {
-    return null;
+  } catch (e) {
+    return { status: null, timedOut: TIMEOUTS.has((e as Error).name) };
   }
 }
 
 export async function probeWorker(dispatcher: Dispatcher, base: string, timeoutMs: number, knownModels: readonly string[]): Promise<Probe> {
   const [health, metrics] = await Promise.all([get(dispatcher, `${base}/health`, timeoutMs), get(dispatcher, `${base}/metrics`, timeoutMs)]);
-  const healthy = health !== null && health.status >= 200 && health.status < 300;
-  const load = metrics && metrics.status === 200 ? parseVllmMetrics(metrics.text) : null;
+  const healthy = health.status !== null && health.status >= 200 && health.status < 300;
+  const load = metrics.status === 200 ? parseVllmMetrics(metrics.text) : null;
   let models = load && load.models.length > 0 ? load.models : knownModels;
   if (healthy && models.length === 0) {
     const m = await get(dispatcher, `${base}/v1/models`, timeoutMs);
-    if (m && m.status === 200) {
+    if (m.status === 200) {
       try {
         const data = (JSON.parse(m.text) as { data?: { id?: unknown }[] }).data ?? [];
         models = data.map((d) => d.id).filter((id): id is string => typeof id === 'string');
@@ -38,5 +44,5 @@ export async function probeWorker(dispatcher: Dispatcher, base: string, timeoutM
       }
     }
   }
-  return { healthy, reachable: health !== null, load, models };
+  return { healthy, reachable: health.status !== null, timedOut: health.status === null && health.timedOut, load, models };
 }

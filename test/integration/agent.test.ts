@@ -2,6 +2,8 @@
 // llm.v1.hb.ping without waiting a period, health and load come from the worker, slow starters
 // join only when healthy, and heartbeats that are malformed or lie about their subject are dropped.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { WorkerAgent } from '../../adapters/agent.ts';
@@ -78,6 +80,43 @@ describe('agent - heartbeats into the registry', () => {
     } finally {
       ac.abort();
       await Promise.all(pending);
+    }
+  });
+
+  test('agent - a late /health answer keeps a worker in service; a worker that stays silent is reported unhealthy', async () => {
+    // A worker whose /health answers after `delayMs` (a busy engine), with vLLM's model listing.
+    let delayMs = 0;
+    let lateLeft = 0;
+    const server = createServer((req, res) => {
+      const answer = (status: number, body: string): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+      if (req.url === '/health') {
+        const late = delayMs > 0 || lateLeft-- > 0;
+        setTimeout(() => answer(200, ''), late ? Math.max(delayMs, 400) : 0).unref();
+      } else if (req.url === '/v1/models') answer(200, JSON.stringify({ object: 'list', data: [{ id: SIM_MODEL, object: 'model' }] }));
+      else answer(404, '');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    scope.after(() => new Promise<void>((r) => server.close(() => r())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const nc = await stack.connect('agent', 'late-health-agent');
+    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 200, probeTimeoutMs: 150, workers: [{ url, role: 'both', connector: 'nixl' }] }, silent);
+    await agent.start();
+    scope.after(() => agent.stop());
+    const id = agent.ids()[0]!;
+    const sched = stack.schedulers[0]!;
+    await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker is ready');
+    const seen = new Set<string>();
+    const watch = setInterval(() => seen.add(sched.registry.get(id)?.state ?? 'gone'), 5);
+    try {
+      lateLeft = 1; // one probe times out, the next ones answer at once
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.deepEqual([...seen], ['ready'], 'one late answer did not take the worker out');
+      delayMs = 400; // every probe times out from now on
+      await eventually(() => sched.registry.get(id)?.state === 'unhealthy', 'a worker silent for longer than the stale period is unhealthy');
+      delayMs = 0;
+      await eventually(() => sched.registry.get(id)?.state === 'ready', 'ready again once it answers');
+    } finally {
+      clearInterval(watch);
     }
   });
 
