@@ -127,7 +127,9 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
   const node = (name: string, args: string[]): Child => startChild(name, process.execPath, [bin, ...args, ...common], { cwd: root });
   const policies = ['--policy', sys.policy ?? 'power_of_two', ...(sys.prefillPolicy ? ['--prefill-policy', sys.prefillPolicy] : []), ...(sys.decodePolicy ? ['--decode-policy', sys.decodePolicy] : [])];
   const port = await freePort();
-  const heartbeatMs = Math.max(10, Math.round((sys.heartbeatMs ?? 200) * fleet.timeScale));
+  // Not below 50 ms of wall time: faster than that, a probe of a busy worker outlasts three
+  // intervals and the scheduler drops a live worker for missed beats.
+  const heartbeatMs = Math.max(50, Math.round((sys.heartbeatMs ?? 200) * fleet.timeScale));
   const children = [
     node('scheduler', ['scheduler', ...policies, ...(sys.schedulerArgs ?? []), '--metrics-port', '0', '--id', `bench-${sys.name}`]),
     // Load reports every 200 ms, or as often as the original system reads them (llm-d: 50 ms), in
