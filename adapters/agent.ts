@@ -141,7 +141,7 @@ export class WorkerAgent {
     const now = Date.now();
     const stale = Math.max(3 * this.#o.intervalMs, 2 * this.#o.probeTimeoutMs);
     for (const t of this.#tracked) {
-      if (t.last && !t.probing) {
+      if (t.last) {
         const state: WorkerState = t.draining ? 'draining' : now - t.lastOkAt > stale ? 'unhealthy' : t.last.state === 'draining' ? 'ready' : t.last.state;
         this.#publish(t, state);
       }

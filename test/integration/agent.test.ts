@@ -120,6 +120,31 @@ describe('agent - heartbeats into the registry', () => {
     }
   });
 
+  test('agent - a probe slower than three intervals does not stop the beats', async () => {
+    // /health takes 250 ms, well within the probe timeout but five 50 ms intervals long.
+    const server = createServer((req, res) => {
+      const answer = (status: number, body: string): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+      if (req.url === '/health') setTimeout(() => answer(200, ''), 250).unref();
+      else if (req.url === '/v1/models') answer(200, JSON.stringify({ object: 'list', data: [{ id: SIM_MODEL, object: 'model' }] }));
+      else answer(404, '');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    scope.after(() => new Promise<void>((r) => server.close(() => r())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const nc = await stack.connect('agent', 'slow-probe-agent');
+    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 50, probeTimeoutMs: 1_000, workers: [{ url, role: 'both', connector: 'nixl' }] }, silent);
+    await agent.start();
+    scope.after(() => agent.stop());
+    const id = agent.ids()[0]!;
+    const sched = stack.schedulers[0]!;
+    await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker is ready');
+    const seen = new Set<string>();
+    const watch = setInterval(() => seen.add(sched.registry.get(id)?.state ?? 'gone'), 5);
+    await new Promise((r) => setTimeout(r, 1_500));
+    clearInterval(watch);
+    assert.deepEqual([...seen], ['ready'], 'never dropped for missed beats');
+  });
+
   test('agent - malformed and mismatched heartbeats are dropped and counted', async () => {
     const sched = stack.schedulers[0]!;
     const nc = await stack.connect('agent', 'garbage');
