@@ -24,6 +24,24 @@ describe('agent - heartbeats into the registry', () => {
   });
   after(() => scope.run());
 
+  /** A worker whose /health answers after `healthDelayMs()` ms (a busy engine), watched by an agent of its own; resolves its id. */
+  async function lateHealthWorker(name: string, timing: { intervalMs: number; probeTimeoutMs: number }, healthDelayMs: () => number): Promise<string> {
+    const server = createServer((req, res) => {
+      const answer = (status: number, body: string): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+      if (req.url === '/health') setTimeout(() => answer(200, ''), healthDelayMs()).unref();
+      else if (req.url === '/v1/models') answer(200, JSON.stringify({ object: 'list', data: [{ id: SIM_MODEL, object: 'model' }] }));
+      else answer(404, '');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    scope.after(() => new Promise<void>((r) => server.close(() => r())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const nc = await stack.connect('agent', name);
+    const agent = new WorkerAgent(nc, { region: 'test', ...timing, workers: [{ url, role: 'both', connector: 'nixl' }] }, silent);
+    await agent.start();
+    scope.after(() => agent.stop());
+    return agent.ids()[0]!;
+  }
+
   test('agent - a new scheduler learns the workers at once through hb.ping', async () => {
     // An agent that beats only once a minute: a scheduler that knows it within seconds learned it from the ping.
     const w = await startSimWorker(scope);
@@ -84,25 +102,13 @@ describe('agent - heartbeats into the registry', () => {
   });
 
   test('agent - a late /health answer keeps a worker in service; a worker that stays silent is reported unhealthy', async () => {
-    // A worker whose /health answers after `delayMs` (a busy engine), with vLLM's model listing.
+    // /health answers late for the next `lateLeft` probes, or for every probe while `delayMs` > 0.
     let delayMs = 0;
     let lateLeft = 0;
-    const server = createServer((req, res) => {
-      const answer = (status: number, body: string): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(body);
-      if (req.url === '/health') {
-        const late = delayMs > 0 || lateLeft-- > 0;
-        setTimeout(() => answer(200, ''), late ? Math.max(delayMs, 400) : 0).unref();
-      } else if (req.url === '/v1/models') answer(200, JSON.stringify({ object: 'list', data: [{ id: SIM_MODEL, object: 'model' }] }));
-      else answer(404, '');
+    const id = await lateHealthWorker('late-health-agent', { intervalMs: 200, probeTimeoutMs: 150 }, () => {
+      const late = delayMs > 0 || lateLeft-- > 0;
+      return late ? Math.max(delayMs, 400) : 0;
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    scope.after(() => new Promise<void>((r) => server.close(() => r())));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const nc = await stack.connect('agent', 'late-health-agent');
-    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 200, probeTimeoutMs: 150, workers: [{ url, role: 'both', connector: 'nixl' }] }, silent);
-    await agent.start();
-    scope.after(() => agent.stop());
-    const id = agent.ids()[0]!;
     const sched = stack.schedulers[0]!;
     await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker is ready');
     const seen = new Set<string>();
@@ -122,20 +128,7 @@ describe('agent - heartbeats into the registry', () => {
 
   test('agent - a probe slower than three intervals does not stop the beats', async () => {
     // /health takes 250 ms, well within the probe timeout but five 50 ms intervals long.
-    const server = createServer((req, res) => {
-      const answer = (status: number, body: string): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(body);
-      if (req.url === '/health') setTimeout(() => answer(200, ''), 250).unref();
-      else if (req.url === '/v1/models') answer(200, JSON.stringify({ object: 'list', data: [{ id: SIM_MODEL, object: 'model' }] }));
-      else answer(404, '');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    scope.after(() => new Promise<void>((r) => server.close(() => r())));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const nc = await stack.connect('agent', 'slow-probe-agent');
-    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 50, probeTimeoutMs: 1_000, workers: [{ url, role: 'both', connector: 'nixl' }] }, silent);
-    await agent.start();
-    scope.after(() => agent.stop());
-    const id = agent.ids()[0]!;
+    const id = await lateHealthWorker('slow-probe-agent', { intervalMs: 50, probeTimeoutMs: 1_000 }, () => 250);
     const sched = stack.schedulers[0]!;
     await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker is ready');
     const seen = new Set<string>();
