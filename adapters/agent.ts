@@ -1,5 +1,6 @@
 // The agent: next to one or more vLLM workers, it probes each one every interval and publishes
-// its heartbeat on llm.v1.hb.<region>.<workerId>; it answers llm.v1.hb.ping at once, so that a
+// its heartbeat on llm.v1.hb.<region>.<agentId>.<workerId> (the bus lets an agent publish only
+// under its own id, and schedulers bind each worker to the agent that announced it); it answers llm.v1.hb.ping at once, so that a
 // new scheduler need not wait a period; on stop it publishes `draining` for every worker first.
 // A worker is advertised only once it has been healthy (a slow start joins late, never early).
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -23,6 +24,8 @@ export interface AgentWorker {
 }
 
 export interface AgentOptions {
+  /** Who speaks for these workers: a subject token, pinned to this agent's NATS credential. */
+  readonly agentId: string;
   readonly region: string;
   readonly intervalMs: number;
   readonly probeTimeoutMs: number;
@@ -110,7 +113,7 @@ export class WorkerAgent {
       },
     });
     // An operator drained or undrained one of our workers (relayed by the schedulers).
-    this.#drainSub = this.#nc.subscribe(subjects.agentDrain, {
+    this.#drainSub = this.#nc.subscribe(subjects.agentDrain(this.#o.agentId), {
       callback: (err, msg) => {
         if (err) return;
         let cmd: DrainCommand | null = null;
@@ -172,6 +175,7 @@ export class WorkerAgent {
     t.last = {
       v: HEARTBEAT_VERSION,
       id: t.id,
+      agent: this.#o.agentId,
       url: t.spec.url.replace(/\/+$/, ''),
       region: this.#o.region,
       models: [...p.models],
@@ -191,7 +195,7 @@ export class WorkerAgent {
     if (!t.last) return;
     const hb: Heartbeat = { ...t.last, state, seq: ++this.#seq, sentAt: Date.now() };
     try {
-      this.#nc.publish(subjects.heartbeat(this.#o.region, t.id), encodeHeartbeat(hb));
+      this.#nc.publish(subjects.heartbeat(this.#o.region, this.#o.agentId, t.id), encodeHeartbeat(hb));
       this.published++;
     } catch (e) {
       this.#log.debug({ err: (e as Error).message }, 'heartbeat not published');

@@ -5,10 +5,12 @@ import type { ConnectorKind, Role } from '../proto/heartbeat.ts';
 import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
-import { addBusOptions, randomId, type BusFlags } from './common.ts';
-import { integer, list } from './parsers.ts';
+import { addBusOptions, type BusFlags } from './common.ts';
+import { busIdentity, hostAgentId } from './identity.ts';
+import { integer, list, subjectId } from './parsers.ts';
 
 interface AgentFlags extends BusFlags {
+  agentId?: string;
   worker: string[];
   role: Role;
   region: string;
@@ -30,6 +32,7 @@ export function agentCommand(): Command {
   const cmd = new Command('agent').description('publish heartbeats (health and load) for vLLM workers');
   addBusOptions(cmd)
     .addOption(new Option('--worker <urls>', 'worker base URL(s), comma-separated').argParser(urls).makeOptionMandatory())
+    .addOption(new Option('--agent-id <id>', 'who speaks for these workers (letters, digits, _ -); default: the NATS user, else agent-<hostname>').env('LLMR_AGENT_ID').argParser(subjectId))
     .addOption(new Option('--role <role>', 'P/D role of these workers').choices(['both', 'prefill', 'decode']).default('both'))
     .addOption(new Option('--region <name>', 'region of these workers').env('LLMR_REGION').default(d.region))
     .addOption(new Option('--connector <kind>', 'KV connector the workers run').choices(['nixl', 'p2p-nccl', 'none']).default('nixl'))
@@ -38,11 +41,13 @@ export function agentCommand(): Command {
     .addOption(new Option('--interval-ms <ms>', 'heartbeat period').argParser(integer(50, 60_000)).default(d.intervalMs))
     .addOption(new Option('--probe-timeout-ms <ms>', 'health/metrics request timeout').argParser(integer(1)).default(d.probeTimeoutMs))
     .action(async (f: AgentFlags) => {
-      const log = createLogger('agent', f.logLevel);
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: randomId('agent'), inboxPrefix: '_INBOX_agent' }, log);
+      const agentId = busIdentity(f.agentId, f.natsUser, hostAgentId);
+      const log = createLogger('agent', f.logLevel).child({ agentId });
+      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: agentId, inboxPrefix: `_INBOX_${agentId}` }, log);
       const agent = new WorkerAgent(
         nc,
         {
+          agentId,
           region: f.region,
           intervalMs: f.intervalMs,
           probeTimeoutMs: f.probeTimeoutMs,

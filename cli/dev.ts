@@ -17,8 +17,8 @@ import { integer, port } from './parsers.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'llm-router.js');
 const NATS_CONF = join(ROOT, 'nats.conf');
-/** The role users of nats.conf (local use only). */
-const DEV_USERS = { ingress: 'ingress-dev', scheduler: 'scheduler-dev', agent: 'agent-dev' } as const;
+/** nats.conf's users (passwords `<user>-dev`, for local use only); an ingress's or agent's id is its user. */
+type DevUser = 'ingress-1' | 'scheduler' | 'agent-1' | 'agent-2' | 'agent-zmq';
 
 interface DevFlags {
   workers: number;
@@ -91,7 +91,8 @@ export function devCommand(): Command {
         run('nats', natsBin, ['-c', NATS_CONF, '-a', nats.hostname, '-p', String(natsPort), '-sd', storeDir]);
         for (let i = 0; i < 50 && !(await tcpAnswers(natsPort, nats.hostname)); i++) await new Promise((r) => setTimeout(r, 100));
       }
-      const bus = (role: keyof typeof DEV_USERS): Record<string, string> => ({ NATS_URL: f.natsUrl, NATS_USER: role, NATS_PASSWORD: DEV_USERS[role] });
+      // Secrets go to the children through the environment, never their arguments (`ps` shows those).
+      const bus = (user: DevUser): Record<string, string> => ({ NATS_URL: f.natsUrl, NATS_USER: user, NATS_PASSWORD: `${user}-dev` });
 
       const waitPort = async (p: number): Promise<void> => {
         for (let i = 0; i < 50 && !(await tcpAnswers(p)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -106,20 +107,20 @@ export function devCommand(): Command {
         const base = await freePortRange(f.workers, 8100);
         const urls = sim('both', base);
         await waitPort(base + f.workers - 1);
-        run('agent', process.execPath, [BIN, 'agent', '--worker', urls.join(',')], bus('agent'));
+        run('agent', process.execPath, [BIN, 'agent', '--worker', urls.join(',')], bus('agent-1'));
         fleet = `${f.workers} simulated worker(s)`;
       } else if (f.kvConnector === 'nixl') {
         const base = await freePortRange(2 * f.workers, 8100);
         const p = sim('prefill', base);
         const d = sim('decode', base + f.workers);
         await waitPort(base + 2 * f.workers - 1);
-        run('agent-prefill', process.execPath, [BIN, 'agent', '--worker', p.join(','), '--role', 'prefill'], bus('agent'));
-        run('agent-decode', process.execPath, [BIN, 'agent', '--worker', d.join(','), '--role', 'decode'], bus('agent'));
+        run('agent-prefill', process.execPath, [BIN, 'agent', '--worker', p.join(','), '--role', 'prefill'], bus('agent-1'));
+        run('agent-decode', process.execPath, [BIN, 'agent', '--worker', d.join(','), '--role', 'decode'], bus('agent-2'));
         fleet = `${f.workers} prefill + ${f.workers} decode simulated workers (NIXL)`;
       } else {
         const discoveryPort = await freePortRange(1, 30001);
         const proxy = `tcp://127.0.0.1:${discoveryPort}`;
-        run('discover-zmq', process.execPath, [BIN, 'discover-zmq', '--bind', proxy], bus('agent'));
+        run('discover-zmq', process.execPath, [BIN, 'discover-zmq', '--bind', proxy], bus('agent-zmq'));
         await waitPort(discoveryPort);
         const base = await freePortRange(2 * f.workers, 8100);
         const kvBase = await freePortRange(2 * f.workers, 21001);
@@ -128,7 +129,7 @@ export function devCommand(): Command {
         sim('decode', base + f.workers, [...connector, '--kv-base-port', String(kvBase + f.workers)]);
         fleet = `${f.workers} prefill + ${f.workers} decode simulated workers (P2P-NCCL, ZeroMQ discovery at ${proxy})`;
       }
-      run('ingress', process.execPath, [BIN, 'ingress', '--host', f.host, '--port', String(f.port)], bus('ingress'));
+      run('ingress', process.execPath, [BIN, 'ingress', '--host', f.host, '--port', String(f.port)], bus('ingress-1'));
 
       const ingress = `http://${f.host}:${f.port}`;
       for (let i = 0; i < 100; i++) {

@@ -5,10 +5,12 @@ import { ZmqDiscovery } from '../adapters/discover-zmq.ts';
 import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
-import { addBusOptions, randomId, type BusFlags } from './common.ts';
-import { integer, list, zmqEndpoint } from './parsers.ts';
+import { addBusOptions, type BusFlags } from './common.ts';
+import { busIdentity, hostAgentId } from './identity.ts';
+import { integer, list, subjectId, zmqEndpoint } from './parsers.ts';
 
 interface DiscoverFlags extends BusFlags {
+  agentId?: string;
   bind: string;
   region: string;
   ttlMs: number;
@@ -20,14 +22,16 @@ export function discoverZmqCommand(): Command {
   const cmd = new Command('discover-zmq').description('take P2P-NCCL registrations on a ZeroMQ ROUTER and heartbeat for the instances');
   addBusOptions(cmd)
     .addOption(new Option('--bind <endpoint>', 'ROUTER endpoint the vLLM instances register with').argParser(zmqEndpoint).default('tcp://0.0.0.0:30001'))
+    .addOption(new Option('--agent-id <id>', 'who speaks for the instances (letters, digits, _ -); default: the NATS user, else agent-<hostname>').env('LLMR_AGENT_ID').argParser(subjectId))
     .addOption(new Option('--region <name>', 'region of these workers').env('LLMR_REGION').default(AGENT_DEFAULTS.region))
     .addOption(new Option('--ttl-ms <ms>', 'an instance expires this long after its last registration').argParser(integer(100)).default(5000))
     .addOption(new Option('--interval-ms <ms>', 'heartbeat period').argParser(integer(50, 60_000)).default(AGENT_DEFAULTS.intervalMs))
     .addOption(new Option('--model <names>', 'served model names (default: read from the workers)').argParser(list))
     .action(async (f: DiscoverFlags) => {
-      const log = createLogger('discover-zmq', f.logLevel);
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: randomId('discover-zmq'), inboxPrefix: '_INBOX_agent' }, log);
-      const agent = new WorkerAgent(nc, { region: f.region, intervalMs: f.intervalMs, probeTimeoutMs: AGENT_DEFAULTS.probeTimeoutMs, workers: [] }, log);
+      const agentId = busIdentity(f.agentId, f.natsUser, hostAgentId);
+      const log = createLogger('discover-zmq', f.logLevel).child({ agentId });
+      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: agentId, inboxPrefix: `_INBOX_${agentId}` }, log);
+      const agent = new WorkerAgent(nc, { agentId, region: f.region, intervalMs: f.intervalMs, probeTimeoutMs: AGENT_DEFAULTS.probeTimeoutMs, workers: [] }, log);
       await agent.start();
       const discovery = new ZmqDiscovery({ bind: f.bind, ttlMs: f.ttlMs, models: f.model }, agent, log);
       await discovery.start();

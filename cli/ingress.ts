@@ -6,6 +6,7 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
+import { busIdentity } from './identity.ts';
 import { integer } from './parsers.ts';
 
 interface IngressFlags extends BusFlags {
@@ -29,7 +30,7 @@ export function ingressCommand(): Command {
   const d = INGRESS_DEFAULTS;
   const cmd = new Command('ingress').description('run an ingress: the OpenAI API over HTTP, requests onto NATS');
   addBusOptions(cmd)
-    .addOption(new Option('--id <id>', 'ingress id (letters, digits, _ -); default random'))
+    .addOption(new Option('--id <id>', 'ingress id (letters, digits, _ -); default: the NATS user, else random'))
     .addOption(new Option('--host <addr>', 'listen address').env('LLMR_HOST').default(d.host))
     .addOption(new Option('--port <port>', 'listen port (0: any free port)').argParser(integer(0, 65535)).env('LLMR_PORT').default(d.port))
     .addOption(new Option('--socket <path>', 'listen on a Unix socket instead of host:port'))
@@ -44,7 +45,7 @@ export function ingressCommand(): Command {
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
     .action(async (f: IngressFlags) => {
-      const id = f.id ?? randomId('ingress');
+      const id = busIdentity(f.id, f.natsUser, () => randomId('ingress'));
       const options = validateIngressOptions({
         id,
         host: f.host,
@@ -62,7 +63,7 @@ export function ingressCommand(): Command {
         logBodies: f.logBodies === true,
       });
       const log = createLogger('ingress', f.logLevel).child({ ingressId: id });
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: '_INBOX_ingress' }, log);
+      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: `_INBOX_${id}` }, log);
       const ingress = await startIngress(nc, options, log);
       onShutdown(log, async () => {
         await ingress.stop(f.shutdownGraceMs);

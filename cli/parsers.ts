@@ -1,6 +1,7 @@
 // Option value parsers shared by the subcommands: each rejects a bad value with a message that
 // names the expected form (commander prints it and exits with status 1).
 import { InvalidArgumentError } from 'commander';
+import { isSubjectId } from '../proto/subjects.ts';
 
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -26,6 +27,12 @@ export function list(value: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/** An id that is also a subject token: letters, digits, `_` and `-`, at most 128. */
+export function subjectId(value: string): string {
+  if (!isSubjectId(value)) throw new InvalidArgumentError('expected 1 to 128 letters, digits, _ or -');
+  return value;
 }
 
 export function zmqEndpoint(value: string): string {

@@ -8,6 +8,8 @@ import { BREAKER_DEFAULTS } from '../scheduler/circuit-breaker.ts';
 import { PD_DEFAULTS } from '../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
 import { Scheduler } from '../scheduler/service.ts';
+import { HEARTBEAT_LIMIT_DEFAULTS } from '../scheduler/heartbeat-admission.ts';
+import { parseAllowList, type AddressAllowList } from '../runtime/address-allow.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
 import { integer } from './parsers.ts';
@@ -55,6 +57,17 @@ interface SchedulerFlags extends BusFlags {
   cbSuccessThreshold: number;
   cbCooldownMs: number;
   circuitBreaker: boolean;
+  maxClockSkewMs: number;
+  maxHeartbeatIntervalMs: number;
+  workerAllow?: AddressAllowList;
+}
+
+function allowList(value: string): AddressAllowList {
+  try {
+    return parseAllowList(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
 
 function modelPolicy(value: string, previous: Record<string, PolicyType>): Record<string, PolicyType> {
@@ -92,6 +105,9 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default('127.0.0.1'))
     .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(29000))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(10_000))
+    .addOption(new Option('--worker-allow <cidrs>', 'networks workers may be in (CIDRs or addresses, comma-separated): heartbeats naming a worker elsewhere, or by host name, are refused').env('LLMR_WORKER_ALLOW').argParser(allowList))
+    .addOption(new Option('--max-clock-skew-ms <ms>', 'refuse heartbeats sent further than this in the future').argParser(integer(0)).default(HEARTBEAT_LIMIT_DEFAULTS.maxClockSkewMs))
+    .addOption(new Option('--max-heartbeat-interval-ms <ms>', 'refuse heartbeats announcing a longer interval').argParser(integer(10, 600_000)).default(HEARTBEAT_LIMIT_DEFAULTS.maxIntervalMs))
     .addOption(new Option('--missed-beats <n>', 'heartbeat intervals without news before a worker is dropped').argParser(integer(1, 100)).default(d.missedBeats))
     .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(PD_DEFAULTS.decider.thresholdTokens))
     .addOption(new Option('--pd-prefill-max-waiting <n>', 'P/D: a prefill worker with this many queued requests is saturated').argParser(integer(1)).default(PD_DEFAULTS.decider.prefillMaxWaiting))
@@ -133,6 +149,7 @@ export function schedulerCommand(): Command {
           syncFullIntervalMs: d.syncFullIntervalMs,
           retryAfterS: d.retryAfterS,
           startupGraceMs: d.startupGraceMs,
+          heartbeat: { maxClockSkewMs: f.maxClockSkewMs, maxIntervalMs: f.maxHeartbeatIntervalMs, workerAllow: f.workerAllow ?? null },
           breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
           pd: {
             decider: {
@@ -148,6 +165,7 @@ export function schedulerCommand(): Command {
         },
         log,
       );
+      if (!f.workerAllow) log.warn('no --worker-allow: any agent on the bus may announce a worker at any address, and users\' prompts (and the worker API key) go there');
       await scheduler.start();
       const metrics = await serveMetrics(scheduler.metrics.registry, f.metricsHost, f.metricsPort);
       log.info({ metrics: metrics.url }, 'metrics endpoint up');

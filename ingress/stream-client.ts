@@ -126,7 +126,7 @@ export class StreamClient {
 
   #publishCancel(scheduler: string, id: string): void {
     try {
-      this.#nc.publish(subjects.cancel(scheduler), id);
+      this.#nc.publish(subjects.cancel(scheduler, this.ingressId), id);
     } catch {
       // bus down: the scheduler's probe of this ingress or its own timeouts will end the call
     }
@@ -201,7 +201,7 @@ export class StreamClient {
     await Promise.all(
       [...schedulers].map(async (sched) => {
         try {
-          await this.#nc.request(subjects.cancel(sched), undefined, { timeout: Math.max(1000, this.#o.probeIntervalMs * 2) });
+          await this.#nc.request(subjects.cancel(sched, this.ingressId), undefined, { timeout: Math.max(1000, this.#o.probeIntervalMs * 2) });
         } catch (e) {
           if (!(e instanceof RequestError && e.isNoResponders())) return;
           for (const s of [...this.#sessions.values()]) {

@@ -1,7 +1,9 @@
 // The heartbeat an agent publishes for each worker on llm.v1.hb.<region>.<workerId>
 // (DESIGN.md "Subjects"). Validated on receipt: a bad one is dropped and counted, never trusted.
-// Beyond DESIGN.md's schema, `state` may be "unhealthy" (the worker answers but fails /health),
-// so that schedulers stop using it at the next beat instead of after three missed ones.
+// Beyond the original schema, `state` may be "unhealthy" (the worker answers but fails /health),
+// so that schedulers stop using it at the next beat instead of after three missed ones, and
+// `agent` names the agent that speaks for the worker: it must equal the agent token of the
+// subject, which the bus's permissions pin to the agent's credential (docs/SECURITY.md).
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 
@@ -21,6 +23,7 @@ export const HeartbeatSchema = Type.Object(
   {
     v: Type.Literal(HEARTBEAT_VERSION),
     id: Id,
+    agent: Id,
     url: Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$', maxLength: 2048 }),
     region: Id,
     models: Type.Array(Type.String({ minLength: 1, maxLength: 512 }), { minItems: 1, maxItems: 256 }),

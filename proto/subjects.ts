@@ -74,11 +74,20 @@ export const subjects = {
   /** scheduler → one ingress; the last token is the request's stream id. */
   response: (ingressId: string, requestId: string) => `${ROOT}.resp.${id('ingress', ingressId)}.${id('request', requestId)}`,
   responseAll: (ingressId: string) => `${ROOT}.resp.${id('ingress', ingressId)}.*`,
-  /** ingress → the scheduler that accepted. */
-  cancel: (schedulerId: string) => `${ROOT}.cancel.${id('scheduler', schedulerId)}`,
-  /** agent → every scheduler. */
-  heartbeat: (region: string, workerId: string) => `${ROOT}.hb.${id('region', region)}.${id('worker', workerId)}`,
-  heartbeatAll: `${ROOT}.hb.*.*`,
+  /**
+   * ingress → the scheduler that accepted. The ingress's id is in the subject so that the bus's
+   * permissions pin it (an ingress may publish only on its own) and the scheduler cancels only
+   * that ingress's streams.
+   */
+  cancel: (schedulerId: string, ingressId: string) => `${ROOT}.cancel.${id('scheduler', schedulerId)}.${id('ingress', ingressId)}`,
+  cancelAll: (schedulerId: string) => `${ROOT}.cancel.${id('scheduler', schedulerId)}.*`,
+  /**
+   * agent → every scheduler. The agent's id is in the subject so that the bus's permissions pin
+   * it: an agent may publish heartbeats only under its own id, and a worker id is bound to the
+   * agent that announced it (docs/SECURITY.md).
+   */
+  heartbeat: (region: string, agentId: string, workerId: string) => `${ROOT}.hb.${id('region', region)}.${id('agent', agentId)}.${id('worker', workerId)}`,
+  heartbeatAll: `${ROOT}.hb.*.*.*`,
   /** a starting scheduler → agents: heartbeat now. */
   heartbeatPing: `${ROOT}.hb.ping`,
   /** scheduler ↔ scheduler: in-flight load. */
@@ -91,10 +100,10 @@ export const subjects = {
   adminSchedulers: `${ROOT}.admin.schedulers`,
   /** ingress → every scheduler: drain or undrain a worker (admin API). */
   adminDrain: `${ROOT}.admin.drain`,
-  /** scheduler → agents: drain or undrain one of your workers (the agent's heartbeats then say so). */
-  agentDrain: `${ROOT}.agent.drain`,
-  /** agent → schedulers: KV-cache events. */
-  kvEvents: (workerId: string) => `${ROOT}.kv.${id('worker', workerId)}`,
+  /** scheduler → one agent: drain or undrain one of your workers (the agent's heartbeats then say so). */
+  agentDrain: (agentId: string) => `${ROOT}.agent.${id('agent', agentId)}.drain`,
+  /** agent → schedulers: KV-cache events of one of its workers. */
+  kvEvents: (agentId: string, workerId: string) => `${ROOT}.kv.${id('agent', agentId)}.${id('worker', workerId)}`,
   /** scheduler → JetStream stream LLM_AUDIT. */
   audit: (region: string, phase: string) => `audit.v1.${id('region', region)}.${id('phase', phase)}`,
   auditAll: 'audit.v1.>',
@@ -121,6 +130,20 @@ export function modelOfRequestSubject(subject: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** The tokens of a heartbeat subject; null when the subject is not one. */
+export function parseHeartbeatSubject(subject: string): { region: string; agent: string; worker: string } | null {
+  const t = subject.split('.');
+  if (t.length !== 6 || t[0] !== 'llm' || t[1] !== 'v1' || t[2] !== 'hb') return null;
+  const [region, agent, worker] = [t[3]!, t[4]!, t[5]!];
+  return ID.test(region) && ID.test(agent) && ID.test(worker) ? { region, agent, worker } : null;
+}
+
+/** The ingress id (last token) of a cancel subject; null when it is not a plain id. */
+export function ingressOfCancelSubject(subject: string): string | null {
+  const t = subject.slice(subject.lastIndexOf('.') + 1);
+  return ID.test(t) ? t : null;
 }
 
 /** The request id (last token) of a response subject. */

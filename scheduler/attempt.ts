@@ -67,7 +67,8 @@ export async function attemptCall(
     readonly mayRetry: boolean;
     readonly leg: Leg;
     readonly buffer: boolean;
-    readonly requestIdHeader?: string | undefined;
+    /** The X-Request-Id the worker sees (the router's own id for the request). */
+    readonly requestIdHeader: string;
     readonly load?: { readonly prefill: number; readonly decode: number } | undefined;
   },
 ): Promise<Attempt> {
@@ -76,14 +77,14 @@ export async function attemptCall(
   const startedAt = performance.now();
   const release = load.end;
   try {
-    const res = await callWorker(d.agent, d.upstream, { url: w.url, meta, body, signal, ...(opts.requestIdHeader ? { requestIdHeader: opts.requestIdHeader } : {}) });
+    const res = await callWorker(d.agent, d.upstream, { url: w.url, meta, body, signal, requestIdHeader: opts.requestIdHeader });
     d.events.upstream(w.id, opts.leg, res.status, (performance.now() - startedAt) / 1000);
     if (res.status >= 500) d.breakers.failure(w.id);
     else d.breakers.success(w.id);
     if (opts.mayRetry && RETRYABLE_STATUSES.has(res.status)) {
       await res.body.dump().catch(() => undefined);
       release();
-      return { kind: 'retry', error: errors.LLMR_ERR_UPSTREAM_UNREACHABLE(`${w.url} answered ${res.status}`), reason: `status_${res.status}` };
+      return { kind: 'retry', error: errors.LLMR_ERR_UPSTREAM_UNREACHABLE(`a worker answered ${res.status}`), reason: `status_${res.status}` };
     }
     let buffered: Uint8Array | null = null;
     if (opts.buffer) {
@@ -105,7 +106,7 @@ export async function attemptCall(
       d.breakers.release(w.id);
       return { kind: 'aborted' };
     }
-    const c = (e as ClassifiedError).retryable !== undefined ? (e as ClassifiedError) : classify(e, w.url);
+    const c = (e as ClassifiedError).retryable !== undefined ? (e as ClassifiedError) : classify(e);
     if (c.aborted) {
       d.breakers.release(w.id);
       return { kind: 'aborted' };
@@ -185,12 +186,12 @@ export async function relay(a: Extract<Attempt, { kind: 'answer' }>, out: Stream
     });
     return finish();
   } catch (e) {
-    const c = classify(e, workerLabel);
+    const c = classify(e);
     if (c.aborted) {
       out.end({ error: toWire(errors.LLMR_ERR_CLIENT_CLOSED()) });
       return { error: null, usage: null };
     }
-    const broken = errors.LLMR_ERR_STREAM_BROKEN(`worker ${workerLabel} failed mid-answer: ${c.message}`);
+    const broken = errors.LLMR_ERR_STREAM_BROKEN(`the worker failed mid-answer (${c.code})`);
     log.warn({ workerId: workerLabel, err: c.message }, 'worker failed mid-answer');
     out.end({ error: toWire(broken) });
     return { error: broken, usage: null };

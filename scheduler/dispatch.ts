@@ -33,6 +33,12 @@ export interface DispatchRequest {
   readonly body: Uint8Array;
   /** Aborted when the client cancels (or the deadline passes). */
   readonly signal: AbortSignal;
+  /**
+   * The id workers see as X-Request-Id: the router's own, unique per submission. The client's
+   * X-Request-Id stays in `meta` for logs and the answer's header; sent to a worker it could
+   * collide with another client's, and P2P-NCCL parses KV peer addresses out of it.
+   */
+  readonly workerRequestId: string;
 }
 
 /** A request with its prompt's features, each computed at most once and only when something reads it. */
@@ -164,7 +170,7 @@ async function dispatchWhole(d: DispatchDeps, r: PreparedRequest, out: StreamWri
     const w = picked.worker;
     tried.add(w.id);
     const load = wholeLoad(r, picked.cachedTokens ?? 0);
-    const a = await attemptCall(d, w, r.model, r.meta, r.body, r.signal, { mayRetry: attempt < d.retry.maxAttempts, leg: 'whole', buffer: !r.meta.stream, load });
+    const a = await attemptCall(d, w, r.model, r.meta, r.body, r.signal, { mayRetry: attempt < d.retry.maxAttempts, leg: 'whole', buffer: !r.meta.stream, load, requestIdHeader: r.workerRequestId });
     if (a.kind === 'aborted') return { worker: w.id, status: null, attempts: attempt, error: null };
     if (a.kind === 'answer') {
       log.debug({ workerId: w.id, status: a.res.status, attempt }, 'worker answered');

@@ -53,7 +53,7 @@ export class SchedulerMetrics implements DispatchEvents {
     this.#ttft = new Histogram({ name: 'llm_router_upstream_ttft_seconds', help: 'From calling a worker to its first body chunk (time to first token for streams).', labelNames: ['model'], buckets: [...BUCKETS.ttft], registers });
     this.#itl = new Histogram({ name: 'llm_router_upstream_itl_seconds', help: 'Between body chunks of a streamed answer (inter-token latency as the router receives it).', labelNames: ['model'], buckets: [...BUCKETS.itl], registers });
     this.#tokens = new Counter({ name: 'llm_router_tokens_total', help: 'Tokens in answers, by model and kind (prompt, completion), from the answers\' usage or their streamed events.', labelNames: ['model', 'kind'], registers });
-    this.heartbeats = new Counter({ name: 'llm_router_heartbeats_total', help: 'Heartbeats received, by result (accepted, invalid).', labelNames: ['result'], registers });
+    this.heartbeats = new Counter({ name: 'llm_router_heartbeats_total', help: 'Heartbeats received, by result: accepted, invalid (undecodable), or refused: subject_mismatch, future (sentAt beyond the clock skew), interval (above the bound), not_allowed (outside --worker-allow), conflict (a live worker id from another agent or at another URL).', labelNames: ['result'], registers });
     this.cancels = new Counter({ name: 'llm_router_cancels_total', help: 'Requests cancelled by their ingress (the client left or read too slowly).', registers });
 
     new Gauge({

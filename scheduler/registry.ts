@@ -1,11 +1,16 @@
 // The scheduler's view of the fleet, fed by decoded heartbeats. Pure state with an injected
 // clock: a worker is dropped after `missedBeats` of its own intervals without a heartbeat
 // (liveness never depends on JetStream KV expiry, which nats-server 2.9 does not announce), and
-// only `ready` workers are candidates for new work.
+// only `ready` workers are candidates for new work. A worker id is bound to the agent that first
+// announced it and to its URL for as long as it lives: a heartbeat that names a live worker with
+// another agent or another URL is refused ('conflict'), so that one agent (or a forger on the
+// bus) cannot take over another's worker and receive its users' prompts.
 import type { ConnectorKind, Heartbeat, Role, WorkerState } from '../proto/heartbeat.ts';
 
 export interface WorkerView {
   readonly id: string;
+  /** The agent that speaks for it (bound while the worker lives). */
+  readonly agent: string;
   readonly url: string;
   readonly region: string;
   readonly models: readonly string[];
@@ -23,7 +28,7 @@ export interface WorkerView {
 /** Which workers a request may use: a whole request, or one leg of a P/D pair. */
 export type Pool = 'whole' | 'prefill' | 'decode';
 
-export type UpsertResult = 'added' | 'updated' | 'stale';
+export type UpsertResult = 'added' | 'updated' | 'stale' | 'conflict';
 
 export interface RegistryOptions {
   readonly now: () => number;
@@ -71,11 +76,14 @@ export class Registry {
 
   upsert(hb: Heartbeat): UpsertResult {
     const prev = this.#workers.get(hb.id);
+    const url = hb.url.replace(/\/+$/, '');
+    if (prev && (prev.agent !== hb.agent || prev.url !== url)) return 'conflict';
     // A restarted agent starts its sequence again, so order by send time, then sequence.
     if (prev && (hb.sentAt < prev.sentAt || (hb.sentAt === prev.sentAt && hb.seq <= prev.seq))) return 'stale';
     const view: Mutable<WorkerView> = {
       id: hb.id,
-      url: hb.url.replace(/\/+$/, ''),
+      agent: hb.agent,
+      url,
       region: hb.region,
       models: hb.models,
       role: hb.role,
@@ -93,7 +101,7 @@ export class Registry {
       this.#version++;
       return 'added';
     }
-    if (prev.state !== view.state || prev.role !== view.role || prev.url !== view.url || !sameList(prev.models, view.models)) this.#version++;
+    if (prev.state !== view.state || prev.role !== view.role || !sameList(prev.models, view.models)) this.#version++;
     Object.assign(prev, view);
     return 'updated';
   }

@@ -8,9 +8,11 @@ import { errors } from '../proto/errors.ts';
 import { decodeDrain, type DrainCommand, type SchedulerReport, type WorkersReply } from '../proto/admin.ts';
 import { decodeHeartbeat } from '../proto/heartbeat.ts';
 import { decodeRequestMeta } from '../proto/request-meta.ts';
-import { modelOfRequestSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
+import { ingressOfCancelSubject, modelOfRequestSubject, parseHeartbeatSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
 import { headerGetter } from '../runtime/nats.ts';
 import { dispatch } from './dispatch.ts';
+import { admitHeartbeat, type HeartbeatLimits } from './heartbeat-admission.ts';
+import { OncePer } from '../runtime/once-per.ts';
 import { InflightTracker, isSyncMessage } from './inflight.ts';
 import type { PdConfig } from './pd/config.ts';
 import type { Decision } from './pd/decider.ts';
@@ -40,6 +42,8 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly breaker: BreakerOptions | null;
   /** At start, how long to wait for the first heartbeats before taking requests. */
   readonly startupGraceMs: number;
+  /** What a heartbeat may claim (clock skew, interval, worker networks). */
+  readonly heartbeat: HeartbeatLimits;
 }
 
 export interface SchedulerCounters {
@@ -84,6 +88,8 @@ export class Scheduler {
   #draining = false;
   readonly #startedAt = Date.now();
   readonly #bus: BusState;
+  /** Refused heartbeats are logged once per worker and reason a minute: a forger must not flood the log. */
+  readonly #refusalLog = new OncePer(60_000, 1000);
 
   constructor(nc: NatsConnection, options: SchedulerOptions, log: Logger) {
     this.options = options;
@@ -121,7 +127,7 @@ export class Scheduler {
     const nc = this.#nc;
     this.#subs.push(nc.subscribe(subjects.heartbeatAll, { callback: on((msg) => this.#onHeartbeat(msg)) }));
     this.#subs.push(nc.subscribe(subjects.schedSync, { callback: on((msg) => this.#onSync(msg)) }));
-    this.#subs.push(nc.subscribe(subjects.cancel(this.options.id), { callback: on((msg) => this.#onCancel(msg)) }));
+    this.#subs.push(nc.subscribe(subjects.cancelAll(this.options.id), { callback: on((msg) => this.#onCancel(msg)) }));
     this.#subs.push(nc.subscribe(subjects.schedInfo, { queue: SCHEDULER_QUEUE, callback: on((msg) => this.#onInfo(msg)) }));
     // The fleet API: every replica answers (no queue group), so the ingress hears them all.
     this.#subs.push(nc.subscribe(subjects.adminWorkers, { callback: on((msg) => msg.respond(JSON.stringify(this.workersReport()))) }));
@@ -212,11 +218,13 @@ export class Scheduler {
       if (msg.reply) msg.respond(JSON.stringify({ scheduler: this.options.id, ok: false, error: 'malformed drain command' }));
       return;
     }
-    const known = this.registry.get(cmd.workerId) !== undefined;
+    const worker = this.registry.get(cmd.workerId);
+    const known = worker !== undefined;
     if (known || !cmd.drain) this.registry.setAdminDrained(cmd.workerId, cmd.drain);
     this.#log.warn({ workerId: cmd.workerId, drain: cmd.drain, known }, cmd.drain ? 'worker drained by an operator' : 'worker undrained by an operator');
     try {
-      this.#nc.publish(subjects.agentDrain, JSON.stringify(cmd));
+      // Only the agent that speaks for the worker hears it (each agent reads only its own subject).
+      if (worker) this.#nc.publish(subjects.agentDrain(worker.agent), JSON.stringify(cmd));
     } catch {
       // the agent hears it from the next replica, or the operator retries
     }
@@ -224,28 +232,36 @@ export class Scheduler {
   }
 
   #onHeartbeat(msg: Msg): void {
+    const from = parseHeartbeatSubject(msg.subject);
     const hb = decodeHeartbeat(msg.data);
-    if (!hb.ok) {
+    if (!hb.ok || from === null) {
       this.counters.heartbeatsInvalid++;
       this.metrics.heartbeats.inc({ result: 'invalid' });
-      this.#log.debug({ subject: msg.subject, reason: hb.reason }, 'invalid heartbeat dropped');
+      this.#log.debug({ subject: msg.subject, reason: hb.ok ? 'malformed subject' : hb.reason }, 'invalid heartbeat dropped');
       return;
     }
-    // The subject names the worker; a payload that claims another worker is not trusted.
-    if (msg.subject !== subjects.heartbeat(hb.value.region, hb.value.id)) {
-      this.counters.heartbeatsInvalid++;
-      this.metrics.heartbeats.inc({ result: 'invalid' });
-      this.#log.debug({ subject: msg.subject }, 'heartbeat subject does not match its payload');
-      return;
+    // The subject's agent token is what the bus vouches for (each agent may publish only under
+    // its own); the payload must agree with it and stay within what an honest agent needs.
+    const admitted = admitHeartbeat(hb.value, from, Date.now(), this.options.heartbeat);
+    if (!admitted.ok) return this.#refuseHeartbeat(from, admitted.result, admitted.reason);
+    const was = this.registry.get(hb.value.id)?.state;
+    const r = this.registry.upsert(hb.value);
+    if (r === 'conflict') {
+      const bound = this.registry.get(hb.value.id)!;
+      return this.#refuseHeartbeat(from, 'conflict', `worker is bound to agent ${bound.agent} at ${bound.url}; this beat names agent ${hb.value.agent} at ${hb.value.url}`);
     }
     this.counters.heartbeats++;
     this.metrics.heartbeats.inc({ result: 'accepted' });
-    const was = this.registry.get(hb.value.id)?.state;
-    const r = this.registry.upsert(hb.value);
     // A worker that fails its health checks is restarting or gone, and a restarted vLLM has an
     // empty prefix cache: what the index remembers of it would only steer prompts to misses.
     if (r === 'updated' && hb.value.state === 'unhealthy' && was !== 'unhealthy') this.prefix.forget(hb.value.id);
-    if (r === 'added') this.#log.info({ workerId: hb.value.id, url: hb.value.url, role: hb.value.role, models: hb.value.models }, 'worker joined');
+    if (r === 'added') this.#log.info({ workerId: hb.value.id, agent: hb.value.agent, url: hb.value.url, role: hb.value.role, models: hb.value.models }, 'worker joined');
+  }
+
+  #refuseHeartbeat(from: { agent: string; worker: string }, result: string, reason: string): void {
+    this.counters.heartbeatsInvalid++;
+    this.metrics.heartbeats.inc({ result });
+    if (this.#refusalLog.first(`${from.worker}\u0000${result}`, Date.now())) this.#log.warn({ workerId: from.worker, agent: from.agent, result, reason }, 'heartbeat refused');
   }
 
   #onSync(msg: Msg): void {
@@ -267,11 +283,14 @@ export class Scheduler {
     }
   }
 
-  /** A cancel names a stream id; an empty one with a reply subject is an ingress checking that we live. */
+  /**
+   * A cancel names a stream id; an empty one with a reply subject is an ingress checking that we
+   * live. Its subject names the ingress (pinned by the bus), which may cancel only its own streams.
+   */
   #onCancel(msg: Msg): void {
     const id = msg.string();
     const a = id ? this.#active.get(id) : undefined;
-    if (a) {
+    if (a && a.ingressId === ingressOfCancelSubject(msg.subject)) {
       this.counters.cancelled++;
       this.metrics.cancels.inc();
       a.controller.abort();
@@ -356,7 +375,7 @@ export class Scheduler {
         pd: this.options.pd,
         events: this.metrics,
       },
-      { model, meta: meta.value, body: msg.data, signal: controller.signal },
+      { model, meta: meta.value, body: msg.data, signal: controller.signal, workerRequestId: streamId },
       out,
     )
       .then((o) => {

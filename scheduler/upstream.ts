@@ -37,21 +37,24 @@ export interface CallOptions {
   readonly meta: RequestMeta;
   readonly body: Uint8Array;
   readonly signal: AbortSignal;
-  /** Overrides the route's path (P/D legs use the same route). */
-  readonly requestIdHeader?: string;
+  /**
+   * The X-Request-Id the worker sees: always the router's own, never the client's (a client's id
+   * could collide with another's, and P2P-NCCL parses KV peer addresses out of it).
+   */
+  readonly requestIdHeader: string;
 }
 
 /** Sends one request; resolves at the worker's status line. Transport failures become coded errors. */
 export function callWorker(agent: Dispatcher, o: UpstreamOptions, c: CallOptions): Promise<UpstreamResponse> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
-    'x-request-id': c.requestIdHeader ?? c.meta.requestId,
+    'x-request-id': c.requestIdHeader,
   };
   if (o.workerApiKey) headers.authorization = `Bearer ${o.workerApiKey}`;
   if (c.meta.traceparent) headers.traceparent = c.meta.traceparent;
-  if (c.signal.aborted) return Promise.reject(classify(new undiciErrors.RequestAbortedError(), c.url));
+  if (c.signal.aborted) return Promise.reject(classify(new undiciErrors.RequestAbortedError()));
   return new Promise((resolve, reject) => {
-    const call = new Call(c.url, c.signal, resolve, reject);
+    const call = new Call(c.signal, resolve, reject);
     try {
       agent.dispatch({ origin: c.url, path: ROUTES[c.meta.route], method: 'POST', headers, body: c.body }, call);
     } catch (e) {
@@ -148,7 +151,6 @@ export class UpstreamBody {
 
 /** One request's undici handler: resolves at the status line, then feeds the body. */
 class Call implements Dispatcher.DispatchHandler {
-  readonly #url: string;
   readonly #signal: AbortSignal;
   readonly #resolve: (r: UpstreamResponse) => void;
   readonly #reject: (e: ClassifiedError) => void;
@@ -157,8 +159,7 @@ class Call implements Dispatcher.DispatchHandler {
   #done = false;
   readonly #onAbort = (): void => this.#body.abort(new undiciErrors.RequestAbortedError());
 
-  constructor(url: string, signal: AbortSignal, resolve: (r: UpstreamResponse) => void, reject: (e: ClassifiedError) => void) {
-    this.#url = url;
+  constructor(signal: AbortSignal, resolve: (r: UpstreamResponse) => void, reject: (e: ClassifiedError) => void) {
     this.#signal = signal;
     this.#resolve = resolve;
     this.#reject = reject;
@@ -189,7 +190,7 @@ class Call implements Dispatcher.DispatchHandler {
   onResponseError(_c: Dispatcher.DispatchController | null, error: Error): void {
     this.#finish();
     if (this.#started) this.#body.fail(error);
-    else this.#reject(classify(error, this.#url));
+    else this.#reject(classify(error));
   }
 
   #finish(): void {
@@ -208,14 +209,18 @@ export interface ClassifiedError extends RouterError {
   readonly aborted: boolean;
 }
 
-export function classify(e: unknown, url: string): ClassifiedError {
+/**
+ * The message says what failed, never where: it reaches the client, and a worker's address is
+ * the operator's business (the scheduler's own log line names the worker).
+ */
+export function classify(e: unknown): ClassifiedError {
   const err = e as { code?: string; name?: string; message?: string };
   const aborted = err?.name === 'AbortError' || err?.code === 'UND_ERR_ABORTED' || e instanceof undiciErrors.RequestAbortedError;
   let out: RouterError;
   if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError || e instanceof undiciErrors.ConnectTimeoutError) {
-    out = errors.LLMR_ERR_UPSTREAM_TIMEOUT(`${url}: ${err.code}`);
+    out = errors.LLMR_ERR_UPSTREAM_TIMEOUT(String(err.code));
   } else {
-    out = errors.LLMR_ERR_UPSTREAM_UNREACHABLE(`${url}: ${err?.code ?? err?.message ?? String(e)}`);
+    out = errors.LLMR_ERR_UPSTREAM_UNREACHABLE(err?.code ?? 'connection failed');
   }
   return Object.assign(out, { retryable: !aborted, aborted });
 }

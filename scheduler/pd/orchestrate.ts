@@ -95,7 +95,7 @@ export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: Strea
     if (legs === 'whole') {
       triedDecode.add(decodeWorker.id);
       const cachedHere = pickedDecode?.cachedTokens ?? Math.floor(d.prefix.matchedChars(decodeWorker.id, chain) / CHARS_PER_TOKEN);
-      const a = await attemptCall(d, decodeWorker, r.model, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream, load: { prefill: Math.max(0, tokens - cachedHere), decode: tokens } });
+      const a = await attemptCall(d, decodeWorker, r.model, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream, load: { prefill: Math.max(0, tokens - cachedHere), decode: tokens }, requestIdHeader: r.workerRequestId });
       const done = await finishOrRetry(a, decodeWorker.id, null);
       if (done) return { ...done, attempts: attempt, ...(decision ? { decision } : {}) };
     } else {
@@ -113,7 +113,7 @@ export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: Strea
         triedPrefill.add(p.id);
         const connector: Connector = connectorOf(decodeWorker)!;
         const requestIdHeader: string =
-          connector === 'p2p-nccl' ? p2pRequestId(p.connector.zmqAddress ?? p.url, decodeWorker.connector.zmqAddress ?? decodeWorker.url, randomUUID().replaceAll('-', '')) : r.meta.requestId;
+          connector === 'p2p-nccl' ? p2pRequestId(p.connector.zmqAddress ?? p.url, decodeWorker.connector.zmqAddress ?? decodeWorker.url, randomUUID().replaceAll('-', '')) : r.workerRequestId;
         const pa = await attemptCall(d, p, r.model, r.meta, encoder.encode(JSON.stringify(prefillBody(body, connector))), r.signal, {
           mayRetry: true,
           leg: 'prefill',
@@ -146,7 +146,7 @@ export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: Strea
           answer = JSON.parse(new TextDecoder().decode(pa.buffered ?? new Uint8Array(0)));
         } catch (e) {
           pa.release();
-          lastError = errors.LLMR_ERR_UPSTREAM_PROTOCOL(`prefill worker ${p.id} sent a body that is not JSON: ${(e as Error).message}`);
+          lastError = errors.LLMR_ERR_UPSTREAM_PROTOCOL(`the prefill worker sent a body that is not JSON: ${(e as Error).message}`);
           const go = await pause(attempt);
           if (go) return go;
           continue;

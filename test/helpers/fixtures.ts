@@ -8,6 +8,7 @@ export function heartbeat(id: string, over: Partial<Heartbeat> = {}): Heartbeat 
   return {
     v: 1,
     id,
+    agent: 'agent-1',
     url: `http://${id}:8000`,
     region: 'r1',
     models: [FIXTURE_MODEL],

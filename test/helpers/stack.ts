@@ -2,6 +2,9 @@
 // parts: a nats-server of its own, simulated workers on real sockets, agents, schedulers and
 // ingresses each with their own NATS connection. Fast heartbeats so that joins and leaves
 // happen in a few hundred milliseconds. Everything stops when the test ends.
+// The bus is the shipped nats.conf with its real users and permissions (each ingress its own
+// user, agents as agent-1), unless a test asks for a bus of its own with `nats`.
+import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { TestContext } from 'node:test';
 import OpenAI from 'openai';
@@ -13,6 +16,7 @@ import { startIngress, type Ingress } from '../../ingress/server.ts';
 import { connectNats } from '../../runtime/nats.ts';
 import type { PolicyType } from '../../scheduler/policies/index.ts';
 import { BREAKER_DEFAULTS } from '../../scheduler/circuit-breaker.ts';
+import { HEARTBEAT_LIMIT_DEFAULTS } from '../../scheduler/heartbeat-admission.ts';
 import { PD_DEFAULTS } from '../../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS, type RetryOptions } from '../../scheduler/retry.ts';
 import { Scheduler, type SchedulerOptions } from '../../scheduler/service.ts';
@@ -20,6 +24,19 @@ import { startNatsServer, type NatsServer, type NatsServerOptions } from './nats
 import { eventually, SIM_MODEL, startSimWorker } from './sim.ts';
 
 export const HEARTBEAT_MS = 200;
+
+/** The repo's nats.conf, which the stack runs on by default. */
+export const NATS_CONF = fileURLToPath(new URL('../../nats.conf', import.meta.url));
+
+/** The users of nats.conf (passwords `<user>-dev`, for local use only). */
+export const BUS_USERS = ['ingress-1', 'ingress-2', 'scheduler', 'agent-1', 'agent-2', 'agent-zmq', 'admin'] as const;
+export type BusUser = (typeof BUS_USERS)[number];
+/** A role stands for its first user. */
+export type BusPrincipal = BusUser | 'ingress' | 'agent';
+
+export function busUser(p: BusPrincipal): BusUser {
+  return p === 'ingress' ? 'ingress-1' : p === 'agent' ? 'agent-1' : p;
+}
 
 export interface StackOptions {
   readonly workers?: number;
@@ -29,9 +46,8 @@ export interface StackOptions {
   readonly policy?: PolicyType;
   readonly retry?: Partial<RetryOptions>;
   readonly ingress?: Partial<IngressOptions>;
+  /** A bus of the test's own (anonymous, unless it is the repo's nats.conf). Default: nats.conf. */
   readonly nats?: NatsServerOptions;
-  /** Per role credentials when the server enforces them (the repo's nats.conf). */
-  readonly credentials?: { readonly ingress: [string, string]; readonly scheduler: [string, string]; readonly agent: [string, string] };
 }
 
 export interface Stack {
@@ -48,8 +64,10 @@ export interface Stack {
   addWorker(overrides?: Partial<SimWorkerOptions>): Promise<{ worker: SimWorker; agent: WorkerAgent }>;
   addScheduler(overrides?: Partial<SchedulerOptions>): Promise<Scheduler>;
   addIngress(overrides?: Partial<IngressOptions>): Promise<Ingress>;
-  /** A NATS connection for the test itself (no credentials needed unless the server enforces them). */
-  connect(role: 'ingress' | 'scheduler' | 'agent', name?: string): Promise<NatsConnection>;
+  /** A NATS connection for the test itself, as one of nats.conf's users (its inbox prefix is `_INBOX_<user>`). */
+  connect(user: BusPrincipal, name?: string): Promise<NatsConnection>;
+  /** Whether the bus enforces nats.conf's users. */
+  readonly authenticated: boolean;
   /** Waits until every scheduler sees `n` ready workers. */
   waitForWorkers(n: number): Promise<void>;
 }
@@ -68,20 +86,26 @@ export function schedulerOptions(id: string, overrides: Partial<SchedulerOptions
     pd: PD_DEFAULTS,
     breaker: BREAKER_DEFAULTS,
     startupGraceMs: 300,
+    heartbeat: { ...HEARTBEAT_LIMIT_DEFAULTS, workerAllow: null },
     ...overrides,
   };
 }
 
 export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions = {}): Promise<Stack> {
   const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-  const nats = await startNatsServer(t, o.nats);
+  const natsOptions = o.nats ?? { configFile: NATS_CONF };
+  const authenticated = natsOptions.configFile === NATS_CONF;
+  const nats = await startNatsServer(t, natsOptions);
   const conns: NatsConnection[] = [];
   t.after(async () => {
     await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
   });
-  const connect = async (role: 'ingress' | 'scheduler' | 'agent', name: string = role): Promise<NatsConnection> => {
-    const cred = o.credentials?.[role];
-    const nc = await connectNats({ servers: nats.url, user: cred?.[0], password: cred?.[1], name, inboxPrefix: `_INBOX_${role}` }, log);
+  const connect = async (principal: BusPrincipal, name: string = principal): Promise<NatsConnection> => {
+    const user = busUser(principal);
+    const nc = await connectNats(
+      { servers: nats.url, ...(authenticated ? { user, password: `${user}-dev` } : {}), name, inboxPrefix: `_INBOX_${user}` },
+      log,
+    );
     conns.push(nc);
     return nc;
   };
@@ -98,10 +122,11 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
 
   const addWorker = async (overrides: Partial<SimWorkerOptions> = {}) => {
     const worker = await startSimWorker(t, { ...o.sim, ...overrides });
-    const nc = await connect('agent', `agent-${workers.length}`);
+    const nc = await connect('agent-1', `agent-${workers.length}`);
     const agent = new WorkerAgent(
       nc,
       {
+        agentId: 'agent-1',
         region: 'test',
         intervalMs: HEARTBEAT_MS,
         probeTimeoutMs: 500,
@@ -125,8 +150,10 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
   };
 
   const addIngress = async (overrides: Partial<IngressOptions> = {}) => {
-    const id = overrides.id ?? `ingress-${ingresses.length}`;
-    const nc = await connect('ingress', id);
+    // On nats.conf an ingress's id is its user's name: it may read only its own streams.
+    const id = overrides.id ?? `ingress-${ingresses.length + 1}`;
+    if (authenticated && !(BUS_USERS as readonly string[]).includes(id)) throw new Error(`nats.conf has no user for ingress ${id}: use ingress-1 or ingress-2, or a bus of the test's own`);
+    const nc = await connect(id as BusUser, id);
     const options = validateIngressOptions({
       ...INGRESS_DEFAULTS,
       bodyLimit: null,
@@ -160,6 +187,7 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
     addScheduler,
     addIngress,
     connect,
+    authenticated,
     async waitForWorkers(n) {
       await eventually(
         () => schedulers.every((s) => s.registry.candidates(SIM_MODEL, 'whole').length === n),

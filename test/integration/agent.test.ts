@@ -36,7 +36,7 @@ describe('agent - heartbeats into the registry', () => {
     scope.after(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const nc = await stack.connect('agent', name);
-    const agent = new WorkerAgent(nc, { region: 'test', ...timing, workers: [{ url, role: 'both', connector: 'nixl' }] }, silent);
+    const agent = new WorkerAgent(nc, { agentId: 'agent-1', region: 'test', ...timing, workers: [{ url, role: 'both', connector: 'nixl' }] }, silent);
     await agent.start();
     scope.after(() => agent.stop());
     return agent.ids()[0]!;
@@ -46,7 +46,7 @@ describe('agent - heartbeats into the registry', () => {
     // An agent that beats only once a minute: a scheduler that knows it within seconds learned it from the ping.
     const w = await startSimWorker(scope);
     const nc = await stack.connect('agent', 'slow-agent');
-    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 60_000, probeTimeoutMs: 500, workers: [{ url: w.url, role: 'both', connector: 'nixl' }] }, silent);
+    const agent = new WorkerAgent(nc, { agentId: 'agent-1', region: 'test', intervalMs: 60_000, probeTimeoutMs: 500, workers: [{ url: w.url, role: 'both', connector: 'nixl' }] }, silent);
     await agent.start();
     scope.after(() => agent.stop());
     const late = await stack.addScheduler({ id: 'late-scheduler' });
@@ -68,7 +68,7 @@ describe('agent - heartbeats into the registry', () => {
     const w = await startSimWorker(scope);
     await setFaults(w, { slowStartMs: 600 });
     const nc = await stack.connect('agent', 'slow-start-agent');
-    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: 100, probeTimeoutMs: 500, workers: [{ url: w.url, role: 'both', connector: 'nixl' }] }, silent);
+    const agent = new WorkerAgent(nc, { agentId: 'agent-1', region: 'test', intervalMs: 100, probeTimeoutMs: 500, workers: [{ url: w.url, role: 'both', connector: 'nixl' }] }, silent);
     const sched = stack.schedulers[0]!;
     const seenWhileLoading: string[] = [];
     await agent.start();
@@ -142,10 +142,10 @@ describe('agent - heartbeats into the registry', () => {
     const sched = stack.schedulers[0]!;
     const nc = await stack.connect('agent', 'garbage');
     const before = sched.counters.heartbeatsInvalid;
-    nc.publish(subjects.heartbeat('test', 'junk'), 'not json');
-    nc.publish(subjects.heartbeat('test', 'junk'), JSON.stringify({ v: 1, id: 'junk' }));
+    nc.publish(subjects.heartbeat('test', 'agent-1', 'junk'), 'not json');
+    nc.publish(subjects.heartbeat('test', 'agent-1', 'junk'), JSON.stringify({ v: 1, id: 'junk' }));
     const hb = heartbeat('claims-another', { region: 'test', models: [SIM_MODEL], sentAt: Date.now() });
-    nc.publish(subjects.heartbeat('test', 'junk'), encodeHeartbeat(hb));
+    nc.publish(subjects.heartbeat('test', 'agent-1', 'junk'), encodeHeartbeat(hb));
     await nc.flush();
     await eventually(() => sched.counters.heartbeatsInvalid === before + 3, 'three heartbeats dropped');
     assert.equal(sched.registry.get('junk'), undefined);

@@ -32,8 +32,8 @@ describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
 
   before(async () => {
     stack = await startStack(scope, { workers: 0 });
-    const nc = await stack.connect('agent', 'discover-zmq');
-    const agent = new WorkerAgent(nc, { region: 'test', intervalMs: HEARTBEAT_MS, probeTimeoutMs: 500, workers: [] }, pino({ level: 'silent' }));
+    const nc = await stack.connect('agent-zmq', 'discover-zmq');
+    const agent = new WorkerAgent(nc, { agentId: 'agent-zmq', region: 'test', intervalMs: HEARTBEAT_MS, probeTimeoutMs: 500, workers: [] }, pino({ level: 'silent' }));
     await agent.start();
     scope.after(() => agent.stop());
     discovery = new ZmqDiscovery({ bind: 'tcp://127.0.0.1:*', ttlMs: DISCOVERY_TTL_MS }, agent, pino({ level: 'silent' }));

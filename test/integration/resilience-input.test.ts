@@ -69,9 +69,12 @@ describe('resilience - bad input', () => {
   });
 
   test('resilience - garbage on a live stream\'s reply subject: resubmitted before its head, a clear error after', async () => {
-    const spy = await stack.connect('ingress', 'spy');
+    // The only principal that may publish on a stream's reply subject is a scheduler (a broken or
+    // compromised one here); reading the ingress's streams takes the ingress's own user.
+    const spy = await stack.connect('ingress-1', 'spy');
+    const rogue = await stack.connect('scheduler', 'rogue-scheduler');
     const ids: string[] = [];
-    spy.subscribe('llm.v1.resp.ingress-0.*', {
+    spy.subscribe('llm.v1.resp.ingress-1.*', {
       callback: (_e, m) => {
         const id = m.subject.slice(m.subject.lastIndexOf('.') + 1);
         if (m.headers?.get('Llm-Kind') === 'accepted' && !ids.includes(id)) ids.push(id);
@@ -86,9 +89,9 @@ describe('resilience - bad input', () => {
       const early = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'victim', max_tokens: 3, stream: true });
       while (ids.length === 0) await new Promise((r) => setTimeout(r, 10));
       const bystander = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'bystander', max_tokens: 3, stream: true });
-      spy.publish(`llm.v1.resp.ingress-0.${ids[0]}`, 'garbage');
-      spy.publish('llm.v1.resp.ingress-0.NOSUCHSTREAM', 'garbage');
-      await spy.flush();
+      rogue.publish(`llm.v1.resp.ingress-1.${ids[0]}`, 'garbage');
+      rogue.publish('llm.v1.resp.ingress-1.NOSUCHSTREAM', 'garbage');
+      await rogue.flush();
       const e = await early;
       assert.equal(e.status, 200);
       assert.ok((await readSse(e)).done, 'the resubmitted request completes');
@@ -102,8 +105,8 @@ describe('resilience - bad input', () => {
       assert.equal(late.status, 200);
       const reader = late.body!.getReader();
       await reader.read();
-      spy.publish(`llm.v1.resp.ingress-0.${ids.at(-1)}`, 'garbage');
-      await spy.flush();
+      rogue.publish(`llm.v1.resp.ingress-1.${ids.at(-1)}`, 'garbage');
+      await rogue.flush();
       let text = '';
       for (;;) {
         const { value, done } = await reader.read();

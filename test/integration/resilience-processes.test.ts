@@ -12,6 +12,10 @@ function sseTokens(raw: string): number {
   return (raw.match(/"text":/g) ?? []).length;
 }
 
+/** The child processes run as nats.conf's users; secrets come through the environment, never flags. */
+const AS_SCHEDULER = { NATS_USER: 'scheduler', NATS_PASSWORD: 'scheduler-dev' };
+const AS_INGRESS_2 = { NATS_USER: 'ingress-2', NATS_PASSWORD: 'ingress-2-dev' };
+
 function longStream(url: string, signal?: AbortSignal) {
   return postJson(`${url}/v1/completions`, { model: SIM_MODEL, prompt: 'a long one', max_tokens: 3000, ignore_eos: true, stream: true }, {}, signal ? { signal } : {});
 }
@@ -27,7 +31,7 @@ describe('resilience - processes and the bus', () => {
   test('resilience - a scheduler killed mid-stream: the stream ends with an error at once, new requests go to another replica', async () => {
     // The in-process scheduler steps aside; a child scheduler takes the traffic.
     await stack.schedulers[0]!.stop(0);
-    const child = spawnRouter(scope, ['scheduler', '--nats-url', stack.nats.url, '--id', 'doomed', '--policy', 'round_robin', '--metrics-port', '0']);
+    const child = spawnRouter(scope, ['scheduler', '--nats-url', stack.nats.url, '--id', 'doomed', '--policy', 'round_robin', '--metrics-port', '0'], AS_SCHEDULER);
     await waitForOutput(child, /scheduler started/);
     await eventually(async () => {
       const r = await fetch(`${stack.url()}/readiness`);
@@ -57,7 +61,7 @@ describe('resilience - processes and the bus', () => {
 
   test('resilience - a scheduler killed before answering: the request goes to another replica and succeeds', async () => {
     for (const s of stack.schedulers) await s.stop(0);
-    const child = spawnRouter(scope, ['scheduler', '--nats-url', stack.nats.url, '--id', 'doomed-early', '--policy', 'round_robin', '--metrics-port', '0']);
+    const child = spawnRouter(scope, ['scheduler', '--nats-url', stack.nats.url, '--id', 'doomed-early', '--policy', 'round_robin', '--metrics-port', '0'], AS_SCHEDULER);
     await waitForOutput(child, /scheduler started/);
     await eventually(async () => {
       const r = await fetch(`${stack.url()}/readiness`);
@@ -83,7 +87,7 @@ describe('resilience - processes and the bus', () => {
   test('resilience - an ingress killed mid-stream: the scheduler aborts the upstream call', async () => {
     const w = stack.workers;
     const before = (await Promise.all(w.map(simState))).reduce((n, s) => n + s.stats.finished.abort, 0);
-    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0', '--id', 'doomed-ingress']);
+    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0'], AS_INGRESS_2);
     await waitForOutput(ingress, /ingress listening/);
     const url = /"address":"(http:\/\/[^"]+)"/.exec(ingress.output())![1]!;
     const ac = new AbortController();
@@ -98,7 +102,7 @@ describe('resilience - processes and the bus', () => {
   });
 
   test('resilience - SIGTERM on an ingress lets its open stream finish, refuses new requests, then exits', async () => {
-    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0', '--id', 'graceful-ingress', '--shutdown-grace-ms', '20000']);
+    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0', '--shutdown-grace-ms', '20000'], AS_INGRESS_2);
     await waitForOutput(ingress, /ingress listening/);
     const url = /"address":"(http:\/\/[^"]+)"/.exec(ingress.output())![1]!;
     const res = await postJson(`${url}/v1/completions`, { model: SIM_MODEL, prompt: 'finish me', max_tokens: 150, ignore_eos: true, stream: true });

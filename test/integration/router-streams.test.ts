@@ -47,7 +47,7 @@ describe('router streams - clients that go away', () => {
   test('router streams - a client that reads too slowly is cut off and its request cancelled', async () => {
     const path = join(socketDir, 'ingress.sock');
     // A Unix socket keeps kernel buffers small, so the ingress's own buffering shows quickly.
-    const ingress = await stack.addIngress({ id: 'slow-reader', socketPath: path, maxBufferedBytes: 16 * 1024 });
+    const ingress = await stack.addIngress({ socketPath: path, maxBufferedBytes: 16 * 1024 });
     const w = stack.workers[0]!;
     const before = (await simState(w)).stats.finished.abort;
     const client = new Client('http://localhost', { socketPath: path });

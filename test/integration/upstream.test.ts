@@ -132,9 +132,11 @@ describe('upstream calls through undici dispatch', () => {
     await assert.rejects(res.body.consume(() => undefined), /already being read/);
   });
 
-  test('a worker that is not there is a retryable connection error', async () => {
-    const err = (await callWorker(agent, OPTIONS, { url: 'http://127.0.0.1:1', meta: META, body: Buffer.from('{}'), signal: new AbortController().signal }).catch((e: unknown) => e)) as ClassifiedError;
+  test('a worker that is not there is a retryable connection error that does not name its address', async () => {
+    const err = (await callWorker(agent, OPTIONS, { url: 'http://127.0.0.1:1', meta: META, body: Buffer.from('{}'), signal: new AbortController().signal, requestIdHeader: 'r1' }).catch((e: unknown) => e)) as ClassifiedError;
     assert.equal(err.code, 'LLMR_ERR_UPSTREAM_UNREACHABLE');
     assert.equal(err.retryable, true);
+    // The message reaches the client: what failed, never where.
+    assert.doesNotMatch(err.message, /127\.0\.0\.1|:1\b/);
   });
 });

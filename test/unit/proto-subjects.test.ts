@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  escapeToken,
-  isSubjectId,
-  modelOfRequestSubject,
-  PROBE_TOKEN,
-  requestIdOfResponseSubject,
-  subjects,
-  unescapeToken,
-} from '../../proto/subjects.ts';
+import { escapeToken, isSubjectId, modelOfRequestSubject, PROBE_TOKEN, requestIdOfResponseSubject, subjects, unescapeToken, parseHeartbeatSubject, ingressOfCancelSubject } from '../../proto/subjects.ts';
 
 const TRICKY_NAMES = [
   'meta-llama/Llama-3.1-8B-Instruct',
@@ -108,18 +100,31 @@ describe('subjects', () => {
   test('subjects - id builders accept plain ids and reject the rest', () => {
     assert.equal(subjects.response('ing-1', '01HZX'), 'llm.v1.resp.ing-1.01HZX');
     assert.equal(subjects.responseAll('ing-1'), 'llm.v1.resp.ing-1.*');
-    assert.equal(subjects.cancel('sched_2'), 'llm.v1.cancel.sched_2');
-    assert.equal(subjects.heartbeat('eu-west', 'w1'), 'llm.v1.hb.eu-west.w1');
-    assert.equal(subjects.kvEvents('w1'), 'llm.v1.kv.w1');
+    assert.equal(subjects.cancel('sched_2', 'ing-1'), 'llm.v1.cancel.sched_2.ing-1');
+    assert.equal(subjects.cancelAll('sched_2'), 'llm.v1.cancel.sched_2.*');
+    assert.equal(subjects.heartbeat('eu-west', 'agent-1', 'w1'), 'llm.v1.hb.eu-west.agent-1.w1');
+    assert.equal(subjects.agentDrain('agent-1'), 'llm.v1.agent.agent-1.drain');
+    assert.equal(subjects.kvEvents('agent-1', 'w1'), 'llm.v1.kv.agent-1.w1');
     assert.equal(subjects.audit('eu', 'end'), 'audit.v1.eu.end');
     for (const bad of ['', 'a.b', 'a*', '>', 'a b', 'é', 'x'.repeat(129)]) {
       assert.throws(() => subjects.response('ing', bad), /request id/);
-      assert.throws(() => subjects.cancel(bad), /scheduler id/);
-      assert.throws(() => subjects.heartbeat(bad, 'w'), /region id/);
-      assert.throws(() => subjects.heartbeat('r', bad), /worker id/);
+      assert.throws(() => subjects.cancel(bad, 'i'), /scheduler id/);
+      assert.throws(() => subjects.cancel('s', bad), /ingress id/);
+      assert.throws(() => subjects.heartbeat(bad, 'a', 'w'), /region id/);
+      assert.throws(() => subjects.heartbeat('r', bad, 'w'), /agent id/);
+      assert.throws(() => subjects.heartbeat('r', 'a', bad), /worker id/);
+      assert.throws(() => subjects.agentDrain(bad), /agent id/);
       assert.equal(isSubjectId(bad), false);
     }
     assert.equal(isSubjectId('x'.repeat(128)), true);
+  });
+
+  test('subjects - heartbeat and cancel subjects parse back to their tokens', () => {
+    assert.deepEqual(parseHeartbeatSubject(subjects.heartbeat('eu-west', 'agent-1', 'w1')), { region: 'eu-west', agent: 'agent-1', worker: 'w1' });
+    for (const bad of ['llm.v1.hb.r.w', 'llm.v1.hb.r.a.w.x', 'llm.v2.hb.r.a.w', 'llm.v1.hb.ping', 'llm.v1.hb.r.a.', 'llm.v1.kv.r.a.w'])
+      assert.equal(parseHeartbeatSubject(bad), null, bad);
+    assert.equal(ingressOfCancelSubject(subjects.cancel('s', 'ing-1')), 'ing-1');
+    assert.equal(ingressOfCancelSubject('llm.v1.cancel.s.'), null);
   });
 
   test('subjects - audit subjects never overlap request subjects', () => {

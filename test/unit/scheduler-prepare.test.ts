@@ -9,7 +9,7 @@ import { CHARS_PER_TOKEN } from '../../scheduler/prompt.ts';
 const META: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null };
 
 function request(body: string): DispatchRequest {
-  return { model: 'm', meta: META, body: new TextEncoder().encode(body), signal: new AbortController().signal };
+  return { model: 'm', meta: META, body: new TextEncoder().encode(body), signal: new AbortController().signal, workerRequestId: 'internal-1' };
 }
 
 test('prepare - the body is parsed once, lazily, for the JSON, the prefix chain and the token count', (t) => {

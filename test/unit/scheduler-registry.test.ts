@@ -178,8 +178,8 @@ describe('registry', () => {
     assert.ok(bumped(), 'role');
     r.upsert(hb('a', { seq: 5, state: 'draining', role: 'decode', models: [MODEL, 'm2'] }));
     assert.ok(bumped(), 'models');
-    r.upsert(hb('a', { seq: 6, state: 'draining', role: 'decode', models: [MODEL, 'm2'], url: 'http://elsewhere:1' }));
-    assert.ok(bumped(), 'url');
+    assert.equal(r.upsert(hb('a', { seq: 6, state: 'draining', role: 'decode', models: [MODEL, 'm2'], url: 'http://elsewhere:1' })), 'conflict');
+    assert.ok(!bumped(), 'another URL for a live worker is refused');
     r.upsert(hb('a', { seq: 1, sentAt: 1 }));
     assert.ok(!bumped(), 'stale');
     assert.equal(r.remove('nope'), false);
@@ -219,7 +219,7 @@ test('registry - a model stays known for a while after its last worker left (503
   let now = 0;
   const r = new Registry({ now: () => now, modelMemoryMs: 1000 });
   r.upsert({
-    v: 1, id: 'w', url: 'http://h:1', region: 'r', models: ['m'], role: 'both', connector: { kind: 'none' }, state: 'ready',
+    v: 1, id: 'w', agent: 'a', url: 'http://h:1', region: 'r', models: ['m'], role: 'both', connector: { kind: 'none' }, state: 'ready',
     load: { running: 0, waiting: 0, kvUsage: 0 }, kv: { blockSize: 16, numBlocks: 1 }, seq: 1, sentAt: 1, intervalMs: 100,
   });
   now = 400;
@@ -229,4 +229,21 @@ test('registry - a model stays known for a while after its last worker left (503
   assert.equal(r.knows('m'), true);
   now = 1401;
   assert.equal(r.knows('m'), false);
+});
+
+test('registry - a live worker id is bound to its agent and URL; free again once it expires or leaves', () => {
+  const c = clock();
+  const r = new Registry({ now: c.now });
+  assert.equal(r.upsert(hb('w', { seq: 1, agent: 'agent-1', url: 'http://10.0.0.5:8000' })), 'added');
+  assert.equal(r.upsert(hb('w', { seq: 2, agent: 'agent-1', url: 'http://10.0.0.5:8000/' })), 'updated', 'a trailing slash is the same URL');
+  assert.equal(r.upsert(hb('w', { seq: 3, agent: 'agent-2', url: 'http://10.0.0.5:8000' })), 'conflict', 'another agent');
+  assert.equal(r.upsert(hb('w', { seq: 4, agent: 'agent-1', url: 'http://10.0.0.6:8000' })), 'conflict', 'another URL, even from its agent');
+  assert.equal(r.upsert(hb('w', { seq: 5, agent: 'agent-2', url: 'http://evil:1', sentAt: 1e15 })), 'conflict', 'the conflict is found before any ordering');
+  assert.equal(r.get('w')!.url, 'http://10.0.0.5:8000');
+  assert.equal(r.get('w')!.agent, 'agent-1');
+  c.advance(3001);
+  assert.deepEqual(r.expire(), ['w']);
+  assert.equal(r.upsert(hb('w', { seq: 6, agent: 'agent-2', url: 'http://10.0.0.6:8000' })), 'added', 'expired: the id is free');
+  assert.equal(r.remove('w'), true);
+  assert.equal(r.upsert(hb('w', { seq: 7, agent: 'agent-1', url: 'http://10.0.0.5:8000' })), 'added', 'removed: the id is free');
 });
