@@ -40,6 +40,15 @@ function connectorOf(w: WorkerView): Connector | null {
   return w.connector.kind === 'nixl' || w.connector.kind === 'p2p-nccl' ? w.connector.kind : null;
 }
 
+/**
+ * A P2P-NCCL decode instance is a pure KV consumer: vLLM's connector refuses any request whose
+ * id does not name a prefill peer to take the KV from, so it can never compute a prompt itself.
+ * Only a `both` instance (kv_both) may serve a P2P-NCCL request whole.
+ */
+function consumerOnly(w: WorkerView): boolean {
+  return w.connector.kind === 'p2p-nccl' && w.role === 'decode';
+}
+
 export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: StreamWriter): Promise<DispatchOutcome> {
   const log = d.log.child({ reqId: r.meta.requestId, model: r.model });
   const body = r.json();
@@ -60,7 +69,8 @@ export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: Strea
 
     // Decode first (a bound P2P prefill can only go to the decode worker it named).
     const bound: string | null = prefilled?.boundTo ?? null;
-    const pickedDecode = bound ? null : pickWorker(d, r, 'decode', triedDecode, (w) => w.role !== 'prefill');
+    // Once no prefill leg can run, only workers that can compute a prompt themselves will do.
+    const pickedDecode = bound ? null : pickWorker(d, r, 'decode', triedDecode, (w) => w.role !== 'prefill' && !(wholeOnly && consumerOnly(w)));
     const decodeWorker: WorkerView | undefined = bound ? d.registry.get(bound) : pickedDecode?.worker;
     if (!decodeWorker || decodeWorker.state !== 'ready') {
       if (bound) {
@@ -86,9 +96,12 @@ export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: Strea
               prefillCandidates.map((w) => ({ waiting: w.load.waiting, kvUsage: w.load.kvUsage, inflight: d.inflight.total(w.id), queuedTokens: d.inflight.tokens(w.id).prefill })),
               d.inflight.tokens(decodeWorker.id).prefill,
             );
+      // A consumer-only worker cannot take the prompt whole: with a prefill worker to pair it
+      // with, a short or cached prompt is disaggregated anyway; without one, it cannot be served.
+      if (consumerOnly(decodeWorker) && decision !== 'disaggregate' && prefillCandidates.length > 0) decision = 'disaggregate';
       if (attempt === 1) d.events.decision(r.model, decision);
       log.debug({ decision, promptTokens: tokens, cachedOnDecode: cached, decodeWorker: decodeWorker.id }, 'disaggregation decision');
-      if (decision === 'no_prefill_worker' && d.pd.strict) return fail(out, noWorker(d, r.model), attempt - 1);
+      if (decision === 'no_prefill_worker' && (d.pd.strict || consumerOnly(decodeWorker))) return fail(out, noWorker(d, r.model), attempt - 1);
       legs = decision === 'disaggregate' ? 'pd' : 'whole';
     } else if (prefilled) legs = 'pd';
 

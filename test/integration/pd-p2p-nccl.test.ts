@@ -85,6 +85,28 @@ describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
     assert.ok(s.reduce((n, x) => n + x.p2p!.kvSent, 0) >= 4);
   });
 
+  // A P2P-NCCL decode instance (kv_consumer) refuses any request id that does not name a prefill
+  // peer, so it can never serve a prompt whole: short prompts, which the decider would serve on
+  // the decode worker under NIXL, must be disaggregated too.
+  for (const route of ['chat', 'completions'] as const) {
+    for (const stream of [false, true]) {
+      test(`pd p2p-nccl - a short ${route} prompt (${stream ? 'streamed' : 'not streamed'}) is disaggregated, never sent whole to a consumer`, async () => {
+        const body =
+          route === 'chat'
+            ? { model: SIM_MODEL, messages: [{ role: 'user', content: 'Hi!' }], max_tokens: 3, stream }
+            : { model: SIM_MODEL, prompt: 'Hi!', max_tokens: 3, stream };
+        const before = (await Promise.all(prefill.map(simState))).reduce((n, s) => n + s.p2p!.kvSent, 0);
+        const res = await postJson(`${stack.url()}/v1/${route === 'chat' ? 'chat/completions' : 'completions'}`, body);
+        const text = await res.text();
+        assert.equal(res.status, 200, text);
+        if (stream) assert.match(text, /data: \[DONE\]/);
+        assert.match(res.headers.get('x-router-worker') ?? '', /,/, 'a prefill,decode pair answered');
+        const after = (await Promise.all(prefill.map(simState))).reduce((n, s) => n + s.p2p!.kvSent, 0);
+        assert.equal(after, before + 1, 'the KV went from a prefill instance to the decode instance');
+      });
+    }
+  }
+
   test('pd p2p-nccl - an instance that stops registering is dropped', async () => {
     // A fake instance registers once and goes quiet.
     const dealer = new Dealer({ routingId: '127.0.0.1:1', linger: 0 });
@@ -104,5 +126,29 @@ describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
     await dealer.send(encode({ type: 'P', http_address: 'no port', zmq_address: 'b:2' }));
     await eventually(() => discovery.rejected === before + 3, 'three registrations rejected');
     dealer.close();
+  });
+});
+
+describe('pd p2p-nccl - a fleet with no prefill instance', () => {
+  const scope = cleanupScope();
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack(scope, { workers: 0 });
+    const nc = await stack.connect('agent-zmq', 'discover-zmq');
+    const agent = new WorkerAgent(nc, { agentId: 'agent-zmq', region: 'test', intervalMs: HEARTBEAT_MS, probeTimeoutMs: 500, workers: [] }, pino({ level: 'silent' }));
+    await agent.start();
+    scope.after(() => agent.stop());
+    const discovery = new ZmqDiscovery({ bind: 'tcp://127.0.0.1:*', ttlMs: DISCOVERY_TTL_MS }, agent, pino({ level: 'silent' }));
+    await discovery.start();
+    scope.after(() => discovery.stop());
+    await startSimWorker(scope, { role: 'decode', kvConnector: 'p2p-nccl', p2p: { kvPort: 0, proxy: discovery.endpoint, kvWaitMs: 2000 } });
+    await eventually(() => stack.schedulers[0]!.registry.candidates(SIM_MODEL, 'decode').length === 1, 'the decode instance registered');
+  });
+  after(() => scope.run());
+
+  test('pd p2p-nccl - a decode-only fleet answers 503 no worker (it cannot compute prompts), never a 500', async () => {
+    const res = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'Hi!', max_tokens: 3 });
+    assert.equal(res.status, 503);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'LLMR_ERR_NO_WORKER');
   });
 });
