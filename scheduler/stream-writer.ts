@@ -4,16 +4,22 @@
 // buffer past 32 KiB goes at once. Writers flush at the end of the turn (runtime/end-of-turn.ts),
 // so the frames of every stream published in a turn leave in one socket write (one write per
 // stream per token was 40 % of the scheduler's CPU). A stream's frames keep their order.
+// No frame is larger than the bus allows (a 9 MB JSON answer goes as several data frames), and
+// a publish that fails ends the stream with a coded error at that frame's sequence number: the
+// ingress sees a clear failure, never a gap.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { toWire, type RouterError } from '../proto/errors.ts';
+import { errors, toWire, type RouterError } from '../proto/errors.ts';
 import { encodeJson, frameHeaders, type EndBody } from '../proto/stream.ts';
 import { atEndOfTurn } from '../runtime/end-of-turn.ts';
 import { natsHeaders } from '../runtime/nats.ts';
 
 const FLUSH_BYTES = 32 * 1024;
 const EMPTY = new Uint8Array(0);
+/** Room in a message for our headers (a data frame's are under 100 bytes). */
+const HEADER_ROOM = 1024;
 
 interface Frame {
+  readonly seq: number;
   readonly headers: Record<string, string>;
   readonly payload: Uint8Array;
 }
@@ -32,9 +38,13 @@ export class StreamWriter {
   /** Body bytes published (after coalescing). */
   bytesOut = 0;
 
+  /** The largest data frame's payload: the bus's max_payload less room for headers. */
+  readonly #maxFrame: number;
+
   constructor(nc: NatsConnection, subject: string) {
     this.#nc = nc;
     this.subject = subject;
+    this.#maxFrame = Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM);
   }
 
   get headSent(): boolean {
@@ -82,7 +92,17 @@ export class StreamWriter {
     // The arrays are reused: a fresh one per flush would live until the stream's next token and,
     // with thousands of streams open, be promoted to the old generation as garbage.
     const frames = this.#frames;
-    for (let i = 0; i < frames.length; i++) this.#publish(frames[i]!);
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      const failure = this.#publish(f);
+      if (failure === null) continue;
+      // What follows this frame cannot go out in order: end the stream here, at this sequence
+      // number, so that the ingress answers with an error instead of waiting or seeing a gap.
+      this.#closed = true;
+      const e = errors.LLMR_ERR_STREAM_BROKEN(`a frame could not be published: ${failure}`);
+      this.#publish(this.#headSent ? { seq: f.seq, headers: frameHeaders.end(f.seq), payload: encodeJson({ error: toWire(e) }) } : { seq: f.seq, headers: frameHeaders.error(f.seq, e.statusCode), payload: encodeJson(toWire(e)) });
+      break;
+    }
     frames.length = 0;
   }
 
@@ -93,14 +113,18 @@ export class StreamWriter {
     this.#chunks.length = 0;
     this.bytesOut += this.#bytes;
     this.#bytes = 0;
-    this.#frames.push({ headers: frameHeaders.data(this.#seq++), payload });
+    for (let at = 0; at < payload.length; at += this.#maxFrame) {
+      const seq = this.#seq++;
+      this.#frames.push({ seq, headers: frameHeaders.data(seq), payload: at === 0 && payload.length <= this.#maxFrame ? payload : payload.subarray(at, at + this.#maxFrame) });
+    }
   }
 
   /** Numbers the frame after sealing pending data, which comes before it. */
   #control(headers: (seq: number) => Record<string, string>, payload: Uint8Array): void {
     if (this.#closed) return;
     this.#sealData();
-    this.#frames.push({ headers: headers(this.#seq++), payload });
+    const seq = this.#seq++;
+    this.#frames.push({ seq, headers: headers(seq), payload });
     this.#schedule();
   }
 
@@ -111,12 +135,13 @@ export class StreamWriter {
   }
 
 
-  #publish(f: Frame): void {
+  /** Null when published, else why not (a closed connection: the ingress's probes notice). */
+  #publish(f: Frame): string | null {
     try {
       this.#nc.publish(this.subject, f.payload, { headers: natsHeaders(f.headers) });
-    } catch {
-      // Connection closed or draining: the ingress times the stream out; stop writing.
-      this.#closed = true;
+      return null;
+    } catch (e) {
+      return (e as Error).message ?? String(e);
     }
   }
 }

@@ -102,6 +102,40 @@ describe('stream writer', () => {
     }
   });
 
+  test('stream writer - a body larger than the bus allows goes as several data frames, each within max_payload', async () => {
+    const small = await startNatsServer(scope, { extraConfig: 'max_payload: 64KB' });
+    const nc2 = await connect({ servers: small.url });
+    scope.after(() => nc2.close());
+    const got = collect(nc2, 'test.sw.huge');
+    await nc2.flush();
+    const w = new StreamWriter(nc2, 'test.sw.huge');
+    w.head(200, 'application/json', 'w1');
+    // A JSON answer is passed on as one buffered chunk: 300 KiB here, 9 MB with logprobs on vLLM.
+    const body = Buffer.from(Array.from({ length: 300 * 1024 }, (_, i) => 97 + (i % 26)));
+    w.data(body);
+    w.end();
+    const frames = await got;
+    const data = frames.filter((f) => f.kind === 'data');
+    assert.ok(data.length >= 5, `split into ${data.length} frame(s)`);
+    for (const f of data) assert.ok(f.kind === 'data' && f.data.length <= 64 * 1024);
+    assert.deepEqual(Buffer.concat(data.map((f) => (f.kind === 'data' ? f.data : new Uint8Array()))), body);
+    assert.deepEqual(frames.map((f) => f.seq), frames.map((_, i) => i), 'no gap');
+    assert.equal(frames.at(-1)!.kind, 'end');
+  });
+
+  test('stream writer - a connection that closed under it: the writer stops quietly, nothing is thrown', async () => {
+    const own = await connect({ servers: (await startNatsServer(scope)).url });
+    const w = new StreamWriter(own, 'test.sw.closed');
+    w.head(200, 'text/event-stream', 'w1');
+    w.data(enc.encode('data: x\n\n'));
+    await own.close();
+    assert.doesNotThrow(() => w.flush());
+    assert.ok(w.closed);
+    w.data(enc.encode('late'));
+    w.end();
+    assert.doesNotThrow(() => w.flush());
+  });
+
   test('stream writer - an error before the head closes the stream', async () => {
     const got = collect(nc, 'test.sw.err');
     await nc.flush();
