@@ -6,15 +6,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
 import { PROFILE_NAMES, type ProfileName } from '../bench/sim/profiles.ts';
 import { freePortRange, tcpAnswers } from '../runtime/net.ts';
 import { findNatsServer } from '../runtime/nats-server-bin.ts';
+import { packageRoot } from '../runtime/package-root.ts';
 import { integer, port } from './parsers.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = packageRoot(import.meta.url);
 const BIN = join(ROOT, 'bin', 'llm-router.js');
 const NATS_CONF = join(ROOT, 'nats.conf');
 /** nats.conf's users (passwords `<user>-dev`, for local use only); an ingress's or agent's id is its user. */
