@@ -24,6 +24,14 @@ import { startNatsServer, type NatsServer, type NatsServerOptions } from './nats
 import { eventually, SIM_MODEL, startSimWorker } from './sim.ts';
 
 export const HEARTBEAT_MS = 200;
+/**
+ * Beats are fast so that joins show at once, but liveness is generous: on a machine loaded by
+ * other suites (or `npm run chaos`) a probe or a beat can be late by a second or more, and a test
+ * must not see a live worker dropped (503) for that. A worker that dies is still noticed at once:
+ * its agent's probe is refused and it reports the worker unhealthy at the next beat.
+ */
+export const MISSED_BEATS = 15;
+export const PROBE_TIMEOUT_MS = 2000;
 
 /** The repo's nats.conf, which the stack runs on by default. */
 export const NATS_CONF = fileURLToPath(new URL('../../nats.conf', import.meta.url));
@@ -79,7 +87,7 @@ export function schedulerOptions(id: string, overrides: Partial<SchedulerOptions
     policy: 'round_robin',
     upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, workerApiKey: null },
     retry: { ...RETRY_DEFAULTS, initialBackoffMs: 5, maxBackoffMs: 50 },
-    missedBeats: 3,
+    missedBeats: MISSED_BEATS,
     syncIntervalMs: 10,
     syncFullIntervalMs: 200,
     retryAfterS: 1,
@@ -129,7 +137,7 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
         agentId: 'agent-1',
         region: 'test',
         intervalMs: HEARTBEAT_MS,
-        probeTimeoutMs: 500,
+        probeTimeoutMs: PROBE_TIMEOUT_MS,
         workers: [{ url: worker.url, role: worker.options.role, connector: worker.options.kvConnector, zmqAddress: worker.p2p?.zmqAddress }],
       },
       log,
