@@ -135,6 +135,8 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
       region: 'test',
       acceptTimeoutMs: 1000,
       idleTimeoutMs: 10_000,
+      // Tests read x-router-worker to learn which worker answered.
+      workerHeader: 'id',
       ...o.ingress,
       ...overrides,
     });
