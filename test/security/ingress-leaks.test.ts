@@ -97,7 +97,6 @@ describe('ingress leaks - control characters in sessions and users', () => {
   const VALUES = ['a\r\nb', 'line\nfeed', 'carriage\rreturn', 'nul\u0000', 'esc\u001b[2J', 'nel\u0085'];
 
   test('ingress leaks - CR, LF and other control characters in body session_id and user get 200, not 500, JSON and streamed', async () => {
-    const internal = await errorsOf('LLMR_ERR_INTERNAL');
     for (const v of VALUES) {
       for (const field of ['session_id', 'user'] as const) {
         for (const stream of [false, true]) {
@@ -108,7 +107,7 @@ describe('ingress leaks - control characters in sessions and users', () => {
         }
       }
     }
-    assert.equal(await errorsOf('LLMR_ERR_INTERNAL'), internal);
+    assert.equal(await errorsOf('LLMR_ERR_INTERNAL'), 0);
   });
 
   test('ingress leaks - a hashed session still sticks to one worker', async () => {
