@@ -51,6 +51,7 @@ function adminPaths(stack: Stack): { method: string; path: string }[] {
   assert.ok(ids.length > 0);
   return [
     { method: 'GET', path: '/admin/v1/workers' },
+    { method: 'HEAD', path: '/admin/v1/workers' },
     { method: 'GET', path: '/admin/v1/schedulers' },
     ...ids.map((id) => ({ method: 'POST', path: `/admin/v1/workers/${id}/drain` })),
   ];
@@ -70,6 +71,7 @@ async function tryAll(stack: Stack, base: string, headerSets: readonly (Record<s
         const target = spell(path);
         const r = await rawRequest(base, { method, target, ...(headers ? { headers } : {}) });
         assert.notEqual(r.status, null, `${method} ${target}: no answer`);
+        assert.ok(r.status! < 500, `${method} ${target} (${name}): ${r.status}`);
         if (r.status! < 400 || /127\.0\.0\.1:\d+/.test(r.body)) leaks.push(`${method} ${target} (${name}, ${JSON.stringify(headers ?? {})}) → ${r.status} ${r.body.slice(0, 120)}`);
       }
     }

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { INGRESS_DEFAULTS } from '../../ingress/options.ts';
 import type { Ingress } from '../../ingress/server.ts';
 import { rawRequest } from '../helpers/raw-http.ts';
-import { SIM_MODEL } from '../helpers/sim.ts';
+import { SIM_MODEL, eventually } from '../helpers/sim.ts';
 import { find, postJson, readSse } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -133,5 +133,29 @@ describe('ingress leaks - control characters in sessions and users', () => {
     const r = await rawRequest(stack.url(), { method: 'POST', target: '/v1/completions', headers: { 'content-type': 'application/json', 'x-session-id': 'a\rb' }, body });
     assert.notEqual(r.status, 500);
     assert.notEqual(r.status, null);
+  });
+});
+
+describe('ingress leaks - a prefill,decode pair', () => {
+  let stack: Stack;
+  const scope = cleanupScope();
+  before(async () => {
+    stack = await startStack(scope, { workers: 0, ingresses: 0 });
+    await stack.addWorker({ role: 'prefill' });
+    await stack.addWorker({ role: 'decode' });
+    await eventually(
+      () => stack.schedulers.every((s) => s.registry.candidates(SIM_MODEL, 'prefill').length === 1 && s.registry.candidates(SIM_MODEL, 'decode').length === 1),
+      'the scheduler sees the prefill and the decode worker',
+    );
+  });
+  after(() => scope.run());
+
+  test('ingress leaks - an opaque P/D answer names two workers, each hashed on its own', async () => {
+    const ingress = await stack.addIngress({ workerHeader: 'opaque', workerHeaderKey: KEY });
+    const r = await postJson(`${ingress.url}/v1/completions`, { model: SIM_MODEL, prompt: 'a long prompt for a disaggregated answer '.repeat(100), max_tokens: 2 });
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+    const byRole = (role: string) => stack.schedulers[0]!.registry.all().find((w) => w.role === role)!.id;
+    assert.equal(r.headers.get('x-router-worker'), `${hmac12(KEY, byRole('prefill'))},${hmac12(KEY, byRole('decode'))}`);
   });
 });
