@@ -4,11 +4,15 @@
 // token — also when no token is configured at all. Requests are written by hand on TCP sockets:
 // fetch would normalise most of these targets before sending them.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { INGRESS_DEFAULTS, validateIngressOptions } from '../../ingress/options.ts';
 import { startIngress, type Ingress } from '../../ingress/server.ts';
 import { connectNats } from '../../runtime/nats.ts';
+import { spawnRouter, waitForOutput } from '../helpers/processes.ts';
 import { rawRequest } from '../helpers/raw-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
@@ -177,5 +181,26 @@ accounts {
     const ingress = await start('ingress-without-admin', false);
     const r = await rawRequest(ingress.url, { target: '/admin/v1/workers', headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(r.status, 503);
+  });
+
+  test('ingress admin - the ingress command opens the admin connection from --admin-nats-user and a password file or the environment', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmr-admin-'));
+    scope.after(() => rm(dir, { recursive: true, force: true }));
+    const pwFile = join(dir, 'admin-password');
+    await writeFile(pwFile, 'admin-pw\n');
+    const common = ['ingress', '--nats-url', stack.nats.url, '--nats-user', 'ingress', '--port', '0', '--metrics-port', '0', '--admin-nats-user', 'admin'];
+    for (const [args, env] of [
+      [['--admin-nats-password-file', pwFile], { LLMR_ADMIN_TOKEN: TOKEN, NATS_PASSWORD: 'ingress-pw' }],
+      [[], { LLMR_ADMIN_TOKEN: TOKEN, NATS_PASSWORD: 'ingress-pw', LLMR_ADMIN_NATS_PASSWORD: 'admin-pw' }],
+    ] as const) {
+      const p = spawnRouter(scope, [...common, ...args], env);
+      await waitForOutput(p, /ingress listening/, 30_000);
+      const url = (JSON.parse(p.output().split('\n').find((l) => l.includes('ingress listening'))!) as { address: string }).address;
+      const r = await rawRequest(url, { target: '/admin/v1/workers', headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(r.status, 200, r.body);
+      assert.doesNotMatch(p.output(), /admin-pw/);
+      p.kill('SIGKILL');
+      await p.exited;
+    }
   });
 });
