@@ -102,7 +102,13 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   const metrics = new IngressMetrics(options.id, () => streams.openStreams);
   registerNatsMetrics(metrics.registry, nc);
   const app = buildApp({ options, nc, adminNc: deps.adminNc, streams, log, bus, closing: () => closing, metrics, apiKeys, workerHeader, tls });
-  const metricsEndpoint = await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort ?? 0);
+  let metricsEndpoint: Awaited<ReturnType<typeof serveMetrics>>;
+  try {
+    metricsEndpoint = await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort ?? 0);
+  } catch (e) {
+    await streams.stop();
+    throw new Error(`cannot serve metrics on --metrics-host ${options.metricsHost} --metrics-port ${options.metricsPort ?? 0}: ${(e as Error).message}`);
+  }
   let address: string;
   try {
     address = await app.listen(options.socketPath ? { path: options.socketPath } : { host: options.host, port: options.port });
