@@ -1,13 +1,19 @@
 // `llm-router ingress`: the OpenAI HTTP front door (stateless; run as many as you like).
 import { Command, Option } from 'commander';
-import { startIngress } from '../ingress/server.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { checkIngressFiles, startIngress } from '../ingress/server.ts';
 import { INGRESS_DEFAULTS, validateIngressOptions } from '../ingress/options.ts';
-import { connectNats } from '../runtime/nats.ts';
+import { WORKER_HEADER_MODES, type WorkerHeaderMode } from '../ingress/worker-header.ts';
+import { connectNats, type NatsOptions } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
 import { busIdentity } from './identity.ts';
 import { integer } from './parsers.ts';
+import { readSecret } from './secrets.ts';
+
+/** The CLI's metrics port (the library's default is any free port). */
+export const INGRESS_METRICS_PORT = 29100;
 
 interface IngressFlags extends BusFlags {
   id?: string;
@@ -23,7 +29,16 @@ interface IngressFlags extends BusFlags {
   clientTimeoutMs: number;
   shutdownGraceMs: number;
   adminToken?: string;
+  adminNatsUser?: string;
+  adminNatsPasswordFile?: string;
   logBodies?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  workerHeader: WorkerHeaderMode;
+  workerHeaderKeyFile?: string;
+  metricsHost: string;
+  metricsPort: number;
+  apiKeysFile?: string;
 }
 
 export function ingressCommand(): Command {
@@ -42,31 +57,73 @@ export function ingressCommand(): Command {
     .addOption(new Option('--max-buffered-bytes <bytes>', 'unread bytes a slow client may leave before its request is cancelled').argParser(integer(1)).default(d.maxBufferedBytes))
     .addOption(new Option('--log-bodies', 'log request bodies (at most 64 KiB each); off by default').env('LLMR_LOG_BODIES'))
     .addOption(new Option('--admin-token <token>', 'bearer token for the fleet API (/admin/v1/…); unset: the API refuses every call').env('LLMR_ADMIN_TOKEN'))
+    .addOption(new Option('--admin-nats-user <user>', 'NATS user for the fleet API\'s own connection (the `admin` user of nats.conf); unset: the main connection').env('LLMR_ADMIN_NATS_USER'))
+    .addOption(new Option('--admin-nats-password-file <file>', 'file holding that user\'s password (or LLMR_ADMIN_NATS_PASSWORD)'))
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key').env('LLMR_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('LLMR_TLS_KEY'))
+    .addOption(new Option('--worker-header <mode>', 'x-router-worker: opaque (keyed hash of the worker id), id, none').choices(WORKER_HEADER_MODES).default(d.workerHeader))
+    .addOption(new Option('--worker-header-key-file <file>', 'HMAC key of opaque worker names (or LLMR_WORKER_HEADER_KEY); default: random per process'))
+    .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default(d.metricsHost))
+    .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(INGRESS_METRICS_PORT))
+    .addOption(new Option('--api-keys-file <file>', 'require Authorization: Bearer <key> on /v1/* with a key from this file (name:key per line); SIGHUP re-reads it').env('LLMR_API_KEYS_FILE'))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
     .action(async (f: IngressFlags) => {
       const id = busIdentity(f.id, f.natsUser, () => randomId('ingress'));
-      const options = validateIngressOptions({
-        id,
-        host: f.host,
-        port: f.port,
-        socketPath: f.socket,
-        region: f.region,
-        bodyLimit: f.bodyLimit ?? null,
-        acceptTimeoutMs: f.acceptTimeoutMs,
-        idleTimeoutMs: f.idleTimeoutMs,
-        requestTimeoutMs: f.requestTimeoutMs,
-        maxBufferedBytes: f.maxBufferedBytes,
-        clientTimeoutMs: f.clientTimeoutMs,
-        probeIntervalMs: d.probeIntervalMs,
-        adminToken: f.adminToken ?? null,
-        logBodies: f.logBodies === true,
-      });
       const log = createLogger('ingress', f.logLevel).child({ ingressId: id });
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: `_INBOX_${id}` }, log);
-      const ingress = await startIngress(nc, options, log);
+      /** Stops the start with one clear line: no stack trace for an operator's mistake. */
+      const fail = (e: unknown): never => {
+        log.fatal({ err: (e as Error).message }, `ingress cannot start: ${(e as Error).message}`);
+        process.exit(1);
+      };
+      let options;
+      let adminPassword: string | undefined;
+      try {
+        if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
+        const workerHeaderKey = readSecret({ value: process.env.LLMR_WORKER_HEADER_KEY, file: f.workerHeaderKeyFile, what: '--worker-header-key-file' });
+        adminPassword = readSecret({ value: process.env.LLMR_ADMIN_NATS_PASSWORD, file: f.adminNatsPasswordFile, what: '--admin-nats-password-file' });
+        options = validateIngressOptions({
+          id,
+          host: f.host,
+          port: f.port,
+          socketPath: f.socket,
+          region: f.region,
+          bodyLimit: f.bodyLimit ?? null,
+          acceptTimeoutMs: f.acceptTimeoutMs,
+          idleTimeoutMs: f.idleTimeoutMs,
+          requestTimeoutMs: f.requestTimeoutMs,
+          maxBufferedBytes: f.maxBufferedBytes,
+          clientTimeoutMs: f.clientTimeoutMs,
+          probeIntervalMs: d.probeIntervalMs,
+          adminToken: f.adminToken ?? null,
+          logBodies: f.logBodies === true,
+          workerHeader: f.workerHeader,
+          workerHeaderKey,
+          metricsHost: f.metricsHost,
+          metricsPort: f.metricsPort,
+          tlsCertFile: f.tlsCert,
+          tlsKeyFile: f.tlsKey,
+          apiKeysFile: f.apiKeysFile,
+        });
+        // Before connecting: a bad file must not wait for the bus to be reported.
+        await checkIngressFiles(options);
+      } catch (e) {
+        return fail(e);
+      }
+      const bus: NatsOptions = { servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: `_INBOX_${id}` };
+      const nc = await connectNats(bus, log);
+      // The fleet API publishes as its own user, so that the data-plane user needs no llm.v1.admin.> rights.
+      let adminNc: NatsConnection | undefined;
+      if (f.adminNatsUser) adminNc = await connectNats({ ...bus, user: f.adminNatsUser, password: adminPassword, name: `ingress-${id}-admin`, inboxPrefix: '_INBOX_admin' }, log);
+      const ingress = await startIngress(nc, options, log, { adminNc }).catch(fail);
+      if (options.apiKeysFile !== undefined) {
+        process.on('SIGHUP', () => {
+          ingress.reloadApiKeys().catch((e: unknown) => log.error({ err: (e as Error).message }, 'API keys not reloaded: the previous keys stay in force'));
+        });
+      }
       onShutdown(log, async () => {
         await ingress.stop(f.shutdownGraceMs);
+        await adminNc?.drain();
         await nc.drain();
       });
     });

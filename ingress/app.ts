@@ -1,10 +1,13 @@
 // Builds the ingress's fastify app from validated options: request ids, the JSON body parser
 // that keeps the client's bytes, the OpenAI and health routes, and one error handler that turns
-// every failure into an OpenAI-shaped body with its status.
-import { STATUS_CODES } from 'node:http';
+// every failure into an OpenAI-shaped body with its status. Each guarded group of routes (the
+// OpenAI API behind API keys, the fleet API behind the admin token) is its own encapsulated
+// plugin with its check as a hook inside: a route carries its guard, whatever URL reached it.
+// Metrics are not served here (see server.ts): the public port is for clients only.
+import { STATUS_CODES, type Server, type ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { newId } from '../runtime/ids.ts';
 import { errors } from '../proto/errors.ts';
@@ -12,9 +15,11 @@ import { openAiError } from '../proto/openai-error.ts';
 import { REQUEST_ID } from '../proto/request-meta.ts';
 import { toRouterError } from './errors.ts';
 import type { IngressOptions } from './options.ts';
-import { adminRoutes } from './routes/admin.ts';
+import { adminPlugin } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
-import { openAiRoutes } from './routes/openai.ts';
+import { openAiPlugin } from './routes/openai.ts';
+import type { ApiKeys } from './api-keys.ts';
+import { notFoundHandler } from './not-found.ts';
 import type { BusState } from '../runtime/bus-state.ts';
 import type { IngressMetrics } from './metrics.ts';
 import type { StreamClient } from './stream-client.ts';
@@ -22,12 +27,20 @@ import type { StreamClient } from './stream-client.ts';
 export interface AppDeps {
   readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
   readonly nc: NatsConnection;
+  /** The fleet API's connection (its own NATS user); absent: `nc`. */
+  readonly adminNc?: NatsConnection | undefined;
   readonly streams: StreamClient;
   readonly log: Logger;
   readonly bus: BusState;
   /** True once a graceful stop began: new requests are refused, open streams finish. */
   readonly closing: () => boolean;
   readonly metrics: IngressMetrics;
+  /** Null: /v1/* is open to anyone who reaches the port. */
+  readonly apiKeys: ApiKeys | null;
+  /** The `x-router-worker` value for a scheduler's worker id(s); null: no header. */
+  readonly workerHeader: (worker: string) => string | null;
+  /** PEM certificate and key: serve HTTPS only. */
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | null;
 }
 
 declare module 'fastify' {
@@ -36,6 +49,8 @@ declare module 'fastify' {
     startedAt: number;
     /** The model the request named, once known (for metrics labels). */
     llmModel: string | null;
+    /** The name of the API key the request was admitted with (never the key). */
+    apiKeyName: string | null;
   }
 }
 
@@ -44,26 +59,22 @@ export function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? 'unmatched';
 }
 
-const KNOWN_ROUTES: Record<string, readonly string[]> = {
-  '/v1/chat/completions': ['POST'],
-  '/v1/completions': ['POST'],
-  '/v1/models': ['GET'],
-  '/health': ['GET'],
-  '/readiness': ['GET'],
-  '/metrics': ['GET'],
-};
-
 export function buildApp(d: AppDeps): FastifyInstance {
   const o = d.options;
+  // Node checks request timeouts every 30 s by default, too coarse for a slowloris guard; and it
+  // only enforces requestTimeout when headersTimeout is not larger.
+  const tuning: ServerOptions = { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.clientTimeoutMs / 4))), headersTimeout: o.clientTimeoutMs };
+  // With `https` fastify builds an https.Server (an http.Server with TLS in front, to everything
+  // here) and ignores `http`, so the tuning goes with the certificate. Plain HTTP to a TLS port
+  // fails the handshake and gets no HTTP answer.
+  const server = d.tls ? { https: { ...tuning, cert: d.tls.cert, key: d.tls.key } } : { http: tuning };
   const app = Fastify({
+    ...(server as FastifyHttpOptions<Server>),
     loggerInstance: d.log as FastifyBaseLogger,
     // Request start/end lines are not logged: per-request logging is ours, with the request id.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: o.bodyLimit,
     requestTimeout: o.clientTimeoutMs,
-    // Node checks request timeouts every 30 s by default, too coarse for a slowloris guard; and it
-    // only enforces requestTimeout when headersTimeout is not larger.
-    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.clientTimeoutMs / 4))), headersTimeout: o.clientTimeoutMs },
     // Errors before a request exists (oversized headers, a body that never finishes, broken HTTP)
     // still get an OpenAI-shaped body.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -99,6 +110,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('llmModel', null);
+  app.decorateRequest('apiKeyName', null);
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();
     if (d.closing()) throw errors.LLMR_ERR_SHUTTING_DOWN();
@@ -111,8 +123,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   // Every answer, streamed (hijacked) ones included, is counted when it ends.
   app.addHook('onResponse', async (request, reply) => {
-    if (request.url === '/metrics') return; // scrapes are not traffic
-    d.metrics.request(routeOf(request), request.method, reply.statusCode, request.llmModel, (performance.now() - request.startedAt) / 1000);
+    d.metrics.request(routeOf(request), request.method, reply.statusCode, request.llmModel, request.apiKeyName, (performance.now() - request.startedAt) / 1000);
   });
 
   app.setErrorHandler((err, request, reply) => {
@@ -124,22 +135,10 @@ export function buildApp(d: AppDeps): FastifyInstance {
     return reply.code(e.statusCode).send(openAiError(e));
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?', 1)[0] ?? '/';
-    const allowed = KNOWN_ROUTES[path];
-    const e = allowed ? errors.LLMR_ERR_METHOD_NOT_ALLOWED(request.method, path) : errors.LLMR_ERR_ROUTE_NOT_FOUND(request.method, path);
-    if (allowed) void reply.header('allow', allowed.join(', '));
-    d.metrics.error(e.code);
-    return reply.code(e.statusCode).send(openAiError(e));
-  });
+  app.setNotFoundHandler(notFoundHandler(d.metrics));
 
-  app.get('/metrics', async (_request, reply) => {
-    const text = await d.metrics.registry.metrics();
-    return reply.type(d.metrics.registry.contentType).send(text);
-  });
-
-  openAiRoutes(app, { nc: d.nc, streams: d.streams, options: o, bus: d.bus, metrics: d.metrics });
+  void app.register(openAiPlugin, { prefix: '/v1', nc: d.nc, streams: d.streams, options: o, bus: d.bus, metrics: d.metrics, apiKeys: d.apiKeys, workerHeader: d.workerHeader });
   healthRoutes(app, { nc: d.nc, bus: d.bus });
-  adminRoutes(app, { nc: d.nc, token: o.adminToken ?? null, gatherMs: 300 });
+  void app.register(adminPlugin, { prefix: '/admin', nc: d.adminNc ?? d.nc, token: o.adminToken ?? null, gatherMs: 300 });
   return app;
 }

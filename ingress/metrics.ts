@@ -1,6 +1,7 @@
-// The ingress's Prometheus metrics (prom-client), served on its own port at GET /metrics:
-// requests by route, status and model, latencies as the client sees them, open streams, errors
-// by code and the NATS connection. Every name is documented in the README.
+// The ingress's Prometheus metrics (prom-client), served at GET /metrics on the metrics port (not
+// the public one): requests by route, status, model and API key name, latencies as the client
+// sees them, open streams, errors by code, router-owned fields stripped from bodies and the NATS
+// connection. Every name is documented in the README.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const TTFT = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30, 60, 120];
@@ -14,15 +15,17 @@ export class IngressMetrics {
   readonly #ttft;
   readonly #gap;
   readonly #errors;
+  readonly #stripped;
 
   constructor(ingressId: string, openStreams: () => number) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ ingress: ingressId });
-    this.#requests = new Counter({ name: 'llm_router_http_requests_total', help: 'HTTP requests answered, by route, method, status and model (model only for answers below 400).', labelNames: ['route', 'method', 'status', 'model'], registers });
+    this.#requests = new Counter({ name: 'llm_router_http_requests_total', help: 'HTTP requests answered, by route, method, status, model (only for answers below 400) and the name of the API key that was admitted (empty when keys are off or none was).', labelNames: ['route', 'method', 'status', 'model', 'api_key'], registers });
     this.#duration = new Histogram({ name: 'llm_router_http_request_duration_seconds', help: 'From receiving a request to the end of its answer (end-to-end latency).', labelNames: ['route', 'status_class'], buckets: REQUEST, registers });
     this.#ttft = new Histogram({ name: 'llm_router_ttft_seconds', help: 'From receiving a request to its answer\'s first body byte sent to the client (time to first token for streams).', labelNames: ['route', 'model'], buckets: TTFT, registers });
     this.#gap = new Histogram({ name: 'llm_router_itl_seconds', help: 'Between body writes of a streamed answer, as the client receives them (inter-token latency, coalesced under load).', labelNames: ['route', 'model'], buckets: CHUNK_GAP, registers });
     this.#errors = new Counter({ name: 'llm_router_errors_total', help: 'Requests that ended with a router error, by LLMR_ERR_* code (client disconnects and slow clients included).', labelNames: ['code'], registers });
+    this.#stripped = new Counter({ name: 'llm_router_stripped_fields_total', help: 'Router-owned fields (kv_transfer_params, request_id) removed from client request bodies, by field.', labelNames: ['field'], registers });
     new Gauge({
       name: 'llm_router_ingress_open_streams',
       help: 'Requests this ingress is waiting on or streaming.',
@@ -33,8 +36,9 @@ export class IngressMetrics {
     });
   }
 
-  request(route: string, method: string, status: number, model: string | null, seconds: number): void {
-    this.#requests.inc({ route, method, status: String(status), model: status < 400 && model ? model : '' });
+  /** `apiKey`: the key's name from the operator's file (bounded), never the key. */
+  request(route: string, method: string, status: number, model: string | null, apiKey: string | null, seconds: number): void {
+    this.#requests.inc({ route, method, status: String(status), model: status < 400 && model ? model : '', api_key: apiKey ?? '' });
     this.#duration.observe({ route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
   }
 
@@ -48,5 +52,9 @@ export class IngressMetrics {
 
   error(code: string): void {
     this.#errors.inc({ code });
+  }
+
+  stripped(field: string): void {
+    this.#stripped.inc({ field });
   }
 }

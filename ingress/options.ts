@@ -1,5 +1,6 @@
 // Ingress options: one defaults table, validated once, frozen (STYLE.md, fastify's habit).
 import { isSubjectId } from '../proto/subjects.ts';
+import { WORKER_HEADER_MODES, type WorkerHeaderMode } from './worker-header.ts';
 
 export interface IngressOptions {
   readonly id: string;
@@ -26,6 +27,19 @@ export interface IngressOptions {
   readonly logBodies?: boolean | undefined;
   /** Bearer token for the fleet API (/admin/v1/…); null refuses every admin call. */
   readonly adminToken?: string | null | undefined;
+  /** What `x-router-worker` says: a keyed hash of the worker id (`opaque`), the `id`, or nothing (`none`). */
+  readonly workerHeader: WorkerHeaderMode;
+  /** HMAC key of `opaque` worker headers; absent: a random key per process. */
+  readonly workerHeaderKey?: string | undefined;
+  /** Where GET /metrics is served (never on the public port). */
+  readonly metricsHost: string;
+  /** Absent: any free port (the CLI's default is 29100). */
+  readonly metricsPort?: number | undefined;
+  /** HTTPS: PEM certificate (chain) and private key files; both or neither. */
+  readonly tlsCertFile?: string | undefined;
+  readonly tlsKeyFile?: string | undefined;
+  /** `/v1/*` requires `Authorization: Bearer <key>` with a key from this file; absent: open. */
+  readonly apiKeysFile?: string | undefined;
 }
 
 export const INGRESS_DEFAULTS = Object.freeze({
@@ -39,6 +53,8 @@ export const INGRESS_DEFAULTS = Object.freeze({
   maxBufferedBytes: 1024 * 1024,
   clientTimeoutMs: 30_000,
   probeIntervalMs: 1000,
+  workerHeader: 'opaque' as WorkerHeaderMode,
+  metricsHost: '127.0.0.1',
 } as const);
 
 export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptions> {
@@ -52,5 +68,9 @@ export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptio
   for (const k of ['acceptTimeoutMs', 'idleTimeoutMs', 'requestTimeoutMs', 'maxBufferedBytes', 'clientTimeoutMs', 'probeIntervalMs'] as const) {
     if (!Number.isFinite(o[k]) || o[k] <= 0) bad(`${k} ${o[k]}: must be positive`);
   }
+  if (!WORKER_HEADER_MODES.includes(o.workerHeader)) bad(`workerHeader ${JSON.stringify(o.workerHeader)}: one of ${WORKER_HEADER_MODES.join(', ')}`);
+  if (o.workerHeaderKey !== undefined && o.workerHeaderKey.length === 0) bad('workerHeaderKey: empty');
+  if (o.metricsPort !== undefined && (!Number.isInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535)) bad(`metricsPort ${o.metricsPort}`);
+  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) bad('tlsCertFile/tlsKeyFile: give both the certificate and its key, or neither');
   return Object.freeze({ ...o });
 }

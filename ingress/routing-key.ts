@@ -2,6 +2,9 @@
 // `session_id`, then `user`; else a hash of the start of the request (the system prompt and
 // first turn, or the prompt's first 2 KiB), so that requests sharing a prefix share a key.
 // Prefixes keep the kinds apart: a user named like a session never collides with it.
+// The key travels in a NATS header, where a CR or LF would break the message: a value holding
+// any control character (or a lone surrogate) is hashed instead (`session#<hash>`), so that it
+// still routes the same way every time and never fails the request.
 import { hash64Hex } from '../proto/hash.ts';
 
 const MAX_KEY = 256;
@@ -9,22 +12,24 @@ const PREFIX_CHARS = 2048;
 
 export type HeaderLookup = (name: string) => string | undefined;
 
-function clean(v: unknown): string | null {
+const UNSAFE = /\p{Cc}/u;
+
+/** `<kind>:<value>`, `<kind>#<hash of value>` for a value unsafe in a header, or null for no usable value. */
+function keyOf(kind: string, v: unknown): string | null {
   if (typeof v !== 'string') return null;
   const t = v.trim();
-  return t.length > 0 && t.length <= MAX_KEY ? t : null;
+  if (t.length === 0 || t.length > MAX_KEY) return null;
+  return UNSAFE.test(t) || !t.isWellFormed() ? `${kind}#${hash64Hex(t)}` : `${kind}:${t}`;
 }
 
 export function routingKey(header: HeaderLookup, body: Readonly<Record<string, unknown>>): string {
-  const session = clean(header('x-session-id'));
-  if (session) return `session:${session}`;
-  const user = clean(header('x-user-id'));
-  if (user) return `user:${user}`;
-  const bodySession = clean(body.session_id);
-  if (bodySession) return `session:${bodySession}`;
-  const bodyUser = clean(body.user);
-  if (bodyUser) return `user:${bodyUser}`;
-  return `prefix:${hash64Hex(requestPrefix(body))}`;
+  return (
+    keyOf('session', header('x-session-id')) ??
+    keyOf('user', header('x-user-id')) ??
+    keyOf('session', body.session_id) ??
+    keyOf('user', body.user) ??
+    `prefix:${hash64Hex(requestPrefix(body))}`
+  );
 }
 
 /**

@@ -19,6 +19,7 @@ export const ERROR_DEFS = {
   LLMR_ERR_INVALID_UTF8: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid UTF-8.' },
   LLMR_ERR_INVALID_REQUEST_ID: { status: 400, type: 'invalid_request_error', message: 'X-Request-Id must be 1 to %s printable ASCII characters.' },
   LLMR_ERR_UNAUTHORIZED: { status: 401, type: 'authentication_error', message: 'A valid admin token is required.' },
+  LLMR_ERR_INVALID_API_KEY: { status: 401, type: 'authentication_error', message: 'Incorrect API key provided. Send Authorization: Bearer <your API key>.' },
   LLMR_ERR_MODEL_NOT_FOUND: { status: 404, type: 'invalid_request_error', message: 'The model `%s` does not exist.' },
   LLMR_ERR_ROUTE_NOT_FOUND: { status: 404, type: 'invalid_request_error', message: 'Unknown route: %s %s' },
   LLMR_ERR_WORKER_NOT_FOUND: { status: 404, type: 'invalid_request_error', message: 'No worker with id `%s`.' },

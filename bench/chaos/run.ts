@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   }
   const ingressPorts = [await freePort(), await freePort()];
   const ingresses = ingressPorts.map((p, i) =>
-    node(`ingress-${i}`, ['ingress', '--id', `chaos-ingress-${i}`, '--port', String(p), '--nats-url', natsUrl, '--request-timeout-ms', '30000', '--idle-timeout-ms', '15000']),
+    node(`ingress-${i}`, ['ingress', '--id', `chaos-ingress-${i}`, '--port', String(p), '--metrics-port', '0', '--nats-url', natsUrl, '--request-timeout-ms', '30000', '--idle-timeout-ms', '15000']),
   );
   const urls = ingressPorts.map((p) => `http://127.0.0.1:${p}`);
   for (const u of urls) await waitForModel(u, MODEL, workerCount, 30_000);

@@ -84,7 +84,7 @@ export async function startRouter(o: RouterOptions, workerUrls: readonly string[
     startChild(name, process.execPath, [...flags, bin, ...args, ...common], { cpus: o.cpus, cwd: o.root, env: o.env ?? {} });
   const scheduler = node('scheduler', o.nodeFlags, ['scheduler', '--policy', o.policy, '--id', 'bench-sched', '--metrics-port', '0']);
   const port = await freePort();
-  const ingress = node('ingress', o.nodeFlags, ['ingress', '--host', '127.0.0.1', '--port', String(port), '--id', 'bench-ingress']);
+  const ingress = node('ingress', o.nodeFlags, ['ingress', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--id', 'bench-ingress']);
   const agents: Child[] = [];
   const addAgent = (urls: readonly string[]): Child => {
     const a = node(`agent-${agents.length}`, [], ['agent', '--worker', urls.join(','), '--connector', 'none', '--interval-ms', '1000']);

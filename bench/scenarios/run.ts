@@ -136,7 +136,7 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
     // the fleet's time: as stale, relative to how fast the fleet's load moves, as they would be.
     node('agent-prefill', ['agent', '--worker', fleet.prefill.join(','), '--role', 'prefill', '--connector', 'nixl', '--interval-ms', String(heartbeatMs)]),
     node('agent-decode', ['agent', '--worker', fleet.decode.join(','), '--role', 'decode', '--connector', 'nixl', '--interval-ms', String(heartbeatMs)]),
-    node('ingress', ['ingress', '--port', String(port), '--id', 'bench-ingress', '--request-timeout-ms', '3600000', '--idle-timeout-ms', '3600000']),
+    node('ingress', ['ingress', '--port', String(port), '--metrics-port', '0', '--id', 'bench-ingress', '--request-timeout-ms', '3600000', '--idle-timeout-ms', '3600000']),
   ];
   const url = `http://127.0.0.1:${port}`;
   await waitFor('the ingress', () => tcpAnswers(port), 30_000, children[3]);

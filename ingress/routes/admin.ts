@@ -1,10 +1,15 @@
 // The fleet API, behind an admin token: the workers as every scheduler replica sees them (role,
 // region, load, health, breaker state, in flight), draining and undraining a worker (schedulers
 // stop sending it new work and tell its agent, whose heartbeats then say `draining`), and the
-// scheduler replicas. Answers are gathered from every replica over NATS (scatter-gather).
-import { timingSafeEqual } from 'node:crypto';
+// scheduler replicas. Answers are gathered from every replica over NATS (scatter-gather), on the
+// connection given (the ingress's admin connection when it has one).
+//
+// A fastify plugin, registered encapsulated under a prefix: its token check is a hook of these
+// routes themselves, so it runs for every request the router hands them, however the client
+// spelled the URL (`/%61dmin/…`, `http://x/admin/…`). Never guard routes by testing the URL.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { decodeSchedulerReport, decodeWorkersReply, type SchedulerReport, type WorkerReport } from '../../proto/admin.ts';
 import { errors } from '../../proto/errors.ts';
 import { isSubjectId, subjects } from '../../proto/subjects.ts';
@@ -17,12 +22,13 @@ export interface AdminDeps {
   readonly gatherMs: number;
 }
 
+/** Digests of equal length, compared in constant time: neither the token nor its length shows in timing. */
 function authorized(request: FastifyRequest, token: string | null): boolean {
   if (!token) return false;
   const h = request.headers.authorization ?? '';
-  const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+  if (!h.startsWith('Bearer ')) return false;
+  const digest = (v: string) => createHash('sha256').update(v, 'utf8').digest();
+  return timingSafeEqual(digest(h.slice(7)), digest(token));
 }
 
 async function gather<T>(nc: NatsConnection, subject: string, payload: string | undefined, ms: number, decode: (v: unknown) => T | null): Promise<T[]> {
@@ -77,19 +83,19 @@ export function mergeWorkers(replies: readonly { scheduler: string; workers: rea
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
-export function adminRoutes(app: FastifyInstance, d: AdminDeps): void {
+/** Register with `{ prefix: '/admin', ...deps }`, never through fastify-plugin (that would lift the hook out of its scope). */
+export const adminPlugin: FastifyPluginAsync<AdminDeps> = async (app: FastifyInstance, d: AdminDeps) => {
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/admin/')) return;
     if (!authorized(request, d.token)) throw errors.LLMR_ERR_UNAUTHORIZED();
   });
 
-  app.get('/admin/v1/workers', async () => {
+  app.get('/v1/workers', async () => {
     const replies = await gather(d.nc, subjects.adminWorkers, undefined, d.gatherMs, decodeWorkersReply);
     if (replies.length === 0) throw errors.LLMR_ERR_NO_SCHEDULER();
     return { object: 'list', schedulers: replies.map((r) => r.scheduler).sort(), data: mergeWorkers(replies) };
   });
 
-  app.get('/admin/v1/schedulers', async () => {
+  app.get('/v1/schedulers', async () => {
     const replies: SchedulerReport[] = await gather(d.nc, subjects.adminSchedulers, undefined, d.gatherMs, decodeSchedulerReport);
     if (replies.length === 0) throw errors.LLMR_ERR_NO_SCHEDULER();
     return { object: 'list', data: replies.sort((a, b) => (a.id < b.id ? -1 : 1)) };
@@ -106,6 +112,6 @@ export function adminRoutes(app: FastifyInstance, d: AdminDeps): void {
     reply.code(202);
     return { worker: workerId, draining: value, acknowledgedBy: acks.map((a) => a.scheduler).sort() };
   };
-  app.post('/admin/v1/workers/:id/drain', drain(true));
-  app.post('/admin/v1/workers/:id/undrain', drain(false));
-}
+  app.post('/v1/workers/:id/drain', drain(true));
+  app.post('/v1/workers/:id/undrain', drain(false));
+};

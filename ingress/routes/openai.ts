@@ -1,11 +1,15 @@
 // The OpenAI routes: POST /v1/chat/completions and /v1/completions (JSON or SSE), GET /v1/models.
 // A request is checked just enough to route it (JSON object, a model, the fields' basic types),
-// published on llm.v1.req.<model> with its bytes untouched, and answered from the stream
-// protocol: an error before the head becomes a normal error reply; after it, the worker's bytes
-// are written as they come, with bounded buffering for slow readers.
+// published on llm.v1.req.<model> with its bytes untouched (unless it carried router-owned
+// fields, which are removed), and answered from the stream protocol: an error before the head
+// becomes a normal error reply; after it, the worker's bytes are written as they come, with
+// bounded buffering for slow readers.
+//
+// A fastify plugin, registered encapsulated under /v1: with API keys configured its key check is
+// a hook of these routes (and of its own not-found handler), so every /v1 request passes it.
 import { isUtf8 } from 'node:buffer';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { newId } from '../../runtime/ids.ts';
 import { errors, type RouterError } from '../../proto/errors.ts';
 import { openAiError } from '../../proto/openai-error.ts';
@@ -14,8 +18,11 @@ import type { Frame } from '../../proto/stream.ts';
 import { subjects } from '../../proto/subjects.ts';
 import { natsHeaders } from '../../runtime/nats.ts';
 import type { BusState } from '../../runtime/bus-state.ts';
+import { bearerToken, type ApiKeys } from '../api-keys.ts';
 import type { IngressMetrics } from '../metrics.ts';
+import { notFoundHandler } from '../not-found.ts';
 import type { IngressOptions } from '../options.ts';
+import { stripRouterOwned } from '../router-owned.ts';
 import { routingKey } from '../routing-key.ts';
 import type { StreamClient } from '../stream-client.ts';
 
@@ -26,6 +33,10 @@ export interface OpenAiRouteDeps {
   /** While the bus is down, new requests wait for it (up to the accept timeout) instead of failing at once. */
   readonly bus: BusState;
   readonly metrics: IngressMetrics;
+  /** Null: no key needed. */
+  readonly apiKeys: ApiKeys | null;
+  /** The `x-router-worker` value for a head's worker id(s); null: no header. */
+  readonly workerHeader: (worker: string) => string | null;
 }
 
 function invalid(message: string, param: string): RouterError {
@@ -66,9 +77,29 @@ function sseError(e: RouterError): string {
   return `data: ${JSON.stringify(openAiError(e))}\n\ndata: [DONE]\n\n`;
 }
 
-export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void {
+/** Register with `{ prefix: '/v1', ...deps }`, never through fastify-plugin (that would lift the key check out of its scope). */
+export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: FastifyInstance, deps: OpenAiRouteDeps) => {
+  const keys = deps.apiKeys;
+  if (keys) {
+    app.addHook('onRequest', async (request) => {
+      const name = keys.match(bearerToken(request.headers.authorization));
+      if (name === null) throw errors.LLMR_ERR_INVALID_API_KEY();
+      request.apiKeyName = name;
+      request.log = request.log.child({ apiKey: name });
+    });
+  }
+  app.setNotFoundHandler(notFoundHandler(deps.metrics));
+
   const generate = (route: Route) => async (request: FastifyRequest, reply: FastifyReply) => {
     const body = checkBody(route, request.body as Buffer);
+    // Client bytes travel untouched unless they carry fields only the router may set.
+    let payload = request.body as Buffer;
+    const stripped = stripRouterOwned(body);
+    if (stripped.length > 0) {
+      payload = Buffer.from(JSON.stringify(body));
+      request.log.info({ fields: stripped }, 'router-owned fields removed from the request body');
+      for (const f of stripped) deps.metrics.stripped(f);
+    }
     if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
     const model = body.model as string;
     request.llmModel = model;
@@ -108,11 +139,12 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     const writeHead = (h: Extract<Frame, { kind: 'head' }>): void => {
       log.debug({ workerId: h.worker, status: h.status, stream }, 'answer started');
       reply.hijack();
+      // Which worker (or prefill,decode pair) answered, as --worker-header says to show it.
+      const worker = h.worker ? deps.workerHeader(h.worker) : null;
       raw.writeHead(h.status, {
         'content-type': h.contentType,
         'x-request-id': requestId,
-        // Which worker (or prefill,decode pair) answered: for operators and tests.
-        ...(h.worker ? { 'x-router-worker': h.worker } : {}),
+        ...(worker ? { 'x-router-worker': worker } : {}),
         ...(stream ? { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } : {}),
       });
       headWritten = true;
@@ -216,7 +248,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
           else if (!finished) endWithError(e);
         },
       };
-      deps.streams.submit(id, handlers, subjects.request(model), request.body as Buffer, meta, (e) => {
+      deps.streams.submit(id, handlers, subjects.request(model), payload, meta, (e) => {
         const msg = (e as Error).message ?? String(e);
         return /payload/i.test(msg) ? errors.LLMR_ERR_BODY_TOO_LARGE(String(deps.options.bodyLimit)) : errors.LLMR_ERR_BUS_UNAVAILABLE(msg);
       });
@@ -252,10 +284,10 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
     return reply;
   };
 
-  app.post('/v1/chat/completions', generate('chat'));
-  app.post('/v1/completions', generate('completions'));
+  app.post('/chat/completions', generate('chat'));
+  app.post('/completions', generate('completions'));
 
-  app.get('/v1/models', async () => {
+  app.get('/models', async () => {
     const info = await schedulerInfo(deps.nc);
     const created = Math.floor(Date.now() / 1000);
     return {
@@ -263,7 +295,7 @@ export function openAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): void 
       data: info.models.map((m) => ({ id: m.id, object: 'model', created, owned_by: 'llm-router', workers: m.workers })),
     };
   });
-}
+};
 
 export interface SchedulerInfo {
   readonly scheduler: string;

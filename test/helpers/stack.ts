@@ -170,10 +170,14 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
       region: 'test',
       acceptTimeoutMs: 1000,
       idleTimeoutMs: 10_000,
+      // Tests read x-router-worker to learn which worker answered.
+      workerHeader: 'id',
       ...o.ingress,
       ...overrides,
     });
-    const ingress = await startIngress(nc, options, log);
+    // The fleet API needs the admin user's connection on nats.conf (ingress users may not drain).
+    const adminNc = authenticated ? await connect('admin', `${id}-admin`) : undefined;
+    const ingress = await startIngress(nc, options, log, adminNc ? { adminNc } : {});
     ingresses.push(ingress);
     return ingress;
   };

@@ -42,7 +42,7 @@ describe('metrics - ingress and scheduler', () => {
     // Some traffic first, so that every family has samples.
     const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'warm', max_tokens: 3, stream: true });
     await readSse(r);
-    for (const url of [`${stack.url()}/metrics`, schedulerUrl]) {
+    for (const url of [stack.ingresses[0]!.metricsUrl, schedulerUrl]) {
       const text = await scrape(url);
       const res: { status: number | null; stdout: string; stderr: string } = spawnSync(tool, ['check', 'metrics'], { input: text, encoding: 'utf8' });
       assert.equal(res.status, 0, `promtool on ${url}:\n${res.stdout}${res.stderr}`);
@@ -50,7 +50,7 @@ describe('metrics - ingress and scheduler', () => {
   });
 
   test('metrics - the numbers follow a known sequence of requests', async () => {
-    const ingressBefore = await scrape(`${stack.url()}/metrics`);
+    const ingressBefore = await scrape(stack.ingresses[0]!.metricsUrl);
     const schedBefore = await scrape(schedulerUrl);
     const delta = (after: string, before: string, name: string, labels: Record<string, string> = {}) => sum(after, name, labels) - sum(before, name, labels);
 
@@ -77,8 +77,8 @@ describe('metrics - ingress and scheduler', () => {
     }
     await setFaults(w, { reset: true });
 
-    await eventually(async () => delta(await scrape(`${stack.url()}/metrics`), ingressBefore, 'llm_router_http_requests_total') === 10, 'the ingress counted 10 requests');
-    const ingress = await scrape(`${stack.url()}/metrics`);
+    await eventually(async () => delta(await scrape(stack.ingresses[0]!.metricsUrl), ingressBefore, 'llm_router_http_requests_total') === 10, 'the ingress counted 10 requests');
+    const ingress = await scrape(stack.ingresses[0]!.metricsUrl);
     const sched = await scrape(schedulerUrl);
     assert.equal(delta(ingress, ingressBefore, 'llm_router_http_requests_total', { route: '/v1/completions', status: '200', model: SIM_MODEL }), 7);
     assert.equal(delta(ingress, ingressBefore, 'llm_router_http_requests_total', { route: '/v1/chat/completions', status: '200', model: SIM_MODEL }), 2);

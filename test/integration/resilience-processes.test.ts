@@ -87,7 +87,7 @@ describe('resilience - processes and the bus', () => {
   test('resilience - an ingress killed mid-stream: the scheduler aborts the upstream call', async () => {
     const w = stack.workers;
     const before = (await Promise.all(w.map(simState))).reduce((n, s) => n + s.stats.finished.abort, 0);
-    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0'], AS_INGRESS_2);
+    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0', '--metrics-port', '0'], AS_INGRESS_2);
     await waitForOutput(ingress, /ingress listening/);
     const url = /"address":"(http:\/\/[^"]+)"/.exec(ingress.output())![1]!;
     const ac = new AbortController();
@@ -102,7 +102,7 @@ describe('resilience - processes and the bus', () => {
   });
 
   test('resilience - SIGTERM on an ingress lets its open stream finish, refuses new requests, then exits', async () => {
-    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0', '--shutdown-grace-ms', '20000'], AS_INGRESS_2);
+    const ingress = spawnRouter(scope, ['ingress', '--nats-url', stack.nats.url, '--port', '0', '--metrics-port', '0', '--shutdown-grace-ms', '20000'], AS_INGRESS_2);
     await waitForOutput(ingress, /ingress listening/);
     const url = /"address":"(http:\/\/[^"]+)"/.exec(ingress.output())![1]!;
     const res = await postJson(`${url}/v1/completions`, { model: SIM_MODEL, prompt: 'finish me', max_tokens: 150, ignore_eos: true, stream: true });

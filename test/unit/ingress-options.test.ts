@@ -37,6 +37,11 @@ describe('ingress-options', () => {
     ['a NaN buffer limit', { maxBufferedBytes: Number.NaN }, /maxBufferedBytes/],
     ['a zero client timeout', { clientTimeoutMs: 0 }, /clientTimeoutMs/],
     ['a zero probe interval', { probeIntervalMs: 0 }, /probeIntervalMs/],
+    ['an unknown worker header mode', { workerHeader: 'host' }, /workerHeader "host": one of opaque, id, none/],
+    ['an empty worker header key', { workerHeaderKey: '' }, /workerHeaderKey/],
+    ['a negative metrics port', { metricsPort: -1 }, /metricsPort -1/],
+    ['a certificate without its key', { tlsCertFile: '/c.pem' }, /give both the certificate and its key/],
+    ['a key without its certificate', { tlsKeyFile: '/k.pem' }, /give both the certificate and its key/],
   ];
   for (const [what, patch, msg] of BAD) {
     test(`ingress-options - ${what} is rejected with a RangeError naming it`, () => {

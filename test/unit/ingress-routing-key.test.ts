@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { requestPrefix, routingKey } from '../../ingress/routing-key.ts';
 
 const headers =
@@ -96,5 +97,34 @@ describe('routing-key', () => {
   test('routing-key - the same request always gets the same key', () => {
     const body = chat('sys', 'hello');
     assert.equal(routingKey(NONE, body), routingKey(NONE, structuredClone(body)));
+  });
+
+  const UNSAFE = ['a\r\nb', 'line\nbreak', 'cr\rhere', 'nul\u0000', 'tab\tinside', 'del\u007f', 'c1\u0085nel', 'esc\u001b[31m', 'lone \ud800 surrogate'];
+
+  test('routing-key - a value with a control character is hashed, and the key fits in a NATS header', () => {
+    for (const v of UNSAFE) {
+      for (const [h, body, kind] of [
+        [{ 'x-session-id': v }, {}, 'session'],
+        [{ 'x-user-id': v }, {}, 'user'],
+        [{}, { session_id: v }, 'session'],
+        [{}, { user: v }, 'user'],
+      ] as const) {
+        const k = routingKey(headers(h), body);
+        assert.match(k, new RegExp(`^${kind}#[0-9a-f]{16}$`), JSON.stringify(v));
+        assert.doesNotThrow(() => natsHeaders().set('Llm-Routing-Key', k));
+      }
+    }
+  });
+
+  test('routing-key - a hashed value still routes the same way every time, apart from other values', () => {
+    const keys = UNSAFE.map((v) => routingKey(NONE, { session_id: v }));
+    assert.deepEqual(keys, UNSAFE.map((v) => routingKey(NONE, { session_id: v })));
+    assert.equal(new Set(keys).size, UNSAFE.length);
+    assert.notEqual(routingKey(NONE, { session_id: 'a\nb' }), routingKey(NONE, { user: 'a\nb' }));
+  });
+
+  test('routing-key - surrounding whitespace and line ends are trimmed, not hashed; other text passes as it is', () => {
+    assert.equal(routingKey(NONE, { session_id: '  s1\r\n' }), 'session:s1');
+    assert.equal(routingKey(NONE, { user: 'jos\u00e9 \u{1f600}' }), 'user:jos\u00e9 \u{1f600}');
   });
 });

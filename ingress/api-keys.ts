@@ -1,0 +1,83 @@
+// Data-plane API keys: which bearer tokens may call /v1/*, each under an operator-chosen name.
+// Keys live in memory only as SHA-256 digests, and a presented key is compared against every
+// digest in constant time (equal-length digests through timingSafeEqual, no early exit), so
+// neither memory dumps nor response timing give keys away. The name, never the key, is what
+// logs and metrics see.
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export interface ApiKeyEntry {
+  readonly name: string;
+  readonly digest: Buffer;
+}
+
+/** Names become log fields and metric labels: short, plain. */
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** What an HTTP header can carry as a bearer token without quoting. */
+const KEY = /^[\x21-\x7e]+$/;
+export const MIN_KEY_LENGTH = 16;
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+/**
+ * Parses a keys file: one key per line, `name:key` or a bare `key` (named `key-<line>`); blank
+ * lines and `#` comments ignored. Throws an Error naming `source` and the line for anything
+ * else, and when the file holds no key at all: a misread file must not leave the API open or shut.
+ */
+export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
+  const out: ApiKeyEntry[] = [];
+  const names = new Set<string>();
+  const digests = new Set<string>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const at = `${source} line ${i + 1}`;
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? `key-${i + 1}` : line.slice(0, colon).trim();
+    const key = colon < 0 ? line : line.slice(colon + 1).trim();
+    if (!NAME.test(name)) throw new Error(`${at}: a key's name is 1 to 64 letters, digits, _ . or -`);
+    if (!KEY.test(key)) throw new Error(`${at}: a key is printable ASCII without spaces`);
+    if (key.length < MIN_KEY_LENGTH) throw new Error(`${at}: key "${name}" is shorter than ${MIN_KEY_LENGTH} characters`);
+    if (names.has(name)) throw new Error(`${at}: the name "${name}" is used twice`);
+    const d = digest(key);
+    if (digests.has(d.toString('hex'))) throw new Error(`${at}: key "${name}" repeats an earlier key`);
+    names.add(name);
+    digests.add(d.toString('hex'));
+    out.push({ name, digest: d });
+  }
+  if (out.length === 0) throw new Error(`${source} holds no API key (one per line: name:key)`);
+  return out;
+}
+
+/** The key in `Authorization: Bearer <key>` (scheme case-insensitive), or null. */
+export function bearerToken(authorization: string | undefined): string | null {
+  const m = /^bearer +(\S+) *$/i.exec(authorization ?? '');
+  return m ? m[1]! : null;
+}
+
+export class ApiKeys {
+  #entries: readonly ApiKeyEntry[];
+
+  constructor(entries: readonly ApiKeyEntry[]) {
+    this.#entries = entries;
+  }
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  /** Swaps in a new set (a reload); requests in flight keep the name they were admitted with. */
+  replace(entries: readonly ApiKeyEntry[]): void {
+    this.#entries = entries;
+  }
+
+  /** The name of the key presented, or null. Time does not depend on which key, or how much of one, matched. */
+  match(presented: string | null): string | null {
+    const d = digest(presented ?? '');
+    let found: string | null = null;
+    for (const e of this.#entries) if (timingSafeEqual(d, e.digest) && presented !== null) found = e.name;
+    return found;
+  }
+}
