@@ -29,6 +29,7 @@ interface IngressFlags extends BusFlags {
   clientTimeoutMs: number;
   shutdownGraceMs: number;
   adminToken?: string;
+  adminTokenFile?: string;
   adminNatsUser?: string;
   adminNatsPasswordFile?: string;
   logBodies?: boolean;
@@ -57,6 +58,7 @@ export function ingressCommand(): Command {
     .addOption(new Option('--max-buffered-bytes <bytes>', 'unread bytes a slow client may leave before its request is cancelled').argParser(integer(1)).default(d.maxBufferedBytes))
     .addOption(new Option('--log-bodies', 'log request bodies (at most 64 KiB each); off by default').env('LLMR_LOG_BODIES'))
     .addOption(new Option('--admin-token <token>', 'bearer token for the fleet API (/admin/v1/…); unset: the API refuses every call').env('LLMR_ADMIN_TOKEN'))
+    .addOption(new Option('--admin-token-file <file>', 'read the fleet API token from this file').env('LLMR_ADMIN_TOKEN_FILE'))
     .addOption(new Option('--admin-nats-user <user>', 'NATS user for the fleet API\'s own connection (the `admin` user of nats.conf); unset: the main connection').env('LLMR_ADMIN_NATS_USER'))
     .addOption(new Option('--admin-nats-password-file <file>', 'file holding that user\'s password (or LLMR_ADMIN_NATS_PASSWORD)'))
     .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key').env('LLMR_TLS_CERT'))
@@ -95,7 +97,7 @@ export function ingressCommand(): Command {
           maxBufferedBytes: f.maxBufferedBytes,
           clientTimeoutMs: f.clientTimeoutMs,
           probeIntervalMs: d.probeIntervalMs,
-          adminToken: f.adminToken ?? null,
+          adminToken: readSecret({ value: f.adminToken, file: f.adminTokenFile, what: '--admin-token-file' }) ?? null,
           logBodies: f.logBodies === true,
           workerHeader: f.workerHeader,
           workerHeaderKey,

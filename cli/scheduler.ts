@@ -13,6 +13,7 @@ import { parseAllowList, type AddressAllowList } from '../runtime/address-allow.
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
 import { integer } from './parsers.ts';
+import { readSecret } from './secrets.ts';
 
 export const SCHEDULER_DEFAULTS = Object.freeze({
   region: 'default',
@@ -42,6 +43,7 @@ interface SchedulerFlags extends BusFlags {
   upstreamHeadersTimeoutMs: number;
   upstreamBodyTimeoutMs: number;
   workerApiKey?: string;
+  workerApiKeyFile?: string;
   missedBeats: number;
   shutdownGraceMs: number;
   metricsHost: string;
@@ -101,7 +103,8 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.connectTimeoutMs))
     .addOption(new Option('--upstream-headers-timeout-ms <ms>', 'until a worker\'s status line (its first token, for a stream)').argParser(integer(1)).default(d.headersTimeoutMs))
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.bodyTimeoutMs))
-    .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key)').env('LLMR_WORKER_API_KEY'))
+    .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key); prefer the environment or a file').env('LLMR_WORKER_API_KEY'))
+    .addOption(new Option('--worker-api-key-file <file>', 'read the workers\' bearer token from this file').env('LLMR_WORKER_API_KEY_FILE'))
     .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default('127.0.0.1'))
     .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(29000))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(10_000))
@@ -141,7 +144,7 @@ export function schedulerCommand(): Command {
             connectTimeoutMs: f.connectTimeoutMs,
             headersTimeoutMs: f.upstreamHeadersTimeoutMs,
             bodyTimeoutMs: f.upstreamBodyTimeoutMs,
-            workerApiKey: f.workerApiKey ?? null,
+            workerApiKey: readSecret({ value: f.workerApiKey, file: f.workerApiKeyFile, what: '--worker-api-key-file' }) ?? null,
           },
           retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
           missedBeats: f.missedBeats,

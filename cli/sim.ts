@@ -7,6 +7,7 @@ import type { KvConnector } from '../bench/sim/generate.ts';
 import { integer, list, port, range, zmqEndpoint } from './parsers.ts';
 
 interface SimFlags {
+  apiKey?: string;
   workers: number;
   basePort: number;
   host: string;
@@ -51,6 +52,8 @@ export function simCommand(): Command {
       return n;
     }).default(1))
     .addOption(new Option('--output-len <min:max>', 'natural answer length range (without ignore_eos)').argParser(range).default(d.outputLength, '32:256'))
+    // As vLLM: the key from --api-key or VLLM_API_KEY (prefer the environment: flags show in `ps`).
+    .addOption(new Option('--api-key <key>', 'require Authorization: Bearer <key> on /v1 routes, as vLLM --api-key').env('VLLM_API_KEY'))
     .action(async (f: SimFlags) => {
       if (f.kvConnector !== 'p2p-nccl' && f.proxy) throw new Error('--proxy only applies with --kv-connector p2p-nccl');
       const fleet = await startFleet({
@@ -68,6 +71,7 @@ export function simCommand(): Command {
         kvWaitMs: f.kvWaitMs,
         outputLength: f.outputLen,
         timeScale: f.timeScale,
+        apiKey: f.apiKey,
         ...(f.kvBlocks !== undefined ? { numGpuBlocks: f.kvBlocks } : {}),
         ...(f.maxNumSeqs !== undefined ? { maxNumSeqs: f.maxNumSeqs } : {}),
         ...(f.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: f.maxNumBatchedTokens } : {}),

@@ -23,6 +23,8 @@ export interface FleetOptions {
   readonly outputLength: { readonly min: number; readonly max: number };
   /** Every duration multiplied by this (see profiles.ts `dilated`). */
   readonly timeScale?: number;
+  /** vLLM's --api-key. */
+  readonly apiKey?: string | undefined;
 }
 
 export const FLEET_DEFAULTS = Object.freeze({
@@ -55,6 +57,7 @@ export function buildFleet(o: FleetOptions): SimWorker[] {
         kvLoadFailurePolicy: o.kvLoadFailurePolicy,
         kvLeaseMs: o.kvLeaseMs,
         outputLength: o.outputLength,
+        apiKey: o.apiKey,
         ...(o.numGpuBlocks !== undefined ? { numGpuBlocks: o.numGpuBlocks } : {}),
         ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
         ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),

@@ -2,7 +2,7 @@
 // front of a simulated engine, plus the simulator's own admin routes under /_sim/.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { realClock, type Clock } from './clock.ts';
 import { Engine } from './engine.ts';
 import { applyPatch, checkFaultPatch, NO_FAULTS, type FaultState } from './faults.ts';
@@ -38,6 +38,8 @@ export interface SimWorkerOptions {
   readonly p2p?: { readonly kvPort: number; readonly proxy: string | null; readonly kvWaitMs: number };
   readonly clock?: Clock;
   readonly random?: () => number;
+  /** vLLM's --api-key: every /v1 route wants `Authorization: Bearer <key>` (else 401). */
+  readonly apiKey?: string | undefined;
 }
 
 export class SimWorker {
@@ -184,6 +186,8 @@ export class SimWorker {
     const route = ROUTES[path];
     if (!route) return sendJson(res, 404, { detail: 'Not Found' });
     if (!route.includes(method)) return sendJson(res, 405, { detail: 'Method Not Allowed' });
+    // As vLLM's authentication middleware: /v1 routes only, the bearer token compared whole.
+    if (this.options.apiKey !== undefined && path.startsWith('/v1') && !bearerMatches(req.headers.authorization, this.options.apiKey)) return sendJson(res, 401, { error: 'Unauthorized' });
     switch (path) {
       case '/health':
       case '/ping':
@@ -331,3 +335,8 @@ const ROUTES: Record<string, readonly string[]> = {
   '/_sim/faults': ['GET', 'POST'],
   '/_sim/state': ['GET'],
 };
+
+function bearerMatches(header: string | undefined, key: string): boolean {
+  const want = createHash('sha256').update(`Bearer ${key}`).digest();
+  return timingSafeEqual(createHash('sha256').update(header ?? '').digest(), want);
+}
