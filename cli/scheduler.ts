@@ -130,6 +130,14 @@ export function schedulerCommand(): Command {
     .action(async (f: SchedulerFlags) => {
       const id = f.id ?? randomId('sched');
       const log = createLogger('scheduler', f.logLevel).child({ schedulerId: id });
+      // Secrets before the bus: a bad file must stop the start at once, not after a connection.
+      let workerApiKey: string | null;
+      try {
+        workerApiKey = readSecret({ value: f.workerApiKey, file: f.workerApiKeyFile, what: '--worker-api-key-file' }) ?? null;
+      } catch (e) {
+        log.fatal({ err: (e as Error).message }, `scheduler cannot start: ${(e as Error).message}`);
+        process.exit(1);
+      }
       const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }, log);
       const scheduler = new Scheduler(
         nc,
@@ -144,7 +152,7 @@ export function schedulerCommand(): Command {
             connectTimeoutMs: f.connectTimeoutMs,
             headersTimeoutMs: f.upstreamHeadersTimeoutMs,
             bodyTimeoutMs: f.upstreamBodyTimeoutMs,
-            workerApiKey: readSecret({ value: f.workerApiKey, file: f.workerApiKeyFile, what: '--worker-api-key-file' }) ?? null,
+            workerApiKey,
           },
           retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
           missedBeats: f.missedBeats,

@@ -89,3 +89,13 @@ describe('security - secrets from files and the environment', () => {
     assert.match(child.output(), /--admin-token-file/);
   });
 });
+
+describe('security - secret files are read before the bus', () => {
+  const scope = cleanupScope();
+  after(() => scope.run());
+  test('security - a scheduler with an unreadable --worker-api-key-file stops at once, even with no NATS to reach', async () => {
+    const child = spawnRouter(scope, ['scheduler', '--nats-url', 'nats://127.0.0.1:1', '--metrics-port', '0', '--worker-api-key-file', '/nonexistent/worker-key']);
+    assert.equal(await child.exited, 1);
+    assert.match(child.output(), /scheduler cannot start: cannot read --worker-api-key-file/);
+  });
+});
