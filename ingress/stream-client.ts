@@ -37,6 +37,23 @@ interface Session {
 
 const TICK_MS = 100;
 
+/**
+ * NATS answered "no responders": no scheduler was subscribed at that moment. That is not "there
+ * is no scheduler": right after a bus reconnect the schedulers' subscriptions come back a moment
+ * after the ingress's, so the ingress waits and resubmits within the accept timeout.
+ */
+const noResponderErrors = new WeakSet<RouterError>();
+
+function noSchedulerSubscribed(): RouterError {
+  const e = errors.LLMR_ERR_NO_SCHEDULER();
+  noResponderErrors.add(e);
+  return e;
+}
+
+export function isNoResponders(e: RouterError): boolean {
+  return noResponderErrors.has(e);
+}
+
 export class StreamClient {
   readonly ingressId: string;
   readonly #nc: NatsConnection;
@@ -50,6 +67,8 @@ export class StreamClient {
   /** Frames that arrived for no open stream (late, or for a stream we already failed). */
   strayFrames = 0;
   protocolErrors = 0;
+  /** Requests NATS answered "no responders" for: no scheduler was subscribed at that moment. */
+  noResponders = 0;
 
   constructor(nc: NatsConnection, ingressId: string, o: StreamClientOptions, log: Logger) {
     this.#nc = nc;
@@ -150,7 +169,8 @@ export class StreamClient {
     // NATS itself answers a request nobody subscribes to with a 503 status message.
     if (msg.headers?.code === 503 && msg.data.length === 0 && !msg.headers.get('Llm-Kind')) {
       this.#sessions.delete(id);
-      s.handlers.fail(errors.LLMR_ERR_NO_SCHEDULER());
+      this.noResponders++;
+      s.handlers.fail(noSchedulerSubscribed());
       return;
     }
     const decoded = decodeFrame(headerGetter(msg.headers), msg.data);

@@ -24,7 +24,7 @@ import { notFoundHandler } from '../not-found.ts';
 import type { IngressOptions } from '../options.ts';
 import { stripRouterOwned } from '../router-owned.ts';
 import { routingKey } from '../routing-key.ts';
-import type { StreamClient } from '../stream-client.ts';
+import { isNoResponders, type StreamClient } from '../stream-client.ts';
 
 export interface OpenAiRouteDeps {
   readonly nc: NatsConnection;
@@ -111,6 +111,9 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
     let streamId = '';
     /** Times the request went back on the bus after its scheduler failed before answering. */
     let resubmits = 0;
+    /** Waits for a scheduler to subscribe (NATS said "no responders"), bounded by the accept timeout. */
+    let waits = 0;
+    const acceptBy = performance.now() + deps.options.acceptTimeoutMs;
     const deadline = Date.now() + deps.options.requestTimeoutMs;
     const raw = reply.raw;
     const log = request.log;
@@ -259,10 +262,23 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
      * replica, once the bus is up — instead of failing. Twice at most, within the deadline.
      */
     const resubmittable = (e: RouterError): boolean =>
-      (e.code === 'LLMR_ERR_STREAM_BROKEN' || e.code === 'LLMR_ERR_BUS_UNAVAILABLE') && resubmits < 2 && Date.now() < deadline - deps.options.acceptTimeoutMs;
+      isNoResponders(e)
+        ? performance.now() < acceptBy
+        : (e.code === 'LLMR_ERR_STREAM_BROKEN' || e.code === 'LLMR_ERR_BUS_UNAVAILABLE') && resubmits < 2 && Date.now() < deadline - deps.options.acceptTimeoutMs;
     const resubmit = async (cause: RouterError): Promise<void> => {
-      resubmits++;
-      log.warn({ code: cause.code, resubmits }, 'scheduler lost before answering: resubmitting');
+      if (isNoResponders(cause)) {
+        // No scheduler subscribed this instant (they re-subscribe a moment after a reconnect, or
+        // are restarting): try again shortly, until the accept timeout says there is none.
+        waits++;
+        const pause = Math.min(acceptBy - performance.now(), Math.random() * Math.min(500, 25 * 2 ** waits));
+        if (waits === 1) log.info('no scheduler subscribed yet: waiting for one');
+        await new Promise((r) => setTimeout(r, Math.max(0, pause)));
+        if (finished) return;
+        if (performance.now() >= acceptBy) return settleFirst(cause);
+      } else {
+        resubmits++;
+        log.warn({ code: cause.code, resubmits }, 'scheduler lost before answering: resubmitting');
+      }
       if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) return settleFirst(cause);
       if (finished) return;
       try {
