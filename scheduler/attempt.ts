@@ -4,7 +4,7 @@
 // Non-streaming answers are read whole before anything is passed on, so a worker that dies in
 // the middle of one is retried like any other failure before the first byte.
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
+import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { errors, toWire, type RouterError } from '../proto/errors.ts';
 import type { RequestMeta } from '../proto/request-meta.ts';
 import type { Usage } from '../proto/stream.ts';
@@ -86,6 +86,11 @@ export async function attemptCall(
       release();
       return { kind: 'retry', error: errors.LLMR_ERR_UPSTREAM_UNREACHABLE(`a worker answered ${res.status}`), reason: `status_${res.status}` };
     }
+    if (!opts.buffer && res.status < 300) {
+      // A stream has begun only at its first bytes (vLLM sends the head while it queues and
+      // prefills): until then a failure is retried like any other, within the first-token timeout.
+      await firstByte(res, d.upstream.headersTimeoutMs - (performance.now() - startedAt));
+    }
     let buffered: Uint8Array | null = null;
     if (opts.buffer) {
       // A JSON answer's status line comes with its end: the prompt was computed long before.
@@ -114,6 +119,23 @@ export async function attemptCall(
     d.breakers.failure(w.id);
     d.events.upstream(w.id, opts.leg, 'error', (performance.now() - startedAt) / 1000);
     return { kind: 'retry', error: c, reason: c.code === 'LLMR_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'connection' };
+  }
+}
+
+/** Waits for a streamed answer's first bytes, at most `ms`; on a timeout the body is aborted. */
+async function firstByte(res: UpstreamResponse, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const e = new undiciErrors.HeadersTimeoutError();
+      res.body.abort(e);
+      reject(e);
+    }, Math.max(0, ms));
+  });
+  try {
+    await Promise.race([res.body.whenFirstByte(), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -79,6 +79,19 @@ export class UpstreamBody {
   #ended = false;
   #error: Error | null = null;
   #settle: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  #firstByte: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  /**
+   * Settles when the first body bytes arrive or the body ends (empty); rejects when it fails
+   * before any byte. vLLM sends a stream's status line at once and its first event only with the
+   * first token, so until then the answer has not really begun: a worker dying while it waits or
+   * prefills is still a failure another worker can retry. Call before `consume`.
+   */
+  whenFirstByte(): Promise<void> {
+    if (this.#ended || (this.#early !== null && this.#early.length > 0)) return Promise.resolve();
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => (this.#firstByte = { resolve, reject }));
+  }
 
   /** Feeds every chunk to `onChunk`; settles when the body ends or fails. One consumer only. */
   consume(onChunk: (chunk: Buffer) => void): Promise<void> {
@@ -126,6 +139,8 @@ export class UpstreamBody {
     if (this.#error || this.#ended) return;
     if (this.#early) {
       this.#early.push(chunk);
+      this.#firstByte?.resolve();
+      this.#firstByte = null;
       return;
     }
     try {
@@ -139,6 +154,8 @@ export class UpstreamBody {
   end(): void {
     this.#ended = true;
     if (this.#settle && !this.#error) this.#settle.resolve();
+    this.#firstByte?.resolve();
+    this.#firstByte = null;
   }
 
   /** @internal */
@@ -146,6 +163,8 @@ export class UpstreamBody {
     if (this.#ended) return;
     this.#error ??= e;
     if (this.#settle) this.#settle.reject(this.#error);
+    this.#firstByte?.reject(this.#error);
+    this.#firstByte = null;
   }
 }
 

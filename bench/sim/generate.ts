@@ -159,9 +159,17 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
   let stopReason: string | null = null;
 
   const usageAt = (cached: number): Usage => ({ promptTokens: promptTokens.length, completionTokens, cachedTokens: cached });
+  // vLLM answers a stream's status line and headers as soon as the engine has the request (a
+  // StreamingResponse starts before its first item), while it waits and prefills; the first
+  // event (chat's role delta) comes with the first token.
+  const sendHead = (): void => {
+    if (!res.headersSent) chunked.start(res, 200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': xRequestId });
+  };
+  let roleSent = false;
   const startStream = (): void => {
-    if (res.headersSent) return;
-    chunked.start(res, 200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': xRequestId });
+    sendHead();
+    if (roleSent) return;
+    roleSent = true;
     if (sse && kind === 'chat') chunked.write(res, sse.role(g.continuousUsage ? usageAt(0) : undefined));
   };
 
@@ -257,6 +265,7 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
       ...(remoteKv ? { remoteKv } : {}),
       sink: { token: onToken, finish: onFinish },
     });
+    if (sse && !finished) sendHead();
   });
 }
 

@@ -99,6 +99,23 @@ test('http load - /load counts in-flight generation requests', async (t) => {
   await eventually(async () => ((await (await fetch(`${w.url}/load`)).json()) as { server_load: number }).server_load === 0, 'load back to 0');
 });
 
+test('http streams - the head comes as soon as the engine has the request, before its first token (as vLLM)', async (t) => {
+  // One sequence at a time: the second request waits in the queue, and yet its head is there.
+  const w = await startSimWorker(t, { maxNumSeqs: 1 });
+  const ac = new AbortController();
+  const busy = await postJson(`${w.url}/v1/completions`, { model: SIM_MODEL, prompt: 'first', max_tokens: 2000, ignore_eos: true, stream: true }, {}, { signal: ac.signal });
+  const reader = busy.body!.getReader();
+  await reader.read();
+  const queued = await postJson(`${w.url}/v1/chat/completions`, { model: SIM_MODEL, messages: [{ role: 'user', content: 'second' }], max_tokens: 2, stream: true }, {}, { signal: ac.signal });
+  assert.equal(queued.status, 200);
+  assert.match(queued.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const s = await simState(w);
+  assert.equal(s.waiting, 1, 'the second request has its head while it waits');
+  assert.equal(s.running, 1);
+  ac.abort();
+  await reader.read().catch(() => undefined);
+});
+
 test('http models - /v1/models lists model cards with vLLM fields', async (t) => {
   const w = await startSimWorker(t, { models: [SIM_MODEL, 'sim-lora'] });
   const r = await fetch(`${w.url}/v1/models`);

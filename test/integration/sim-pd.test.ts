@@ -263,8 +263,9 @@ test('pd nixl - with kv_load_failure_policy fail a failed pull is a 500', async 
     [false, { do_remote_prefill: true, do_remote_decode: false }], // no address at all
   ] as const) {
     const res = await postJson(`${d.url}/v1/completions`, { ...ORIGINAL, stream, stream_options: stream ? ORIGINAL.stream_options : undefined, kv_transfer_params: kv });
-    assert.equal(res.status, 500);
-    const e = ((await res.json()) as VllmErrorBody).error;
+    // A stream's head went out when the engine took the request: its failure is an error event.
+    assert.equal(res.status, stream ? 200 : 500);
+    const e = stream ? sseJson<{ error?: VllmErrorBody['error'] }>(await readSse(res)).at(-1)!.error! : ((await res.json()) as VllmErrorBody).error;
     assert.equal(e.code, 500);
     assert.equal(e.type, 'InternalServerError');
   }
@@ -457,8 +458,10 @@ test('pd p2p-nccl - a decode whose prefill never sent KV fails (policy fail) or 
 
   const id1 = p2pId('127.0.0.1:1', await zmqOf(failing));
   const r1 = await postJson(`${failing.url}/v1/completions`, { model: SIM_MODEL, prompt: PROMPT, max_tokens: 3, stream: true }, { 'x-request-id': id1 });
-  assert.equal(r1.status, 500);
-  const e = ((await r1.json()) as VllmErrorBody).error;
+  // A stream's head went out when the engine took the request; the failure comes as an error event.
+  assert.equal(r1.status, 200);
+  const events = sseJson<{ error?: VllmErrorBody['error'] }>(await readSse(r1));
+  const e = events.at(-1)!.error!;
   assert.equal(e.code, 500);
   assert.equal(e.type, 'InternalServerError');
   const fs = await simState(failing);

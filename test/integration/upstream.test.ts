@@ -38,6 +38,19 @@ const behaviours: Record<string, (req: IncomingMessage, res: ServerResponse) => 
     await sleep(20);
     res.socket?.destroy();
   },
+  async 'head-then-dies'(_req, res) {
+    // vLLM sends a stream's head at once; this one dies while it would be prefilling.
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    await sleep(20);
+    res.socket?.destroy();
+  },
+  async 'head-then-first'(_req, res) {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    await sleep(20);
+    res.end('data: first\n\ndata: [DONE]\n\n');
+  },
   async unavailable(_req, res) {
     res.writeHead(503, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { message: 'x'.repeat(300_000) } }));
@@ -130,6 +143,18 @@ describe('upstream calls through undici dispatch', () => {
     assert.equal(res.status, 503);
     await res.body.dump();
     await assert.rejects(res.body.consume(() => undefined), /already being read/);
+  });
+
+  test('whenFirstByte: a head with no bytes yet has not begun; it settles at the first bytes, and fails if the worker dies first', async () => {
+    const ok = await call('head-then-first');
+    assert.equal(ok.status, 200);
+    await ok.body.whenFirstByte();
+    const got: string[] = [];
+    await ok.body.consume((c) => void got.push(c.toString()));
+    assert.equal(got.join(''), 'data: first\n\ndata: [DONE]\n\n', 'the early bytes are kept for the consumer');
+    const dead = await call('head-then-dies');
+    assert.equal(dead.status, 200);
+    await assert.rejects(dead.body.whenFirstByte());
   });
 
   test('a worker that is not there is a retryable connection error that does not name its address', async () => {
