@@ -31,23 +31,26 @@ function npm(cwd: string, args: string[]): ChildProcess & { output: () => string
   return Object.assign(child, { output: () => out });
 }
 
+/** Stops `npm start` and everything it started (its process group); resolves once npm has exited. */
 async function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  try {
-    process.kill(-child.pid, 'SIGINT');
-  } catch {
-    return;
-  }
-  const t = setTimeout(() => {
+  if (child.pid === undefined) return;
+  const pid = child.pid;
+  const kill = (signal: NodeJS.Signals): void => {
     try {
-      process.kill(-child.pid!, 'SIGKILL');
+      process.kill(-pid, signal);
     } catch {
-      // gone
+      // the group is gone
     }
-  }, 15_000);
-  await exited;
-  clearTimeout(t);
+  };
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    kill('SIGINT');
+    const t = setTimeout(() => kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  }
+  // Whatever of the group outlived npm (nothing, when the dev stack stopped its children).
+  kill('SIGKILL');
 }
 
 async function readiness(port: number, child: ChildProcess & { output: () => string }, timeoutMs: number): Promise<void> {
