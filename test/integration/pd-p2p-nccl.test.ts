@@ -23,6 +23,18 @@ function long(): string {
 // 3 s (REGISTRATION_INTERVAL_MS): a TTL below the interval would drop live instances between beats.
 const DISCOVERY_TTL_MS = 5000;
 
+/** The discovery bridge as `llm-router discover-zmq` runs it: a ROUTER and an agent (agent-zmq) heartbeating for what registers. */
+async function discoveryBridge(scope: ReturnType<typeof cleanupScope>, stack: Stack): Promise<ZmqDiscovery> {
+  const nc = await stack.connect('agent-zmq', 'discover-zmq');
+  const agent = new WorkerAgent(nc, { agentId: 'agent-zmq', region: 'test', intervalMs: HEARTBEAT_MS, probeTimeoutMs: 500, workers: [] }, pino({ level: 'silent' }));
+  await agent.start();
+  scope.after(() => agent.stop());
+  const discovery = new ZmqDiscovery({ bind: 'tcp://127.0.0.1:*', ttlMs: DISCOVERY_TTL_MS }, agent, pino({ level: 'silent' }));
+  await discovery.start();
+  scope.after(() => discovery.stop());
+  return discovery;
+}
+
 describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
   let stack: Stack;
   let discovery: ZmqDiscovery;
@@ -32,13 +44,7 @@ describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
 
   before(async () => {
     stack = await startStack(scope, { workers: 0 });
-    const nc = await stack.connect('agent-zmq', 'discover-zmq');
-    const agent = new WorkerAgent(nc, { agentId: 'agent-zmq', region: 'test', intervalMs: HEARTBEAT_MS, probeTimeoutMs: 500, workers: [] }, pino({ level: 'silent' }));
-    await agent.start();
-    scope.after(() => agent.stop());
-    discovery = new ZmqDiscovery({ bind: 'tcp://127.0.0.1:*', ttlMs: DISCOVERY_TTL_MS }, agent, pino({ level: 'silent' }));
-    await discovery.start();
-    scope.after(() => discovery.stop());
+    discovery = await discoveryBridge(scope, stack);
     const p2p = { kvPort: 0, proxy: discovery.endpoint, kvWaitMs: 2000 };
     for (let i = 0; i < 2; i++) prefill.push(await startSimWorker(scope, { role: 'prefill', kvConnector: 'p2p-nccl', p2p }));
     for (let i = 0; i < 2; i++) decode.push(await startSimWorker(scope, { role: 'decode', kvConnector: 'p2p-nccl', p2p }));
@@ -134,13 +140,7 @@ describe('pd p2p-nccl - a fleet with no prefill instance', () => {
   let stack: Stack;
   before(async () => {
     stack = await startStack(scope, { workers: 0 });
-    const nc = await stack.connect('agent-zmq', 'discover-zmq');
-    const agent = new WorkerAgent(nc, { agentId: 'agent-zmq', region: 'test', intervalMs: HEARTBEAT_MS, probeTimeoutMs: 500, workers: [] }, pino({ level: 'silent' }));
-    await agent.start();
-    scope.after(() => agent.stop());
-    const discovery = new ZmqDiscovery({ bind: 'tcp://127.0.0.1:*', ttlMs: DISCOVERY_TTL_MS }, agent, pino({ level: 'silent' }));
-    await discovery.start();
-    scope.after(() => discovery.stop());
+    const discovery = await discoveryBridge(scope, stack);
     await startSimWorker(scope, { role: 'decode', kvConnector: 'p2p-nccl', p2p: { kvPort: 0, proxy: discovery.endpoint, kvWaitMs: 2000 } });
     await eventually(() => stack.schedulers[0]!.registry.candidates(SIM_MODEL, 'decode').length === 1, 'the decode instance registered');
   });

@@ -67,30 +67,27 @@ describe('security - forged heartbeats', () => {
     assert.equal(stolen.length, 0, 'the attacker received no request (and no API key)');
   }
 
-  test('security - the issue\'s attack: another agent announces a live worker at its own URL, far in the future, with a long interval', async () => {
-    const sum = async () => (await refused('conflict')) + (await refused('future')) + (await refused('interval'));
+  /** One beat for the victim from `as`, refused for one of `results`; then nothing changed. */
+  async function forgeAndCheck(as: 'agent-1' | 'agent-2', over: Partial<Heartbeat>, results: readonly string[]): Promise<void> {
+    const nc = as === 'agent-1' ? agent1 : agent2;
+    const sum = async () => (await Promise.all(results.map((r) => refused(r)))).reduce((a, b) => a + b, 0);
     const before = await sum();
-    const forged = beat({ agent: 'agent-2', url: attackerUrl, sentAt: Date.now() + 30 * 60_000, intervalMs: 600_000, seq: 1_000_000 });
-    agent2.publish(subjects.heartbeat('test', 'agent-2', victim), encodeHeartbeat(forged));
-    await agent2.flush();
-    await eventually(async () => (await sum()) > before, 'the forged beat is refused and counted');
+    nc.publish(subjects.heartbeat('test', as, victim), encodeHeartbeat(beat({ agent: as, url: attackerUrl, ...over })));
+    await nc.flush();
+    await eventually(async () => (await sum()) > before, `refused as ${results.join(' or ')} and counted`);
     await assertUntouched();
+  }
+
+  test('security - the issue\'s attack: another agent announces a live worker at its own URL, far in the future, with a long interval', async () => {
+    await forgeAndCheck('agent-2', { sentAt: Date.now() + 30 * 60_000, intervalMs: 600_000, seq: 1_000_000 }, ['conflict', 'future', 'interval']);
   });
 
   test('security - a live worker id is bound to its agent: another agent\'s sane-looking beat is a conflict', async () => {
-    const before = await refused('conflict');
-    agent2.publish(subjects.heartbeat('test', 'agent-2', victim), encodeHeartbeat(beat({ agent: 'agent-2', url: attackerUrl })));
-    await agent2.flush();
-    await eventually(async () => (await refused('conflict')) > before, 'conflict counted');
-    await assertUntouched();
+    await forgeAndCheck('agent-2', {}, ['conflict']);
   });
 
   test('security - a live worker id is bound to its URL: even its own agent cannot move it while it lives', async () => {
-    const before = await refused('conflict');
-    agent1.publish(subjects.heartbeat('test', 'agent-1', victim), encodeHeartbeat(beat({ agent: 'agent-1', url: attackerUrl })));
-    await agent1.flush();
-    await eventually(async () => (await refused('conflict')) > before, 'conflict counted');
-    await assertUntouched();
+    await forgeAndCheck('agent-1', {}, ['conflict']);
   });
 
   test('security - an agent cannot publish under another agent\'s id (the bus refuses it; no scheduler sees it)', async () => {
