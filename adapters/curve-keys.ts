@@ -27,17 +27,17 @@ export interface CurveClient {
 }
 
 /**
- * The allowed clients file: one `KEY [name]` a line, blank lines and lines starting with `# `
- * ignored (a key itself may begin with `#`, a key is never followed by a space right after it).
- * A line that holds no valid key is an error, never skipped: a typo must not silently lock a
- * relay out or, worse, be mistaken for a comment.
+ * The allowed clients file: one `KEY [name]` a line; blank lines and lines starting with `#` are
+ * ignored (no Z85 key starts with `#`: a first character past `%` encodes more than 32 bits). A
+ * line that holds no valid key is an error, never skipped: a typo must not silently lock a relay
+ * out.
  */
 export function parseCurveClients(text: string): CurveClient[] {
   const out: CurveClient[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
-    if (line === '' || line === '#' || line.startsWith('# ')) continue;
+    if (line === '' || line.startsWith('#')) continue;
     const [key = '', ...rest] = line.split(/\s+/);
     if (!isCurveKey(key)) throw new RangeError(`line ${i + 1}: not a Z85 CURVE public key (40 characters)`);
     out.push({ key, name: rest.join(' ') || key.slice(0, 8) });

@@ -80,6 +80,9 @@ export class ZmqDiscovery {
     const sock = new Router({
       context,
       maxMessageSize: o.maxMessageBytes,
+      // Past this many unread messages libzmq stops reading that peer's socket: a fast sender
+      // costs at most this many frames of buffer, not whatever it can push.
+      receiveHighWaterMark: 100,
       ipv6: /^tcp:\/\/\[/.test(o.bind),
       ...(this.#zap ? { zapDomain: ZAP_DOMAIN } : {}),
       ...(o.curve ? { curveServer: true, curveSecretKey: o.curve.secretKey } : {}),
