@@ -74,20 +74,20 @@ export class ZmqDiscovery {
     // A context of our own: its ZAP endpoint is ours alone, whatever else runs in the process.
     const context = new Context();
     if (o.allow || o.curve) {
-      this.#zap = new ZapHandler(context, { allow: o.allow, curveClients: o.curve?.clients ?? null }, (req, v) => this.#onZap(req, v));
+      this.#zap = new ZapHandler(context, { allow: o.allow, curveClients: o.curve?.clients ?? null }, (req, v) => this.#onZap(req, v), (e) =>
+        this.#log.error({ err: e.message }, 'the ZAP handler failed: every new registrant is refused until discover-zmq restarts'),
+      );
       await this.#zap.start();
     }
-    const sock = new Router({
-      context,
-      maxMessageSize: o.maxMessageBytes,
-      // Past this many unread messages libzmq stops reading that peer's socket: a fast sender
-      // costs at most this many frames of buffer, not whatever it can push.
-      receiveHighWaterMark: 100,
-      ipv6: /^tcp:\/\/\[/.test(o.bind),
-      ...(this.#zap ? { zapDomain: ZAP_DOMAIN } : {}),
-      ...(o.curve ? { curveServer: true, curveSecretKey: o.curve.secretKey } : {}),
-    });
-    await sock.bind(o.bind);
+    const sock = new Router({ context, ...routerOptions(o) });
+    try {
+      await sock.bind(o.bind);
+    } catch (e) {
+      sock.close();
+      this.#zap?.stop();
+      this.#zap = null;
+      throw e;
+    }
     this.#socket = sock;
     this.endpoint = sock.lastEndpoint ?? o.bind;
     this.#sweeper = setInterval(() => this.#sweep(), Math.max(100, Math.floor(o.ttlMs / 5)));
@@ -209,6 +209,24 @@ export class ZmqDiscovery {
     }
     if (!this.registry.full) this.#capLogged = false;
   }
+}
+
+/**
+ * The ROUTER's socket options. With checks on, the ZAP domain makes libzmq ask the handler about
+ * every connection, and `zapEnforceDomain` makes it refuse connections when the handler is gone
+ * (by default libzmq then lets everyone in, CURVE clients with any key included).
+ */
+export function routerOptions(o: Readonly<DiscoverOptions>): NonNullable<ConstructorParameters<typeof Router>[0]> {
+  const checked = o.allow !== null || o.curve !== null;
+  return {
+    maxMessageSize: o.maxMessageBytes,
+    // Past this many unread messages libzmq stops reading that peer's socket: a fast sender
+    // costs at most this many frames of buffer, not whatever it can push.
+    receiveHighWaterMark: 100,
+    ipv6: /^tcp:\/\/\[/.test(o.bind),
+    ...(checked ? { zapDomain: ZAP_DOMAIN, zapEnforceDomain: true } : {}),
+    ...(o.curve ? { curveServer: true, curveSecretKey: o.curve.secretKey } : {}),
+  };
 }
 
 /** A peer's routing id for logs: vLLM sets it to its ZeroMQ address; libzmq's own are 5 binary bytes. */

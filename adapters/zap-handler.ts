@@ -56,13 +56,18 @@ export class ZapHandler {
   readonly #socket: Reply;
   readonly #policy: ZapPolicy;
   readonly #listener: ZapListener;
+  readonly #onFailure: (e: Error) => void;
   #closed = false;
 
-  /** `context` must be the ROUTER's: a context has one ZAP endpoint, its sockets share it. */
-  constructor(context: Context, policy: ZapPolicy, listener: ZapListener) {
+  /**
+   * `context` must be the ROUTER's: a context has one ZAP endpoint, its sockets share it.
+   * `onFailure` hears of a handler that stopped on its own (the ROUTER then refuses everyone).
+   */
+  constructor(context: Context, policy: ZapPolicy, listener: ZapListener, onFailure: (e: Error) => void) {
     this.#socket = new Reply({ context, linger: 0 });
     this.#policy = policy;
     this.#listener = listener;
+    this.#onFailure = onFailure;
   }
 
   /** Binds before the ROUTER does, so that no connection is ever let in unasked. */
@@ -87,7 +92,7 @@ export class ZapHandler {
         this.#listener(request, verdict);
       }
     } catch (e) {
-      if (!this.#closed) throw e;
+      if (!this.#closed) this.#onFailure(e as Error);
     }
   }
 }

@@ -13,9 +13,10 @@ import { encode } from '@msgpack/msgpack';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pino, { type Logger } from 'pino';
 import { Agent as UndiciAgent } from 'undici';
-import { curveKeyPair, Dealer } from 'zeromq';
+import { Context, curveKeyPair, Dealer, Router } from 'zeromq';
 import { WorkerAgent } from '../../adapters/agent.ts';
-import { ZmqDiscovery, type DiscoverInput } from '../../adapters/discover-zmq.ts';
+import { validateDiscoverOptions } from '../../adapters/discover-options.ts';
+import { routerOptions, ZmqDiscovery, type DiscoverInput } from '../../adapters/discover-zmq.ts';
 import { probeWorker } from '../../adapters/worker-probe.ts';
 import { decodeHeartbeat } from '../../proto/heartbeat.ts';
 import { connectNats } from '../../runtime/nats.ts';
@@ -301,6 +302,35 @@ describe('discover-zmq - who may join the fleet', () => {
       [`127.0.0.1:${w.port}`],
     );
     assert.ok(discovery.rejectedBy['curve-key'] >= 1);
+  });
+});
+
+describe('discover-zmq - the ROUTER fails closed', () => {
+  test('discover-zmq - with checks configured and no ZAP handler answering, no peer gets in', async (t) => {
+    // libzmq lets every peer in when no ZAP handler is bound, unless told to enforce the domain.
+    const received = async (o: Partial<DiscoverInput>): Promise<{ messages: number; refusals: number }> => {
+      const router = new Router({ context: new Context(), ...routerOptions(validateDiscoverOptions({ bind: 'tcp://127.0.0.1:*', ttlMs: 5000, ...o })) });
+      t.after(() => router.close());
+      await router.bind('tcp://127.0.0.1:*');
+      let messages = 0;
+      let refusals = 0;
+      void (async () => {
+        for await (const ev of router.events) if (ev.type.startsWith('handshake:error')) refusals++;
+      })().catch(() => undefined);
+      void (async () => {
+        for await (const _ of router) messages++;
+      })().catch(() => undefined);
+      const dealer = new Dealer({ linger: 0 });
+      t.after(() => dealer.close());
+      dealer.connect(router.lastEndpoint!);
+      await dealer.send(encode({ type: 'D', http_address: '127.0.0.1:1', zmq_address: '127.0.0.1:1' }));
+      await eventually(() => messages > 0 || refusals > 0, 'the peer let in or refused');
+      return { messages, refusals };
+    };
+    assert.deepEqual(await received({}), { messages: 1, refusals: 0 }, 'without checks, as before');
+    const closed = await received({ allow: ['127.0.0.1/32'] });
+    assert.equal(closed.messages, 0, 'a peer inside the allow list is still refused while nothing can vouch for it');
+    assert.ok(closed.refusals > 0);
   });
 });
 
