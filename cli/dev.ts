@@ -120,7 +120,7 @@ export function devCommand(): Command {
       } else {
         const discoveryPort = await freePortRange(1, 30001);
         const proxy = `tcp://127.0.0.1:${discoveryPort}`;
-        run('discover-zmq', process.execPath, [BIN, 'discover-zmq', '--bind', proxy], bus('agent-zmq'));
+        run('discover-zmq', process.execPath, [BIN, 'discover-zmq', '--bind', proxy, '--allow', '127.0.0.0/8'], bus('agent-zmq'));
         await waitPort(discoveryPort);
         const base = await freePortRange(2 * f.workers, 8100);
         const kvBase = await freePortRange(2 * f.workers, 21001);

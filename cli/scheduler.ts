@@ -9,7 +9,7 @@ import { PD_DEFAULTS } from '../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
 import { Scheduler } from '../scheduler/service.ts';
 import { HEARTBEAT_LIMIT_DEFAULTS } from '../scheduler/heartbeat-admission.ts';
-import { parseAllowList, type AddressAllowList } from '../runtime/address-allow.ts';
+import { parseAllowList, type AllowList } from '../runtime/address-allow.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
 import { integer } from './parsers.ts';
@@ -61,10 +61,10 @@ interface SchedulerFlags extends BusFlags {
   circuitBreaker: boolean;
   maxClockSkewMs: number;
   maxHeartbeatIntervalMs: number;
-  workerAllow?: AddressAllowList;
+  workerAllow?: AllowList;
 }
 
-function allowList(value: string): AddressAllowList {
+function allowList(value: string): AllowList {
   try {
     return parseAllowList(value);
   } catch (e) {

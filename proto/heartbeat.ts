@@ -30,7 +30,8 @@ export const HeartbeatSchema = Type.Object(
     role: Type.Union(ROLES.map((r) => Type.Literal(r))),
     connector: Type.Object({
       kind: Type.Union(CONNECTORS.map((c) => Type.Literal(c))),
-      zmqAddress: Type.Optional(Type.String({ pattern: '^[^\\s:]+:\\d{1,5}$' })),
+      // host:port, or [v6]:port (P2P-NCCL instances on IPv6).
+      zmqAddress: Type.Optional(Type.String({ pattern: '^([^\\s:\\[\\]]+|\\[[0-9A-Fa-f:.]+\\]):\\d{1,5}$', maxLength: 300 })),
     }),
     state: Type.Union(WORKER_STATES.map((s) => Type.Literal(s))),
     load: Type.Object({

@@ -1,65 +1,65 @@
-// An allow list of networks (CIDRs or single addresses, IPv4 and IPv6) that a URL's or a
-// `host:port`'s host must fall inside. Only IP literals can be checked against a network, so a
-// host name is refused whenever a list is set: a name resolves where its DNS says, which is
-// not a boundary. Used by schedulers (`--worker-allow`: where users' prompts may be sent) and
-// by discover-zmq (`--allow`: who may register, and which addresses they may name).
+// An allow list of networks (IPv4 and IPv6 CIDRs, or single addresses) that an address must fall
+// inside: node:net's BlockList does the matching, IPv4-mapped IPv6 addresses (a dual-stack
+// socket's view of an IPv4 peer) included. Only IP literals can be checked against a network, so
+// a host name is never inside: it resolves wherever its owner says, and may resolve elsewhere
+// tomorrow. Used by schedulers (`--worker-allow`: where users' prompts may be sent) and by
+// discover-zmq (`--allow`: who may register, and which addresses they may name). Pure.
 import { BlockList, isIP } from 'node:net';
 
-export interface AddressAllowList {
-  /** The entries as given, for logs. */
-  readonly entries: readonly string[];
-  /** Whether an IP literal (v4, v6, or v6 in brackets) is inside the list. */
-  allowsIp(ip: string): boolean;
-  /** Whether the host of `http(s)://host:port/…` or `host:port` is an IP inside the list. */
-  allowsHostOf(address: string): boolean;
-}
+export class AllowList {
+  readonly cidrs: readonly string[];
+  readonly #list = new BlockList();
 
-/** Parses `10.0.0.0/8,fd00::/8,192.0.2.7`; throws a RangeError naming the bad entry. */
-export function parseAllowList(text: string): AddressAllowList {
-  const entries = text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (entries.length === 0) throw new RangeError('an allow list needs at least one network (CIDR or address)');
-  const list = new BlockList();
-  for (const e of entries) {
-    const [addr = '', bits, extra] = e.split('/');
-    const family = isIP(addr);
-    if (family === 0 || extra !== undefined) throw new RangeError(`not a CIDR or IP address: ${JSON.stringify(e)}`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (bits === undefined) {
-      list.addAddress(addr, type);
-      continue;
+  /** Throws a RangeError naming the first entry that is not `ADDRESS[/PREFIX]`. */
+  constructor(cidrs: readonly string[]) {
+    if (cidrs.length === 0) throw new RangeError('an allow list needs at least one network (CIDR or address)');
+    for (const c of cidrs) {
+      const [address = '', prefix, ...more] = c.trim().split('/');
+      const family = isIP(address);
+      const max = family === 6 ? 128 : 32;
+      const bits = prefix === undefined ? max : Number(prefix);
+      if (family === 0 || more.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) || bits > max) {
+        throw new RangeError(`${JSON.stringify(c)} is not an IPv4 or IPv6 CIDR (ADDRESS/PREFIX)`);
+      }
+      this.#list.addSubnet(address, bits, family === 6 ? 'ipv6' : 'ipv4');
     }
-    const prefix = Number(bits);
-    if (!/^\d{1,3}$/.test(bits) || prefix > (family === 4 ? 32 : 128)) throw new RangeError(`bad prefix length in ${JSON.stringify(e)}`);
-    list.addSubnet(addr, prefix, type);
+    this.cidrs = Object.freeze(cidrs.map((c) => c.trim()));
   }
-  const allowsIp = (ip: string): boolean => {
+
+  /** An address literal (what a socket reports, or a URL's host with its brackets), IPv4 or IPv6. */
+  allowsIp(ip: string): boolean {
     const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
     const family = isIP(bare);
-    if (family === 0) return false;
-    return list.check(bare, family === 4 ? 'ipv4' : 'ipv6');
-  };
-  return Object.freeze({
-    entries: Object.freeze(entries),
-    allowsIp,
-    allowsHostOf(address: string): boolean {
-      const host = hostOf(address);
-      return host !== null && allowsIp(host);
-    },
-  });
+    return family !== 0 && this.#list.check(bare, family === 6 ? 'ipv6' : 'ipv4');
+  }
+
+  /** `http(s)://host:port/…`, `host:port` or `[v6]:port` whose host is an IP literal inside the list. */
+  allowsAddress(address: string): boolean {
+    const host = hostOf(address);
+    return host !== null && this.allowsIp(host);
+  }
 }
 
-/** The host of a URL or of `host:port` (IPv6 in brackets kept bracketed); null when unparsable. */
+/** `10.0.0.0/8,fd00::/8,192.0.2.7` → an AllowList; throws a RangeError naming a bad entry. */
+export function parseAllowList(text: string): AllowList {
+  return new AllowList(
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+}
+
+/** The host of a URL, `host:port` or `[v6]:port`, brackets removed; null when there is none. */
 export function hostOf(address: string): string | null {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(address)) {
     try {
-      return new URL(address).hostname;
+      const h = new URL(address).hostname;
+      return h.startsWith('[') ? h.slice(1, -1) : h || null;
     } catch {
       return null;
     }
   }
-  const i = address.lastIndexOf(':');
-  return i > 0 ? address.slice(0, i) : null;
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):\d+$/.exec(address);
+  return m ? (m[1] ?? m[2]!) : null;
 }

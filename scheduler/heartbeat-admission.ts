@@ -6,7 +6,7 @@
 // for minutes, and a worker URL outside the networks the operator allows (`--worker-allow`).
 // Pure: time and limits come in.
 import type { Heartbeat } from '../proto/heartbeat.ts';
-import type { AddressAllowList } from '../runtime/address-allow.ts';
+import type { AllowList } from '../runtime/address-allow.ts';
 
 export interface HeartbeatLimits {
   /** A beat sent more than this far in the future (by our clock) is refused. */
@@ -14,7 +14,7 @@ export interface HeartbeatLimits {
   /** A beat announcing a longer interval is refused (liveness would stretch to 3× this). */
   readonly maxIntervalMs: number;
   /** Null: any worker address. Else the URL's host (and a P2P-NCCL ZeroMQ address) must be inside. */
-  readonly workerAllow: AddressAllowList | null;
+  readonly workerAllow: AllowList | null;
 }
 
 export const HEARTBEAT_LIMIT_DEFAULTS = Object.freeze({ maxClockSkewMs: 10_000, maxIntervalMs: 60_000 });
@@ -30,9 +30,9 @@ export function admitHeartbeat(hb: Heartbeat, from: { region: string; agent: str
   if (hb.sentAt > now + limits.maxClockSkewMs) return { ok: false, result: 'future', reason: `sentAt ${hb.sentAt - now} ms in the future` };
   if (hb.intervalMs > limits.maxIntervalMs) return { ok: false, result: 'interval', reason: `intervalMs ${hb.intervalMs} above ${limits.maxIntervalMs}` };
   if (limits.workerAllow) {
-    if (!limits.workerAllow.allowsHostOf(hb.url)) return { ok: false, result: 'not_allowed', reason: `url ${hb.url} is outside --worker-allow` };
+    if (!limits.workerAllow.allowsAddress(hb.url)) return { ok: false, result: 'not_allowed', reason: `url ${hb.url} is outside --worker-allow` };
     const zmq = hb.connector.zmqAddress;
-    if (zmq !== undefined && !limits.workerAllow.allowsHostOf(zmq)) return { ok: false, result: 'not_allowed', reason: `zmqAddress ${zmq} is outside --worker-allow` };
+    if (zmq !== undefined && !limits.workerAllow.allowsAddress(zmq)) return { ok: false, result: 'not_allowed', reason: `zmqAddress ${zmq} is outside --worker-allow` };
   }
   return { ok: true };
 }

@@ -12,7 +12,7 @@ import { ingressOfCancelSubject, modelOfRequestSubject, parseHeartbeatSubject, P
 import { headerGetter } from '../runtime/nats.ts';
 import { dispatch } from './dispatch.ts';
 import { admitHeartbeat, type HeartbeatLimits } from './heartbeat-admission.ts';
-import { OncePer } from '../runtime/once-per.ts';
+import { RefusalLog } from '../runtime/refusal-log.ts';
 import { InflightTracker, isSyncMessage } from './inflight.ts';
 import type { PdConfig } from './pd/config.ts';
 import type { Decision } from './pd/decider.ts';
@@ -89,7 +89,7 @@ export class Scheduler {
   readonly #startedAt = Date.now();
   readonly #bus: BusState;
   /** Refused heartbeats are logged once per worker and reason a minute: a forger must not flood the log. */
-  readonly #refusalLog = new OncePer(60_000, 1000);
+  readonly #refusalLog = new RefusalLog(60_000, 1000);
 
   constructor(nc: NatsConnection, options: SchedulerOptions, log: Logger) {
     this.options = options;
@@ -261,7 +261,8 @@ export class Scheduler {
   #refuseHeartbeat(from: { agent: string; worker: string }, result: string, reason: string): void {
     this.counters.heartbeatsInvalid++;
     this.metrics.heartbeats.inc({ result });
-    if (this.#refusalLog.first(`${from.worker}\u0000${result}`, Date.now())) this.#log.warn({ workerId: from.worker, agent: from.agent, result, reason }, 'heartbeat refused');
+    const d = this.#refusalLog.note(result, `${from.agent}/${from.worker}`, Date.now());
+    if (d.log) this.#log.warn({ workerId: from.worker, agent: from.agent, result, reason, suppressed: d.suppressed }, 'heartbeat refused');
   }
 
   #onSync(msg: Msg): void {

@@ -90,6 +90,8 @@ describe('heartbeat', () => {
     assert.equal(validateHeartbeat(hb).ok, true);
     assert.equal(validateHeartbeat({ ...valid(), state: 'unhealthy' }).ok, true);
     assert.equal(validateHeartbeat({ ...valid(), url: 'https://worker.example:8443/base/' }).ok, true);
+    assert.equal(validateHeartbeat({ ...valid(), connector: { kind: 'p2p-nccl', zmqAddress: '[fd00::5]:21001' } }).ok, true, 'IPv6 in brackets');
+    assert.equal(validateHeartbeat({ ...valid(), connector: { kind: 'p2p-nccl', zmqAddress: 'fd00::5:21001' } }).ok, false, 'IPv6 without brackets is ambiguous');
   });
 
   test('heartbeat - encode then decode gives it back', () => {
