@@ -6,6 +6,7 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
+import { natsOptions } from './nats-options.ts';
 import { integer, list } from './parsers.ts';
 
 interface AgentFlags extends BusFlags {
@@ -39,7 +40,7 @@ export function agentCommand(): Command {
     .addOption(new Option('--probe-timeout-ms <ms>', 'health/metrics request timeout').argParser(integer(1)).default(d.probeTimeoutMs))
     .action(async (f: AgentFlags) => {
       const log = createLogger('agent', f.logLevel);
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: randomId('agent'), inboxPrefix: '_INBOX_agent' }, log);
+      const nc = await connectNats(natsOptions(f, { name: randomId('agent'), inboxPrefix: '_INBOX_agent' }), log);
       const agent = new WorkerAgent(
         nc,
         {

@@ -6,6 +6,7 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
+import { natsOptions } from './nats-options.ts';
 import { integer, list, zmqEndpoint } from './parsers.ts';
 
 interface DiscoverFlags extends BusFlags {
@@ -26,7 +27,7 @@ export function discoverZmqCommand(): Command {
     .addOption(new Option('--model <names>', 'served model names (default: read from the workers)').argParser(list))
     .action(async (f: DiscoverFlags) => {
       const log = createLogger('discover-zmq', f.logLevel);
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: randomId('discover-zmq'), inboxPrefix: '_INBOX_agent' }, log);
+      const nc = await connectNats(natsOptions(f, { name: randomId('discover-zmq'), inboxPrefix: '_INBOX_agent' }), log);
       const agent = new WorkerAgent(nc, { region: f.region, intervalMs: f.intervalMs, probeTimeoutMs: AGENT_DEFAULTS.probeTimeoutMs, workers: [] }, log);
       await agent.start();
       const discovery = new ZmqDiscovery({ bind: f.bind, ttlMs: f.ttlMs, models: f.model }, agent, log);

@@ -6,6 +6,7 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
+import { natsOptions } from './nats-options.ts';
 import { integer } from './parsers.ts';
 
 interface IngressFlags extends BusFlags {
@@ -62,7 +63,7 @@ export function ingressCommand(): Command {
         logBodies: f.logBodies === true,
       });
       const log = createLogger('ingress', f.logLevel).child({ ingressId: id });
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: '_INBOX_ingress' }, log);
+      const nc = await connectNats(natsOptions(f, { name: `ingress-${id}`, inboxPrefix: '_INBOX_ingress' }), log);
       const ingress = await startIngress(nc, options, log);
       onShutdown(log, async () => {
         await ingress.stop(f.shutdownGraceMs);

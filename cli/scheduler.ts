@@ -10,6 +10,7 @@ import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
 import { Scheduler } from '../scheduler/service.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
+import { natsOptions } from './nats-options.ts';
 import { integer } from './parsers.ts';
 
 export const SCHEDULER_DEFAULTS = Object.freeze({
@@ -111,7 +112,7 @@ export function schedulerCommand(): Command {
     .action(async (f: SchedulerFlags) => {
       const id = f.id ?? randomId('sched');
       const log = createLogger('scheduler', f.logLevel).child({ schedulerId: id });
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }, log);
+      const nc = await connectNats(natsOptions(f, { name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }), log);
       const scheduler = new Scheduler(
         nc,
         {
