@@ -7,6 +7,7 @@ import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, type BusFlags } from './common.ts';
 import { busIdentity, hostAgentId } from './identity.ts';
+import { natsOptions } from './nats-options.ts';
 import { integer, list, subjectId } from './parsers.ts';
 
 interface AgentFlags extends BusFlags {
@@ -43,7 +44,7 @@ export function agentCommand(): Command {
     .action(async (f: AgentFlags) => {
       const agentId = busIdentity(f.agentId, f.natsUser, hostAgentId);
       const log = createLogger('agent', f.logLevel).child({ agentId });
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: agentId, inboxPrefix: `_INBOX_${agentId}` }, log);
+      const nc = await connectNats(natsOptions(f, { name: agentId, inboxPrefix: `_INBOX_${agentId}` }), log);
       const agent = new WorkerAgent(
         nc,
         {

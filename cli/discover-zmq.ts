@@ -11,6 +11,7 @@ import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, type BusFlags } from './common.ts';
 import { busIdentity, hostAgentId } from './identity.ts';
+import { natsOptions } from './nats-options.ts';
 import { integer, list, subjectId } from './parsers.ts';
 import { readSecret } from './secrets.ts';
 
@@ -93,7 +94,7 @@ export function discoverZmqCommand(): Command {
       }
       const agentId = busIdentity(f.agentId, f.natsUser, hostAgentId);
       const log = createLogger('discover-zmq', f.logLevel).child({ agentId });
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: agentId, inboxPrefix: `_INBOX_${agentId}` }, log);
+      const nc = await connectNats(natsOptions(f, { name: agentId, inboxPrefix: `_INBOX_${agentId}` }), log);
       const agent = new WorkerAgent(nc, { agentId, region: f.region, intervalMs: f.intervalMs, probeTimeoutMs: AGENT_DEFAULTS.probeTimeoutMs, workers: [] }, log);
       await agent.start();
       const discovery = new ZmqDiscovery(input, agent, log);

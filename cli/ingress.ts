@@ -9,6 +9,7 @@ import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
 import { busIdentity } from './identity.ts';
+import { natsOptions, tlsOptions } from './nats-options.ts';
 import { integer } from './parsers.ts';
 import { readSecret } from './secrets.ts';
 
@@ -112,11 +113,16 @@ export function ingressCommand(): Command {
       } catch (e) {
         return fail(e);
       }
-      const bus: NatsOptions = { servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `ingress-${id}`, inboxPrefix: `_INBOX_${id}` };
-      const nc = await connectNats(bus, log);
+      const nc = await connectNats(natsOptions(f, { name: `ingress-${id}`, inboxPrefix: `_INBOX_${id}` }), log);
       // The fleet API publishes as its own user, so that the data-plane user needs no llm.v1.admin.> rights.
       let adminNc: NatsConnection | undefined;
-      if (f.adminNatsUser) adminNc = await connectNats({ ...bus, user: f.adminNatsUser, password: adminPassword, name: `ingress-${id}-admin`, inboxPrefix: '_INBOX_admin' }, log);
+      if (f.adminNatsUser) {
+        // The same servers and TLS as the data-plane connection, the admin user's own password.
+        adminNc = await connectNats(
+          { servers: f.natsUrl, tls: tlsOptions(f), user: f.adminNatsUser, password: adminPassword, name: `ingress-${id}-admin`, inboxPrefix: '_INBOX_admin' },
+          log,
+        );
+      }
       const ingress = await startIngress(nc, options, log, { adminNc }).catch(fail);
       if (options.apiKeysFile !== undefined) {
         process.on('SIGHUP', () => {

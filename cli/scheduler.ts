@@ -12,6 +12,7 @@ import { HEARTBEAT_LIMIT_DEFAULTS } from '../scheduler/heartbeat-admission.ts';
 import { parseAllowList, type AllowList } from '../runtime/address-allow.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
+import { natsOptions } from './nats-options.ts';
 import { integer } from './parsers.ts';
 import { readSecret } from './secrets.ts';
 
@@ -138,7 +139,7 @@ export function schedulerCommand(): Command {
         log.fatal({ err: (e as Error).message }, `scheduler cannot start: ${(e as Error).message}`);
         process.exit(1);
       }
-      const nc = await connectNats({ servers: f.natsUrl, user: f.natsUser, password: f.natsPassword, name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }, log);
+      const nc = await connectNats(natsOptions(f, { name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }), log);
       const scheduler = new Scheduler(
         nc,
         {

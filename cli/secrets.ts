@@ -1,19 +1,24 @@
-// Secrets (tokens, keys, passwords) come from the environment or a file, so that they never
-// have to be written on a command line (`ps` shows flags to every user of the machine).
+// Secrets (passwords, keys, tokens) from the environment or a file, never only from a flag: flags
+// show in `ps` and /proc/<pid>/cmdline to every user of the host.
 import { readFileSync } from 'node:fs';
 
 /**
- * The secret: `value` (from the environment) when set, else the content of `file` without one
- * trailing newline, else undefined. A file that cannot be read throws an Error naming `what`.
+ * The secret: `value` when given (a flag or its environment variable), else the content of
+ * `file` without one trailing newline (as `echo` and editors leave it), else undefined. A file
+ * that cannot be read, or is empty, throws an Error naming the option (`what`); the secret
+ * itself is never in a message.
  */
 export function readSecret(opts: { value?: string; file?: string; what: string }): string | undefined {
   if (opts.value !== undefined && opts.value !== '') return opts.value;
-  if (opts.file === undefined) return undefined;
+  if (opts.file === undefined || opts.file === '') return undefined;
   let text: string;
   try {
     text = readFileSync(opts.file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read ${opts.what} ${opts.file}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new Error(`${opts.what}: cannot read ${opts.file} (${code})`);
   }
-  return text.replace(/\r?\n$/, '');
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '') throw new Error(`${opts.what}: ${opts.file} is empty`);
+  return secret;
 }

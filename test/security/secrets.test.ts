@@ -96,6 +96,6 @@ describe('security - secret files are read before the bus', () => {
   test('security - a scheduler with an unreadable --worker-api-key-file stops at once, even with no NATS to reach', async () => {
     const child = spawnRouter(scope, ['scheduler', '--nats-url', 'nats://127.0.0.1:1', '--metrics-port', '0', '--worker-api-key-file', '/nonexistent/worker-key']);
     assert.equal(await child.exited, 1);
-    assert.match(child.output(), /scheduler cannot start: cannot read --worker-api-key-file/);
+    assert.match(child.output(), /scheduler cannot start: --worker-api-key-file: cannot read/);
   });
 });
