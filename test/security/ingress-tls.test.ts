@@ -2,6 +2,7 @@
 // test, the official openai client (trusting that CA) talks HTTPS; plain HTTP on the same port
 // gets no HTTP answer; a client that does not trust the CA is refused; bad files stop the start.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,19 +13,19 @@ import { startIngress, type Ingress } from '../../ingress/server.ts';
 import { rawRequest } from '../helpers/raw-http.ts';
 import { SIM_MODEL } from '../helpers/sim.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
-import { makeTestCa, type TestCa } from '../helpers/test-ca.ts';
+import { makeTestPki, type TestPki } from '../helpers/certs.ts';
 
 describe('ingress tls - HTTPS only on the public port', () => {
   let stack: Stack;
-  let ca: TestCa;
+  let ca: TestPki;
   let ingress: Ingress;
   let trusting: Agent;
   const scope = cleanupScope();
   before(async () => {
-    ca = await makeTestCa(scope);
+    ca = await makeTestPki(scope);
     stack = await startStack(scope, { workers: 1, ingresses: 0 });
-    ingress = await stack.addIngress({ tlsCertFile: ca.certFile, tlsKeyFile: ca.keyFile });
-    trusting = new Agent({ connect: { ca: ca.caPem } });
+    ingress = await stack.addIngress({ tlsCertFile: ca.serverCertFile, tlsKeyFile: ca.serverKeyFile });
+    trusting = new Agent({ connect: { ca: readFileSync(ca.caFile, 'utf8') } });
     scope.after(() => trusting.close());
   });
   after(() => scope.run());
@@ -69,16 +70,16 @@ describe('ingress tls - HTTPS only on the public port', () => {
 
   test('ingress tls - bad TLS options stop the start with a message naming them', async () => {
     const base = { ...INGRESS_DEFAULTS, id: 'tls-bad', port: 0, bodyLimit: null, region: 'test' };
-    assert.throws(() => validateIngressOptions({ ...base, tlsCertFile: ca.certFile }), /give both the certificate and its key/);
+    assert.throws(() => validateIngressOptions({ ...base, tlsCertFile: ca.serverCertFile }), /give both the certificate and its key/);
     const nc = await stack.connect('ingress', 'tls-bad');
     const notPem = join(ca.dir, 'not-a-key.pem');
     await writeFile(notPem, 'not a key\n');
-    const other = await makeTestCa(scope);
+    
     for (const [cert, key, re] of [
-      [join(ca.dir, 'missing.crt'), ca.keyFile, /cannot read --tls-cert .*missing\.crt/],
-      [ca.certFile, join(ca.dir, 'missing.key'), /cannot read --tls-key .*missing\.key/],
-      [ca.certFile, notPem, /not a PEM certificate and its private key/],
-      [ca.certFile, other.keyFile, /not a PEM certificate and its private key/],
+      [join(ca.dir, 'missing.crt'), ca.serverKeyFile, /cannot read --tls-cert .*missing\.crt/],
+      [ca.serverCertFile, join(ca.dir, 'missing.key'), /cannot read --tls-key .*missing\.key/],
+      [ca.serverCertFile, notPem, /not a PEM certificate and its private key/],
+      [ca.serverCertFile, ca.clientKeyFile, /not a PEM certificate and its private key/],
     ] as const) {
       await assert.rejects(startIngress(nc, validateIngressOptions({ ...base, tlsCertFile: cert, tlsKeyFile: key }), stack.log), re);
     }
