@@ -72,6 +72,8 @@ export interface Stack {
   addWorker(overrides?: Partial<SimWorkerOptions>): Promise<{ worker: SimWorker; agent: WorkerAgent }>;
   addScheduler(overrides?: Partial<SchedulerOptions>): Promise<Scheduler>;
   addIngress(overrides?: Partial<IngressOptions>): Promise<Ingress>;
+  /** Stops an ingress and frees its nats.conf user for the next addIngress. */
+  removeIngress(ingress: Ingress): Promise<void>;
   /** A NATS connection for the test itself, as one of nats.conf's users (its inbox prefix is `_INBOX_<user>`). */
   connect(user: BusPrincipal, name?: string): Promise<NatsConnection>;
   /** Whether the bus enforces nats.conf's users. */
@@ -159,7 +161,8 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
 
   const addIngress = async (overrides: Partial<IngressOptions> = {}) => {
     // On nats.conf an ingress's id is its user's name: it may read only its own streams.
-    const id = overrides.id ?? `ingress-${ingresses.length + 1}`;
+    const inUse = new Set(ingresses.map((i) => i.options.id));
+    const id = overrides.id ?? (authenticated ? BUS_USERS.filter((u) => u.startsWith('ingress-')).find((u) => !inUse.has(u)) : undefined) ?? `ingress-${ingresses.length + 1}`;
     if (authenticated && !(BUS_USERS as readonly string[]).includes(id)) throw new Error(`nats.conf has no user for ingress ${id}: use ingress-1 or ingress-2, or a bus of the test's own`);
     const nc = await connect(id as BusUser, id);
     const options = validateIngressOptions({
@@ -198,6 +201,11 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
     addWorker,
     addScheduler,
     addIngress,
+    async removeIngress(ingress) {
+      const i = ingresses.indexOf(ingress);
+      if (i >= 0) ingresses.splice(i, 1);
+      await ingress.stop(0);
+    },
     connect,
     authenticated,
     async waitForWorkers(n) {

@@ -4,7 +4,7 @@
 // fields or headers) is hashed into the routing key instead of breaking the NATS header (a 500).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, afterEach } from 'node:test';
 import { INGRESS_DEFAULTS } from '../../ingress/options.ts';
 import type { Ingress } from '../../ingress/server.ts';
 import { rawRequest } from '../helpers/raw-http.ts';
@@ -33,13 +33,15 @@ describe('ingress leaks - worker names and metrics', () => {
   let ports: string[];
   const scope = cleanupScope();
   before(async () => {
-    // Five ingresses side by side: more than nats.conf has users, so a bus of the suite's own (what is
-    // tested here is HTTP, not the bus's permissions).
-    stack = await startStack(scope, { workers: 2, ingresses: 0, policy: 'round_robin', nats: {} });
+    // On the shipped nats.conf: two ingress users, so each test removes the ingresses it added.
+    stack = await startStack(scope, { workers: 2, ingresses: 0, policy: 'round_robin' });
     ids = stack.schedulers[0]!.registry.all().map((w) => w.id);
     ports = stack.workers.map((w) => new URL(w.url).port);
   });
   after(() => scope.run());
+  afterEach(async () => {
+    for (const i of [...stack.ingresses]) await stack.removeIngress(i);
+  });
 
   test('ingress leaks - by default x-router-worker is an opaque name per worker, with no host or port in it', async () => {
     const ingress = await stack.addIngress({ workerHeader: INGRESS_DEFAULTS.workerHeader });
