@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stamp = join(root, 'dist', '.build-stamp');
-const SOURCES = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', join('bench', 'sim'), join('bench', 'lib')];
+const SOURCES = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', 'sim'];
 
 function newestSource(dir) {
   let newest = 0;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
-import { PROFILE_NAMES, type ProfileName } from '../bench/sim/profiles.ts';
+import { PROFILE_NAMES, type ProfileName } from '../sim/profiles.ts';
 import { freePortRange, tcpAnswers } from '../runtime/net.ts';
 import { findNatsServer } from '../runtime/nats-server-bin.ts';
 import { packageRoot } from '../runtime/package-root.ts';

@@ -1,9 +1,9 @@
-// `llm-router sim`: N simulated vLLM workers in one process (bench/sim).
+// `llm-router sim`: N simulated vLLM workers in one process (sim/).
 import { Command, Option } from 'commander';
-import { FLEET_DEFAULTS, startFleet } from '../bench/sim/fleet.ts';
-import { PROFILE_NAMES, type ProfileName } from '../bench/sim/profiles.ts';
-import type { WorkerRole } from '../bench/sim/worker.ts';
-import type { KvConnector } from '../bench/sim/generate.ts';
+import { FLEET_DEFAULTS, startFleet } from '../sim/fleet.ts';
+import { PROFILE_NAMES, type ProfileName } from '../sim/profiles.ts';
+import type { WorkerRole } from '../sim/worker.ts';
+import type { KvConnector } from '../sim/generate.ts';
 import { integer, list, port, range, zmqEndpoint } from './parsers.ts';
 
 interface SimFlags {

@@ -50,7 +50,7 @@ export function entryMode(root: string, fromSource: boolean): string {
     return n;
   };
   const built = statSync(stamp).mtimeMs;
-  const dirs = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', join('bench', 'sim'), join('bench', 'lib')].map((d) => join(root, d)).filter((d) => existsSync(d));
+  const dirs = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', 'sim'].map((d) => join(root, d)).filter((d) => existsSync(d));
   return dirs.every((d) => newest(d) <= built) ? 'the compiled dist/ build' : 'the TypeScript sources through tsx (the dist/ build is older than the sources)';
 }
 

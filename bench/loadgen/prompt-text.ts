@@ -1,11 +1,11 @@
-// Prompt text with an exact token count on the simulator's tokenizer (bench/sim/tokenizer.ts).
+// Prompt text with an exact token count on the simulator's tokenizer (sim/tokenizer.ts).
 // That tokenizer cuts text into pre-tokens (a word with its leading space, …) and each pre-token
 // into pieces of at most 4 UTF-8 bytes, so a word of one to three ASCII letters, with its leading
 // space, is exactly one token: n such words joined by single spaces are n tokens, and two such
 // texts joined by a space are the sum. Every text is still checked with `tokenize`, so a change
 // to the tokenizer fails loudly here instead of skewing a benchmark. (~4 characters per token,
 // close to English on Llama 3's BPE.) Pure, no I/O.
-import { renderChat, tokenize, type ChatMessageLike } from '../sim/tokenizer.ts';
+import { renderChat, tokenize, type ChatMessageLike } from '../../sim/tokenizer.ts';
 import type { Random } from '../lib/prng.ts';
 
 /** Short English words, each one token with or without its leading space. */

@@ -21,7 +21,7 @@
 // Pure and seeded: the same spec and seed give the same requests (multi_turn: the same requests
 // for the same answers; each session draws from its own stream, so the interleaving of sessions,
 // which depends on timing, does not change their content).
-import type { ChatMessageLike } from '../sim/tokenizer.ts';
+import type { ChatMessageLike } from '../../sim/tokenizer.ts';
 import { chatTokens, exactChatContent, exactText, randomWords } from './prompt-text.ts';
 import { substream, uniformInt, type Random } from '../lib/prng.ts';
 

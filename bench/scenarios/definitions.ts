@@ -1,6 +1,6 @@
 // The fleets and workloads of the vLLM Router announcement's comparison (../shared/seed/),
 // reproduced on simulated workers, and the systems compared on each. Data only.
-import type { ProfileName } from '../sim/profiles.ts';
+import type { ProfileName } from '../../sim/profiles.ts';
 import type { WorkloadInput } from '../loadgen/workloads.ts';
 
 export interface SystemDef {
@@ -25,7 +25,7 @@ export interface ScenarioDef {
   readonly prefill: number;
   readonly decode: number;
   /**
-   * Every simulated duration × this (bench/sim/profiles.ts `dilated`), offered rates ÷ this: the
+   * Every simulated duration × this (sim/profiles.ts `dilated`), offered rates ÷ this: the
    * same queueing in scaled time, with the simulator emitting this many times fewer tokens per
    * second. Reported latencies are ÷ this and rates × this, i.e. in the fleet's own time.
    */

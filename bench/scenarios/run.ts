@@ -18,7 +18,7 @@ import { cpus } from 'node:os';
 import { freePort, freePortRange, startChild, stopChild, tcpAnswers, waitFor, type Child } from '../lib/procs.ts';
 import { startNats } from '../lib/nats-server.ts';
 import { waitForModel } from '../lib/router.ts';
-import { PROFILES } from '../sim/profiles.ts';
+import { PROFILES } from '../../sim/profiles.ts';
 import { STOP_AFTER_UNSUSTAINED, type ScenarioDef, type SystemDef } from './definitions.ts';
 import { sustained } from './table.ts';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import OpenAI, { NotFoundError } from 'openai';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { SIM_MODEL, startSimWorker } from '../helpers/sim.ts';
 
 function clientFor(w: SimWorker): OpenAI {

@@ -1,8 +1,8 @@
 // Simulated vLLM workers for tests: port 0 (a free port), the fast `tiny` profile unless told
 // otherwise, stopped when the test ends.
 import type { TestContext } from 'node:test';
-import { PROFILES } from '../../bench/sim/profiles.ts';
-import { SimWorker, type SimWorkerOptions } from '../../bench/sim/worker.ts';
+import { PROFILES } from '../../sim/profiles.ts';
+import { SimWorker, type SimWorkerOptions } from '../../sim/worker.ts';
 
 export const SIM_MODEL = 'sim-model';
 

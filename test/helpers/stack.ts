@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test';
 import OpenAI from 'openai';
 import pino, { type Logger } from 'pino';
 import { WorkerAgent } from '../../adapters/agent.ts';
-import type { SimWorker, SimWorkerOptions } from '../../bench/sim/worker.ts';
+import type { SimWorker, SimWorkerOptions } from '../../sim/worker.ts';
 import { INGRESS_DEFAULTS, validateIngressOptions, type IngressOptions } from '../../ingress/options.ts';
 import { startIngress, type Ingress } from '../../ingress/server.ts';
 import { connectNats } from '../../runtime/nats.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { serveMetrics } from '../../runtime/metrics-server.ts';
 import { SIM_MODEL, eventually, setFaults } from '../helpers/sim.ts';
 import { find, postJson, readSse } from '../helpers/sim-http.ts';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { PD_DEFAULTS } from '../../scheduler/pd/config.ts';
 import { SIM_MODEL, eventually, simState, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse, sseJson } from '../helpers/sim-http.ts';

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { Dealer } from 'zeromq';
 import { WorkerAgent } from '../../adapters/agent.ts';
 import { ZmqDiscovery } from '../../adapters/discover-zmq.ts';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { SIM_MODEL, eventually, simState, startSimWorker } from '../helpers/sim.ts';
 import { postJson } from '../helpers/sim-http.ts';
 import { cleanupScope, HEARTBEAT_MS, startStack, type Stack } from '../helpers/stack.ts';

@@ -3,7 +3,7 @@
 // traffic; it comes back through half-open trials once it recovers; client errors never trip it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import type { Scheduler } from '../../scheduler/service.ts';
 import { SIM_MODEL, eventually, simState, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse } from '../helpers/sim-http.ts';

@@ -2,7 +2,7 @@
 // POST /_sim/faults and per-request ones with the `x-sim-fault` header.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { SIM_MODEL, eventually, simState, startSimWorker } from '../helpers/sim.ts';
 import { errorCode, postJson, readSse, scrape, sseJson, value, type VllmErrorBody } from '../helpers/sim-http.ts';
 

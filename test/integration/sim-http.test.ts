@@ -2,7 +2,7 @@
 // (research/vllm-protocol.md §1 and §3).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { SIM_MODEL, eventually, simState, startSimWorker } from '../helpers/sim.ts';
 import { find, metricType, postJson, readSse, samples, scrape, sseEvents, sseJson, value, type VllmErrorBody } from '../helpers/sim-http.ts';
 

@@ -7,7 +7,7 @@ import type { TestContext } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { decode } from '@msgpack/msgpack';
 import { Router } from 'zeromq';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { SIM_MODEL, eventually, setFaults, simState, startSimWorker } from '../helpers/sim.ts';
 import { postJson, readSse, scrape, sseJson, value, type VllmErrorBody } from '../helpers/sim-http.ts';
 

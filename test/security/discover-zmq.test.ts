@@ -20,7 +20,7 @@ import { routerOptions, ZmqDiscovery, type DiscoverInput } from '../../adapters/
 import { probeWorker } from '../../adapters/worker-probe.ts';
 import { decodeHeartbeat } from '../../proto/heartbeat.ts';
 import { connectNats } from '../../runtime/nats.ts';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
 import { SIM_MODEL, eventually, startSimWorker } from '../helpers/sim.ts';
 import { cleanupScope, NATS_CONF } from '../helpers/stack.ts';

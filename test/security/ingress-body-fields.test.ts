@@ -9,7 +9,7 @@ import { createServer as createTcpServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { WorkerAgent } from '../../adapters/agent.ts';
-import type { SimWorker } from '../../bench/sim/worker.ts';
+import type { SimWorker } from '../../sim/worker.ts';
 import { HEARTBEAT_MS, cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 import { SIM_MODEL, simState, startSimWorker } from '../helpers/sim.ts';
 import { find, postJson } from '../helpers/sim-http.ts';

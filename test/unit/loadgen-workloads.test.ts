@@ -2,7 +2,7 @@
 // and multi-turn history that grows with the server's answers.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderChat, tokenize, type ChatMessageLike } from '../../bench/sim/tokenizer.ts';
+import { renderChat, tokenize, type ChatMessageLike } from '../../sim/tokenizer.ts';
 import { exactChatContent, exactText, randomWords } from '../../bench/loadgen/prompt-text.ts';
 import { mulberry32 } from '../../bench/lib/prng.ts';
 import { createSource, lengthRange, resolveWorkload, SESSION_HEADER, type WorkItem, type WorkloadInput } from '../../bench/loadgen/workloads.ts';

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockHashes, saltOf, seedOf } from '../../bench/sim/block-hash.ts';
+import { blockHashes, saltOf, seedOf } from '../../sim/block-hash.ts';
 
 const BS = 16;
 const tokens = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => from + i);

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { BlockPool } from '../../bench/sim/block-pool.ts';
+import { BlockPool } from '../../sim/block-pool.ts';
 
 describe('block-pool', () => {
   const badSizes: [string, number][] = [

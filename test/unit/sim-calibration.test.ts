@@ -1,10 +1,10 @@
-// The simulator's cost model stays calibrated: a reduced calibration (bench/sim/calibrate.ts) runs the
+// The simulator's cost model stays calibrated: a reduced calibration (bench/calibrate/calibrate.ts) runs the
 // engine under a VirtualClock and the key figures must stay inside their published or derived ranges
-// (bench/sim/CALIBRATION.md). Simulated time only; nothing here depends on how fast the machine is.
+// (bench/calibrate/CALIBRATION.md). Simulated time only; nothing here depends on how fast the machine is.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closedLoop, measureDecode, measurePrefill, measureTtft, replayDocsSample } from '../../bench/sim/calibrate.ts';
-import { PROFILES } from '../../bench/sim/profiles.ts';
+import { closedLoop, measureDecode, measurePrefill, measureTtft, replayDocsSample } from '../../bench/calibrate/calibrate.ts';
+import { PROFILES } from '../../sim/profiles.ts';
 
 function within(v: number, lo: number, hi: number, what: string): void {
   assert.ok(v >= lo && v <= hi, `${what}: ${v.toFixed(2)} not within ${lo}–${hi}`);

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { VirtualClock } from '../../bench/sim/clock.ts';
+import { VirtualClock } from '../../sim/clock.ts';
 
 describe('clock', () => {
   test('clock - a virtual clock starts at 0 and only moves when run', () => {

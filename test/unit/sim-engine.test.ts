@@ -1,10 +1,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
-import { blockHashes, saltOf } from '../../bench/sim/block-hash.ts';
-import { VirtualClock } from '../../bench/sim/clock.ts';
-import { Engine, type EngineOptions, type FinishOutcome, type FinishReason, type NewRequest, type RemoteKvSource, type TokenEvent } from '../../bench/sim/engine.ts';
-import { PROFILES, stepDurationMs, type Profile } from '../../bench/sim/profiles.ts';
+import { blockHashes, saltOf } from '../../sim/block-hash.ts';
+import { VirtualClock } from '../../sim/clock.ts';
+import { Engine, type EngineOptions, type FinishOutcome, type FinishReason, type NewRequest, type RemoteKvSource, type TokenEvent } from '../../sim/engine.ts';
+import { PROFILES, stepDurationMs, type Profile } from '../../sim/profiles.ts';
 
 const LLAMA = PROFILES['llama-3.1-8b-h100'];
 const TINY = PROFILES.tiny;

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyPatch, checkFaultPatch, NO_FAULTS, parseFaultHeader, requestFaults, type FaultState, type RequestFaults } from '../../bench/sim/faults.ts';
+import { applyPatch, checkFaultPatch, NO_FAULTS, parseFaultHeader, requestFaults, type FaultState, type RequestFaults } from '../../sim/faults.ts';
 
 const never = (): number => {
   throw new Error('random() must not be called');

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseChat, parseCompletion, type GenerationRequest, type Parsed } from '../../bench/sim/openai-request.ts';
-import { renderChat } from '../../bench/sim/tokenizer.ts';
+import { parseChat, parseCompletion, type GenerationRequest, type Parsed } from '../../sim/openai-request.ts';
+import { renderChat } from '../../sim/tokenizer.ts';
 
 function ok(r: Parsed): GenerationRequest {
   if (!r.ok) assert.fail(`expected a valid request, got ${JSON.stringify(r.error.body)}`);

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { naturalLength, OutputAssembler, tokenText, type Piece } from '../../bench/sim/output-text.ts';
+import { naturalLength, OutputAssembler, tokenText, type Piece } from '../../sim/output-text.ts';
 
 /** Pushes every piece, stopping at a stop-string match as the engine would; returns the pieces and what was streamed. */
 function feed(a: OutputAssembler, pieces: readonly string[]): { out: Piece[]; streamed: string } {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dilated, kvTransferMs, PROFILES, stepDurationMs } from '../../bench/sim/profiles.ts';
+import { dilated, kvTransferMs, PROFILES, stepDurationMs } from '../../sim/profiles.ts';
 
 test('profiles - a dilated engine is k times slower in every duration', () => {
   const p = PROFILES['deepseek-v3-tp8-h200'];

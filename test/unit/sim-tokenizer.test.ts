@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { countTokens, detokenize, isValidTokenId, renderChat, tokenize } from '../../bench/sim/tokenizer.ts';
+import { countTokens, detokenize, isValidTokenId, renderChat, tokenize } from '../../sim/tokenizer.ts';
 
 const SPECIAL_BASE = 2 ** 34;
 const SPECIALS = ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'];

@@ -47,7 +47,7 @@ export function parseJson(buf: Buffer): { ok: true; value: unknown } | { ok: fal
  * A chunked response written straight to the socket: one pre-framed HTTP chunk, one socket
  * write per event. res.write would cork, wait a tick and write four buffers per chunk; with
  * hundreds of streams emitting a token every few milliseconds that machinery is most of the
- * simulator's CPU (bench/sim/capacity.ts). Every body write of such a response goes through
+ * simulator's CPU (bench/capacity/capacity.ts). Every body write of such a response goes through
  * here, so the order on the wire is the order of the calls; `end` lets node write the last chunk.
  */
 export const chunked = {

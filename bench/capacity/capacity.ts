@@ -3,7 +3,7 @@
 // says. A load-generating client, pinned to the other core, keeps `--streams` streaming completions
 // open (ignore_eos, a fresh request as soon as one ends) and measures each stream's inter-chunk gaps.
 //
-//   node --import tsx bench/sim/capacity.ts [--workers 16] [--streams 500] [--seconds 20]
+//   node --import tsx bench/capacity/capacity.ts [--workers 16] [--streams 500] [--seconds 20]
 //        [--warmup 5] [--max-tokens 256] [--prompt-tokens 128] [--profile llama-3.1-8b-h100]
 //        [--sim-core 0] [--client-core 1] [--cpu-prof <dir>] [--sim-node-arg <flag>]… [--sim-log <file>]
 //        [--tolerance 5] [--out bench/results/sim-capacity.json]
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { freePortRange } from '../../runtime/net.ts';
 import { hasTaskset } from '../lib/procs.ts';
-import { isProfileName, PROFILES, stepDurationMs, type Profile, type ProfileName } from './profiles.ts';
+import { isProfileName, PROFILES, stepDurationMs, type Profile, type ProfileName } from '../../sim/profiles.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -565,7 +565,7 @@ async function orchestrate(o: Options): Promise<number> {
   process.stdout.write(`${pass ? 'PASS' : 'FAIL'}\n`);
 
   const report = {
-    command: `node --import tsx bench/sim/capacity.ts --workers ${o.workers} --streams ${o.streams} --seconds ${o.seconds}`,
+    command: `node --import tsx bench/capacity/capacity.ts --workers ${o.workers} --streams ${o.streams} --seconds ${o.seconds}`,
     date: new Date().toISOString(),
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version, pinned: useTaskset, simCore: o.simCore, clientCore: o.clientCore },
     options: o,
