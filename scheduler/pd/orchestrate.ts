@@ -65,6 +65,7 @@ class PdRequest {
       this.#kv = null;
       const p = await prefillLeg(this.#c, ctx, route.decode, route.connector);
       if (p.kind === 'none_left') {
+        // Every prefill worker that could pair has failed: a decode worker computes the prompt.
         this.#wholeOnly = true;
         return this.#serveWhole(ctx, this.#wholeRoute(ctx));
       }
@@ -76,7 +77,8 @@ class PdRequest {
     }
     if (this.#c.r.signal.aborted) return { kind: 'aborted', worker: null };
     const decoded = await decodeLeg(this.#c, ctx, route.decode, kv);
-    if (decoded.kind === 'retry' && kv.connector !== 'nixl') this.#kv = null;
+    // P2P-NCCL pushed the KV to this decode worker only: the next attempt plans afresh.
+    if (decoded.kind === 'retry' && kv.connector === 'p2p-nccl') this.#kv = null;
     return decoded;
   }
 
@@ -88,7 +90,7 @@ class PdRequest {
     if (!picked) return { kind: 'fatal', error: noWorker(d, r.model) };
     const decode = picked.worker;
     const connector = connectorOf(decode);
-    // A decode retry after a prefill stays disaggregated (with the same KV while it is reusable).
+    // A decode retry after a prefill stays disaggregated, with the same KV while it is reusable.
     if (this.#kv) return { kind: 'pd', decode, connector: connector ?? this.#kv.connector };
     // As the index stood before this pick (a prefix-reading policy records its pick at once).
     const cachedTokens = picked.cachedTokens ?? cachedTokensOn(d.prefix, decode.id, r.prefixChain());
@@ -105,8 +107,8 @@ class PdRequest {
     this.#decision = p.decision;
     log.debug({ decision: p.decision, promptTokens: r.promptTokens(), cachedOnDecode: cachedTokens, decodeWorker: decode.id }, 'disaggregation decision');
     if (p.legs === 'none') return { kind: 'fatal', error: noWorker(d, r.model) };
-    if (p.legs === 'whole' || connector === null) return { kind: 'whole', decode, cachedTokens };
-    return { kind: 'pd', decode, connector };
+    if (p.legs === 'pd' && connector !== null) return { kind: 'pd', decode, connector }; // 'pd' implies a connector
+    return { kind: 'whole', decode, cachedTokens };
   }
 
   /** Step 1 once no prefill leg can run: only a decode worker that can compute the prompt will do. */
@@ -117,6 +119,7 @@ class PdRequest {
     return { kind: 'whole', decode: picked.worker, cachedTokens: picked.cachedTokens ?? cachedTokensOn(d.prefix, picked.worker.id, r.prefixChain()) };
   }
 
+  /** Step 4 without step 3: the decode worker computes the prompt itself. */
   #serveWhole(ctx: AttemptContext, route: Extract<Route, { kind: 'fatal' | 'whole' }>): Promise<StepResult> | StepResult {
     if (route.kind === 'fatal') return route;
     return wholeOnDecode(this.#c, ctx, route.decode, route.cachedTokens, this.#decision);
