@@ -1,6 +1,6 @@
-// The pieces every dispatch path is made of: one call to one worker (counted in flight, fed to
-// its circuit breaker, failures sorted into retry-or-not), the wait between attempts (backoff
-// within the deadline), and the relay of a worker's answer into stream-protocol frames.
+// The two halves of trying a worker: one call to it (counted in flight, fed to its circuit
+// breaker, failures sorted into retry-or-not), and the relay of its answer into stream-protocol
+// frames. The loop around them is retry-executor.ts.
 // Non-streaming answers are read whole before anything is passed on, so a worker that dies in
 // the middle of one is retried like any other failure before the first byte.
 import type { Logger } from 'pino';
@@ -9,10 +9,9 @@ import { errors, toWire, type RouterError } from '../proto/errors.ts';
 import type { RequestMeta } from '../proto/request-meta.ts';
 import type { Usage } from '../proto/stream.ts';
 import type { CircuitBreakers } from './circuit-breaker.ts';
-import type { DispatchEvents } from './events.ts';
+import type { DispatchEvents, Leg } from './events.ts';
 import type { InflightTracker } from './inflight.ts';
 import type { WorkerView } from './registry.ts';
-import { backoffMs, sleep, type RetryOptions } from './retry.ts';
 import type { StreamWriter } from './stream-writer.ts';
 import { callWorker, classify, RETRYABLE_STATUSES, type ClassifiedError, type UpstreamOptions, type UpstreamResponse } from './upstream.ts';
 import { UsageScanner } from './usage-scan.ts';
@@ -22,13 +21,11 @@ export interface CallDeps {
   readonly upstream: UpstreamOptions;
   readonly inflight: InflightTracker;
   readonly breakers: CircuitBreakers;
-  readonly retry: RetryOptions;
-  readonly random: () => number;
   readonly events: DispatchEvents;
 }
 
-/** Which call this is, for metrics. */
-export type Leg = 'whole' | 'prefill' | 'decode';
+// Leg lives with the events it labels; metrics.ts still imports it from here.
+export type { Leg } from './events.ts';
 
 export type Attempt =
   /** An answer to pass on (2xx, a client error, or a retryable status when no retry is allowed). */
@@ -45,6 +42,8 @@ export type Attempt =
   | { readonly kind: 'retry'; readonly error: RouterError; readonly reason: string }
   /** The client went away (or the deadline passed). */
   | { readonly kind: 'aborted' };
+
+export type Answer = Extract<Attempt, { readonly kind: 'answer' }>;
 
 /** Largest non-streaming answer read whole. */
 const MAX_BUFFERED = 64 * 1024 * 1024;
@@ -139,20 +138,6 @@ async function firstByte(res: UpstreamResponse, ms: number): Promise<void> {
   }
 }
 
-/**
- * Waits before attempt `n + 1`. 'deadline' when the wait would pass the request's deadline,
- * 'aborted' when the client left meanwhile.
- */
-export async function backoff(d: CallDeps, n: number, meta: RequestMeta, signal: AbortSignal): Promise<'go' | 'aborted' | 'deadline'> {
-  const wait = backoffMs(n, d.retry, d.random);
-  if (meta.deadline !== null && meta.deadline - Date.now() <= wait) return 'deadline';
-  return (await sleep(wait, signal)) ? 'go' : 'aborted';
-}
-
-export function deadlineError(meta: RequestMeta): RouterError {
-  return errors.LLMR_ERR_DEADLINE(new Date(meta.deadline ?? Date.now()).toISOString());
-}
-
 export interface RelayResult {
   readonly error: RouterError | null;
   readonly usage: Usage | null;
@@ -170,7 +155,7 @@ export interface BodyTransform {
  * its usage on the way. A failure after the head ends the stream with an error (no retry can
  * undo bytes the client has). `transform` may rewrite the body as it passes (P/D usage).
  */
-export async function relay(a: Extract<Attempt, { kind: 'answer' }>, out: StreamWriter, workerLabel: string, model: string, d: CallDeps, log: Logger, transform?: BodyTransform): Promise<RelayResult> {
+export async function relay(a: Answer, out: StreamWriter, workerLabel: string, model: string, d: CallDeps, log: Logger, transform?: BodyTransform): Promise<RelayResult> {
   const scan = new UsageScanner(/^text\/event-stream/.test(a.res.contentType));
   const pass = (chunk: Uint8Array): void => {
     const bytes = transform ? transform.push(chunk) : chunk;
@@ -220,3 +205,30 @@ export async function relay(a: Extract<Attempt, { kind: 'answer' }>, out: Stream
   }
 }
 
+
+/** An answer passed on: by whom (its label), its status, and the error if it broke on the way. */
+export interface PassedOn {
+  readonly kind: 'answered';
+  readonly worker: string;
+  readonly status: number;
+  readonly error: RouterError | null;
+}
+
+/**
+ * Relays `a` and ends the call. An answer that breaks on the way counts against `workerId`'s
+ * circuit breaker (the worker that streamed it; `label` may name a prefill,decode pair).
+ */
+export async function passOn(
+  d: CallDeps,
+  a: Answer,
+  out: StreamWriter,
+  o: { readonly label: string; readonly workerId: string; readonly model: string; readonly log: Logger; readonly transform?: BodyTransform | undefined },
+): Promise<PassedOn> {
+  try {
+    const { error } = await relay(a, out, o.label, o.model, d, o.log, o.transform);
+    if (error) d.breakers.failure(o.workerId);
+    return { kind: 'answered', worker: o.label, status: a.res.status, error };
+  } finally {
+    a.release();
+  }
+}

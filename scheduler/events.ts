@@ -1,8 +1,10 @@
 // What dispatch tells the outside world as it works (metrics listen; tests may too). A no-op
 // implementation is the default, so the dispatch code never checks for a listener.
-import type { Leg } from './attempt.ts';
 import type { Decision } from './pd/decider.ts';
 import type { Pool } from './registry.ts';
+
+/** Which call to a worker this is: a whole request, or one leg of a disaggregated one. */
+export type Leg = 'whole' | 'prefill' | 'decode';
 
 export interface DispatchEvents {
   /** A worker answered (status) or failed ('error') after `seconds`. */

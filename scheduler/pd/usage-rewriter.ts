@@ -43,3 +43,27 @@ export class SseUsageRewriter {
     return this.#encoder.encode(rest.includes('"cached_tokens"') ? rewriteCached(rest, this.#cached) : rest);
   }
 }
+
+/** Holds a JSON body back and rewrites its usage at the end (a JSON answer is small). */
+export class JsonUsageRewriter {
+  readonly #cached: number;
+  readonly #parts: Uint8Array[] = [];
+
+  constructor(cachedTokens: number) {
+    this.#cached = cachedTokens;
+  }
+
+  push(chunk: Uint8Array): Uint8Array {
+    this.#parts.push(chunk);
+    return new Uint8Array(0);
+  }
+
+  flush(): Uint8Array {
+    return new TextEncoder().encode(rewriteCached(Buffer.concat(this.#parts).toString('utf8'), this.#cached));
+  }
+}
+
+/** The rewriter for an answer of `contentType`. */
+export function usageRewriter(contentType: string, cachedTokens: number): SseUsageRewriter | JsonUsageRewriter {
+  return /^text\/event-stream/.test(contentType) ? new SseUsageRewriter(cachedTokens) : new JsonUsageRewriter(cachedTokens);
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { pipelinePolicy } from '../../scheduler/pipeline.ts';
+import { pipelinePolicy } from '../../scheduler/policies/pipeline.ts';
 import { createPolicy } from '../../scheduler/policies/index.ts';
 import { maxScorePicker } from '../../scheduler/policies/max-score-picker.ts';
 import { activeRequestScorer, kvCacheScorer, prefixScorer, queueScorer } from '../../scheduler/policies/scorers.ts';

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RequestMeta } from '../../proto/request-meta.ts';
-import { prepare, wholeLoad, type DispatchRequest } from '../../scheduler/dispatch.ts';
+import { prepare, type DispatchRequest } from '../../scheduler/request.ts';
+import { wholeLoad } from '../../scheduler/whole.ts';
 import { PrefixIndex } from '../../scheduler/prefix-index.ts';
 import { CHARS_PER_TOKEN } from '../../scheduler/prompt.ts';
 

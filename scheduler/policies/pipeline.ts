@@ -1,7 +1,7 @@
 // A policy built from llm-d-style stages (STYLE.md, llm-d's scheduler_profile.go): filters in
 // order (stopping when none remain), then scorers whose [0, 1] scores are clamped, weighted and
 // summed, then a picker. It times each stage and keeps an explain record of its last pick.
-import type { Candidate, Filter, PickContext, Picker, Policy, RequestFeatures, Scorer } from './policies/types.ts';
+import type { Candidate, Filter, PickContext, Picker, Policy, RequestFeatures, Scorer } from './types.ts';
 
 export interface WeightedScorer {
   readonly scorer: Scorer;
