@@ -4,16 +4,18 @@
 import { RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Agent } from 'undici';
-import { errors } from '../proto/errors.ts';
-import { decodeDrain, type DrainCommand, type SchedulerReport, type WorkersReply } from '../proto/admin.ts';
+import { errors, toWire } from '../proto/errors.ts';
+import { decodeDrain, encodeDrain, encodeDrainAck, encodeSchedulerReport, encodeWorkersReply, type DrainCommand, type SchedulerReport, type WorkersReply } from '../proto/admin.ts';
 import { decodeHeartbeat } from '../proto/heartbeat.ts';
 import { decodeRequestMeta } from '../proto/request-meta.ts';
-import { ingressOfCancelSubject, modelOfRequestSubject, parseHeartbeatSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
+import { encodeSchedulerInfo } from '../proto/scheduler-info.ts';
+import { decodeSyncMessage, encodeSyncMessage } from '../proto/sched-sync.ts';
+import { ingressOfCancelSubject, modelOfRequestSubject, parseHeartbeatSubject, parseResponseSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
 import { headerGetter } from '../runtime/nats.ts';
 import { dispatch } from './dispatch.ts';
 import { admitHeartbeat, type HeartbeatLimits } from './heartbeat-admission.ts';
 import { RefusalLog } from '../runtime/refusal-log.ts';
-import { InflightTracker, isSyncMessage } from './inflight.ts';
+import { InflightTracker } from './inflight.ts';
 import type { PdConfig } from './pd/config.ts';
 import type { Decision } from './pd/decider.ts';
 import { PolicySet, type PolicyConfig } from './policy-set.ts';
@@ -66,8 +68,6 @@ function on(fn: (msg: Msg) => void): (err: Error | null, msg: Msg) => void {
 }
 
 const PROBE_INTERVAL_MS = 2000;
-
-const RESPONSE_SUBJECT = /^llm\.v1\.resp\.[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9_-]{1,128}$/;
 
 export class Scheduler {
   readonly options: SchedulerOptions;
@@ -130,8 +130,8 @@ export class Scheduler {
     this.#subs.push(nc.subscribe(subjects.cancelAll(this.options.id), { callback: on((msg) => this.#onCancel(msg)) }));
     this.#subs.push(nc.subscribe(subjects.schedInfo, { queue: SCHEDULER_QUEUE, callback: on((msg) => this.#onInfo(msg)) }));
     // The fleet API: every replica answers (no queue group), so the ingress hears them all.
-    this.#subs.push(nc.subscribe(subjects.adminWorkers, { callback: on((msg) => msg.respond(JSON.stringify(this.workersReport()))) }));
-    this.#subs.push(nc.subscribe(subjects.adminSchedulers, { callback: on((msg) => msg.respond(JSON.stringify(this.selfReport()))) }));
+    this.#subs.push(nc.subscribe(subjects.adminWorkers, { callback: on((msg) => msg.respond(encodeWorkersReply(this.workersReport()))) }));
+    this.#subs.push(nc.subscribe(subjects.adminSchedulers, { callback: on((msg) => msg.respond(encodeSchedulerReport(this.selfReport()))) }));
     this.#subs.push(nc.subscribe(subjects.adminDrain, { callback: on((msg) => this.#onDrain(msg)) }));
     // Make sure heartbeats and sync are registered with the server before asking agents to beat.
     await nc.flush();
@@ -215,7 +215,7 @@ export class Scheduler {
       cmd = null;
     }
     if (!cmd) {
-      if (msg.reply) msg.respond(JSON.stringify({ scheduler: this.options.id, ok: false, error: 'malformed drain command' }));
+      if (msg.reply) msg.respond(encodeDrainAck({ scheduler: this.options.id, ok: false, error: 'malformed drain command' }));
       return;
     }
     const worker = this.registry.get(cmd.workerId);
@@ -224,11 +224,11 @@ export class Scheduler {
     this.#log.warn({ workerId: cmd.workerId, drain: cmd.drain, known }, cmd.drain ? 'worker drained by an operator' : 'worker undrained by an operator');
     try {
       // Only the agent that speaks for the worker hears it (each agent reads only its own subject).
-      if (worker) this.#nc.publish(subjects.agentDrain(worker.agent), JSON.stringify(cmd));
+      if (worker) this.#nc.publish(subjects.agentDrain(worker.agent), encodeDrain(cmd));
     } catch {
       // the agent hears it from the next replica, or the operator retries
     }
-    if (msg.reply) msg.respond(JSON.stringify({ scheduler: this.options.id, ok: true, known }));
+    if (msg.reply) msg.respond(encodeDrainAck({ scheduler: this.options.id, ok: true, known }));
   }
 
   #onHeartbeat(msg: Msg): void {
@@ -266,19 +266,14 @@ export class Scheduler {
   }
 
   #onSync(msg: Msg): void {
-    let m: unknown;
-    try {
-      m = msg.json();
-    } catch {
-      return;
-    }
-    if (isSyncMessage(m)) this.inflight.apply(m);
+    const m = decodeSyncMessage(msg.data);
+    if (m) this.inflight.apply(m);
   }
 
   #publishSync(full: boolean): void {
     if (!full && !this.inflight.hasChanges) return;
     try {
-      this.#nc.publish(subjects.schedSync, JSON.stringify(this.inflight.snapshot(full)));
+      this.#nc.publish(subjects.schedSync, encodeSyncMessage(this.inflight.snapshot(full)));
     } catch {
       // disconnected: the next full snapshot repairs the peers' view
     }
@@ -328,16 +323,17 @@ export class Scheduler {
   #onInfo(msg: Msg): void {
     const models = [...this.registry.models()].map(([id, workers]) => ({ id, workers }));
     const ready = this.registry.all().filter((w) => w.state === 'ready').length;
-    msg.respond(JSON.stringify({ scheduler: this.options.id, models, readyWorkers: ready, workers: this.registry.size, peers: this.inflight.peers() }));
+    msg.respond(encodeSchedulerInfo({ scheduler: this.options.id, models, readyWorkers: ready, workers: this.registry.size, peers: this.inflight.peers() }));
   }
 
   #onRequest(msg: Msg): void {
-    if (!msg.reply || !RESPONSE_SUBJECT.test(msg.reply)) {
+    const reply = msg.reply ? parseResponseSubject(msg.reply) : null;
+    if (!msg.reply || !reply) {
       this.counters.malformedRequests++;
       return; // nowhere to answer
     }
     const out = new StreamWriter(this.#nc, msg.reply);
-    const streamId = msg.reply.slice(msg.reply.lastIndexOf('.') + 1);
+    const { ingressId, streamId } = reply;
     const model = modelOfRequestSubject(msg.subject);
     const meta = decodeRequestMeta(headerGetter(msg.headers));
     out.accepted(this.options.id);
@@ -349,14 +345,14 @@ export class Scheduler {
     this.counters.accepted++;
     const started = performance.now();
     const controller = new AbortController();
-    this.#active.set(streamId, { controller, ingressId: msg.reply.split('.')[3]! });
+    this.#active.set(streamId, { controller, ingressId });
     const deadline = meta.value.deadline;
     const timer =
       deadline !== null
         ? setTimeout(() => {
             const e = errors.LLMR_ERR_DEADLINE(new Date(deadline).toISOString());
             if (!out.headSent) out.error(e);
-            else out.end({ error: { code: e.code, status: e.statusCode, message: e.message } });
+            else out.end({ error: toWire(e) });
             controller.abort();
           }, Math.max(0, deadline - Date.now()))
         : null;
@@ -394,8 +390,9 @@ export class Scheduler {
       .catch((e: unknown) => {
         this.counters.failed++;
         this.#log.error({ err: e, reqId: meta.value.requestId }, 'dispatch failed');
-        if (!out.headSent) out.error(errors.LLMR_ERR_INTERNAL(String(e)));
-        else out.end({ error: { code: 'LLMR_ERR_INTERNAL', status: 500, message: String(e) } });
+        const err = errors.LLMR_ERR_INTERNAL(String(e));
+        if (!out.headSent) out.error(err);
+        else out.end({ error: toWire(err) });
       })
       .finally(() => {
         if (timer) clearTimeout(timer);
