@@ -13,52 +13,22 @@ import { decodeSyncMessage, encodeSyncMessage } from '../proto/sched-sync.ts';
 import { ingressOfCancelSubject, modelOfRequestSubject, parseHeartbeatSubject, parseResponseSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
 import { headerGetter } from '../runtime/nats.ts';
 import { dispatch } from './dispatch.ts';
-import { admitHeartbeat, type HeartbeatLimits } from './heartbeat-admission.ts';
+import { admitHeartbeat, type Refusal } from './heartbeat-admission.ts';
 import { RefusalLog } from '../runtime/refusal-log.ts';
 import { InflightTracker } from './inflight.ts';
-import type { PdConfig } from './pd/config.ts';
-import type { Decision } from './pd/decider.ts';
-import { PolicySet, type PolicyConfig } from './policy-set.ts';
+import type { RequestOutcome, SchedulerCounters } from './counters.ts';
+import type { SchedulerOptions } from './options.ts';
+import { PolicySet } from './policy-set.ts';
 import { PrefixIndex } from './prefix-index.ts';
-import { CircuitBreakers, type BreakerOptions } from './circuit-breaker.ts';
+import { CircuitBreakers } from './circuit-breaker.ts';
 import { SchedulerMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { BusState } from '../runtime/bus-state.ts';
 import { Registry } from './registry.ts';
-import type { RetryOptions } from './retry.ts';
 import { StreamWriter } from './stream-writer.ts';
-import { createAgent, type UpstreamOptions } from './upstream.ts';
+import { createAgent } from './upstream.ts';
 
-export interface SchedulerOptions extends PolicyConfig {
-  readonly id: string;
-  readonly region: string;
-  readonly upstream: UpstreamOptions;
-  readonly retry: RetryOptions;
-  readonly missedBeats: number;
-  /** How often changed in-flight counts go to the other replicas, and how often all of them do. */
-  readonly syncIntervalMs: number;
-  readonly syncFullIntervalMs: number;
-  readonly retryAfterS: number;
-  readonly pd: PdConfig;
-  /** Null disables the breakers. */
-  readonly breaker: BreakerOptions | null;
-  /** At start, how long to wait for the first heartbeats before taking requests. */
-  readonly startupGraceMs: number;
-  /** What a heartbeat may claim (clock skew, interval, worker networks). */
-  readonly heartbeat: HeartbeatLimits;
-}
-
-export interface SchedulerCounters {
-  accepted: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  heartbeats: number;
-  heartbeatsInvalid: number;
-  malformedRequests: number;
-  /** Disaggregate-or-not decisions in P/D fleets. */
-  decisions: Record<Decision, number>;
-}
+export type { SchedulerOptions } from './options.ts';
 
 /** A subscription callback that ignores subscription errors (they surface as connection status). */
 function on(fn: (msg: Msg) => void): (err: Error | null, msg: Msg) => void {
@@ -67,13 +37,12 @@ function on(fn: (msg: Msg) => void): (err: Error | null, msg: Msg) => void {
   };
 }
 
-const PROBE_INTERVAL_MS = 2000;
-
 export class Scheduler {
-  readonly options: SchedulerOptions;
+  readonly options: Readonly<SchedulerOptions>;
   readonly registry: Registry;
   readonly inflight: InflightTracker;
   readonly policies: PolicySet;
+  /** What this replica counted (requests, heartbeats, cancels, P/D decisions); its metrics read the same. */
   readonly counters: SchedulerCounters;
   readonly metrics: SchedulerMetrics;
   readonly prefix = new PrefixIndex();
@@ -91,7 +60,8 @@ export class Scheduler {
   /** Refused heartbeats are logged once per worker and reason a minute: a forger must not flood the log. */
   readonly #refusalLog = new RefusalLog(60_000, 1000);
 
-  constructor(nc: NatsConnection, options: SchedulerOptions, log: Logger) {
+  /** `options` as validateSchedulerOptions (options.ts) returns them. */
+  constructor(nc: NatsConnection, options: Readonly<SchedulerOptions>, log: Logger) {
     this.options = options;
     this.#nc = nc;
     this.#log = log;
@@ -102,11 +72,12 @@ export class Scheduler {
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
     this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
     this.metrics = new SchedulerMetrics({ schedulerId: options.id, fleet: this.registry, breakers: this.breakers, inflight: this.inflight });
+    this.counters = this.metrics.counters;
     registerNatsMetrics(this.metrics.registry, nc);
     // A bus outage silences every heartbeat at once: that is not the workers dying. Expiry waits
     // while we are cut off, and the clock restarts for everyone when we are back (with a ping,
     // so that agents answer at once).
-    this.#bus = new BusState(nc);
+    this.#bus = BusState.of(nc);
     this.#bus.onUp(() => {
       this.registry.touchAll();
       try {
@@ -115,7 +86,6 @@ export class Scheduler {
         // the next beat will do
       }
     });
-    this.counters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0, decisions: this.metrics.decisions };
     this.#agent = createAgent(options.upstream);
   }
 
@@ -150,16 +120,16 @@ export class Scheduler {
           this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
         }
         this.inflight.expire();
-      }, 250),
+      }, this.options.expiryIntervalMs),
       setInterval(() => this.#publishSync(false), this.options.syncIntervalMs),
       setInterval(() => this.#publishSync(true), this.options.syncFullIntervalMs),
-      setInterval(() => void this.#probeIngresses(), PROBE_INTERVAL_MS),
+      setInterval(() => void this.#probeIngresses(), this.options.probeIntervalMs),
     );
     this.#log.info({ region: this.options.region }, 'scheduler started');
   }
 
   /** Stops taking requests, lets the ones in flight finish (up to `graceMs`), then closes. */
-  async stop(graceMs = 10_000): Promise<void> {
+  async stop(graceMs = this.options.shutdownGraceMs): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
     const requestSub = this.#subs.pop();
@@ -235,8 +205,7 @@ export class Scheduler {
     const from = parseHeartbeatSubject(msg.subject);
     const hb = decodeHeartbeat(msg.data);
     if (!hb.ok || from === null) {
-      this.counters.heartbeatsInvalid++;
-      this.metrics.heartbeats.inc({ result: 'invalid' });
+      this.counters.countHeartbeat('invalid');
       this.#log.debug({ subject: msg.subject, reason: hb.ok ? 'malformed subject' : hb.reason }, 'invalid heartbeat dropped');
       return;
     }
@@ -250,17 +219,15 @@ export class Scheduler {
       const bound = this.registry.get(hb.value.id)!;
       return this.#refuseHeartbeat(from, 'conflict', `worker is bound to agent ${bound.agent} at ${bound.url}; this beat names agent ${hb.value.agent} at ${hb.value.url}`);
     }
-    this.counters.heartbeats++;
-    this.metrics.heartbeats.inc({ result: 'accepted' });
+    this.counters.countHeartbeat('accepted');
     // A worker that fails its health checks is restarting or gone, and a restarted vLLM has an
     // empty prefix cache: what the index remembers of it would only steer prompts to misses.
     if (r === 'updated' && hb.value.state === 'unhealthy' && was !== 'unhealthy') this.prefix.forget(hb.value.id);
     if (r === 'added') this.#log.info({ workerId: hb.value.id, agent: hb.value.agent, url: hb.value.url, role: hb.value.role, models: hb.value.models }, 'worker joined');
   }
 
-  #refuseHeartbeat(from: { agent: string; worker: string }, result: string, reason: string): void {
-    this.counters.heartbeatsInvalid++;
-    this.metrics.heartbeats.inc({ result });
+  #refuseHeartbeat(from: { agent: string; worker: string }, result: Refusal | 'conflict', reason: string): void {
+    this.counters.countHeartbeat(result);
     const d = this.#refusalLog.note(result, `${from.agent}/${from.worker}`, Date.now());
     if (d.log) this.#log.warn({ workerId: from.worker, agent: from.agent, result, reason, suppressed: d.suppressed }, 'heartbeat refused');
   }
@@ -287,8 +254,7 @@ export class Scheduler {
     const id = msg.string();
     const a = id ? this.#active.get(id) : undefined;
     if (a && a.ingressId === ingressOfCancelSubject(msg.subject)) {
-      this.counters.cancelled++;
-      this.metrics.cancels.inc();
+      this.counters.countCancelled();
       a.controller.abort();
     }
     if (msg.reply) msg.respond();
@@ -305,7 +271,7 @@ export class Scheduler {
     await Promise.all(
       [...ingresses].map(async (ingressId) => {
         try {
-          await this.#nc.request(subjects.response(ingressId, PROBE_TOKEN), undefined, { timeout: 2000 });
+          await this.#nc.request(subjects.response(ingressId, PROBE_TOKEN), undefined, { timeout: this.options.probeIntervalMs });
         } catch (e) {
           if (!(e instanceof RequestError && e.isNoResponders())) return; // a timeout is not proof of death
           let n = 0;
@@ -329,7 +295,7 @@ export class Scheduler {
   #onRequest(msg: Msg): void {
     const reply = msg.reply ? parseResponseSubject(msg.reply) : null;
     if (!msg.reply || !reply) {
-      this.counters.malformedRequests++;
+      this.counters.countMalformed();
       return; // nowhere to answer
     }
     const out = new StreamWriter(this.#nc, msg.reply);
@@ -338,11 +304,13 @@ export class Scheduler {
     const meta = decodeRequestMeta(headerGetter(msg.headers));
     out.accepted(this.options.id);
     if (model === null || !meta.ok) {
-      this.counters.malformedRequests++;
+      this.counters.countMalformed();
       out.error(errors.LLMR_ERR_INVALID_REQUEST(meta.ok ? 'malformed request subject' : meta.reason));
       return;
     }
-    this.counters.accepted++;
+    this.counters.countAccepted();
+    // Client-chosen model names are only labels once the fleet knows them (bounded cardinality).
+    const label = (): string => (this.registry.knows(model) ? model : '_unknown');
     const started = performance.now();
     const controller = new AbortController();
     this.#active.set(streamId, { controller, ingressId });
@@ -376,19 +344,16 @@ export class Scheduler {
       out,
     )
       .then((o) => {
-        if (o.error) this.counters.failed++;
-        else this.counters.completed++;
-        // Client-chosen model names are only labels once the fleet knows them (bounded cardinality).
-        const label = this.registry.knows(model) ? model : '_unknown';
-        const outcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
-        this.metrics.requests.inc({ model: label, outcome });
-        this.metrics.requestSeconds.observe({ model: label }, (performance.now() - started) / 1000);
+        const outcome: RequestOutcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
+        const modelLabel = label();
+        this.counters.countFinished(modelLabel, outcome);
+        this.metrics.requestSeconds.observe({ model: modelLabel }, (performance.now() - started) / 1000);
         const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
         if (o.error) this.#log.info(line, 'request failed');
         else this.#log.debug(line, 'request done');
       })
       .catch((e: unknown) => {
-        this.counters.failed++;
+        this.counters.countFinished(label(), 'LLMR_ERR_INTERNAL');
         this.#log.error({ err: e, reqId: meta.value.requestId }, 'dispatch failed');
         const err = errors.LLMR_ERR_INTERNAL(String(e));
         if (!out.headSent) out.error(err);
