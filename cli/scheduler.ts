@@ -4,11 +4,8 @@ import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { isPolicyType, POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
-import { BREAKER_DEFAULTS } from '../scheduler/circuit-breaker.ts';
-import { PD_DEFAULTS } from '../scheduler/pd/config.ts';
-import { RETRY_DEFAULTS } from '../scheduler/retry.ts';
+import { SCHEDULER_DEFAULTS, validateSchedulerOptions, type SchedulerOptions } from '../scheduler/options.ts';
 import { Scheduler } from '../scheduler/service.ts';
-import { HEARTBEAT_LIMIT_DEFAULTS } from '../scheduler/heartbeat-admission.ts';
 import { parseAllowList, type AllowList } from '../runtime/address-allow.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
@@ -16,20 +13,7 @@ import { natsOptions } from './nats-options.ts';
 import { integer } from './parsers.ts';
 import { readSecret } from './secrets.ts';
 
-export const SCHEDULER_DEFAULTS = Object.freeze({
-  region: 'default',
-  policy: 'power_of_two' as PolicyType,
-  missedBeats: 3,
-  connectTimeoutMs: 5000,
-  headersTimeoutMs: 600_000,
-  bodyTimeoutMs: 300_000,
-  syncIntervalMs: 20,
-  syncFullIntervalMs: 1000,
-  retryAfterS: 1,
-  startupGraceMs: 1500,
-});
-
-interface SchedulerFlags extends BusFlags {
+export interface SchedulerFlags extends BusFlags {
   id?: string;
   region: string;
   policy: PolicyType;
@@ -87,6 +71,43 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+/** The scheduler's options from its flags; what no flag sets comes from SCHEDULER_DEFAULTS. */
+export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerApiKey: string | null): SchedulerOptions {
+  const d = SCHEDULER_DEFAULTS;
+  return {
+    ...d,
+    id,
+    region: f.region,
+    policy: f.policy,
+    prefillPolicy: f.prefillPolicy,
+    decodePolicy: f.decodePolicy,
+    modelPolicies: f.modelPolicy,
+    upstream: {
+      ...d.upstream,
+      connectTimeoutMs: f.connectTimeoutMs,
+      headersTimeoutMs: f.upstreamHeadersTimeoutMs,
+      bodyTimeoutMs: f.upstreamBodyTimeoutMs,
+      workerApiKey,
+    },
+    retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
+    missedBeats: f.missedBeats,
+    heartbeat: { maxClockSkewMs: f.maxClockSkewMs, maxIntervalMs: f.maxHeartbeatIntervalMs, workerAllow: f.workerAllow ?? null },
+    breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
+    pd: {
+      decider: {
+        thresholdTokens: f.pdThresholdTokens,
+        prefillMaxWaiting: f.pdPrefillMaxWaiting,
+        prefillMaxKvUsage: f.pdPrefillMaxKvUsage,
+        localMarginTokens: f.pdLocalMarginTokens < 0 ? null : f.pdLocalMarginTokens,
+      },
+      onPrefillFailure: f.pdOnPrefillFailure,
+      strict: f.pdStrict === true,
+      kvLeaseMs: f.pdKvLeaseMs,
+    },
+    shutdownGraceMs: f.shutdownGraceMs,
+  };
+}
+
 export function schedulerCommand(): Command {
   const d = SCHEDULER_DEFAULTS;
   const cmd = new Command('scheduler').description('run a scheduler replica: registry from heartbeats, policies, dispatch to workers');
@@ -97,92 +118,57 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--prefill-policy <type>', 'policy for prefill workers (default: --policy)').choices(POLICY_TYPES))
     .addOption(new Option('--decode-policy <type>', 'policy for decode workers (default: --policy)').choices(POLICY_TYPES))
     .addOption(new Option('--model-policy <model=type>', 'policy for one model (repeatable)').argParser(modelPolicy).default({}))
-    .addOption(new Option('--retry-max-attempts <n>', 'attempts per request, the first included').argParser(integer(1, 100)).default(RETRY_DEFAULTS.maxAttempts))
-    .addOption(new Option('--retry-initial-backoff-ms <ms>', 'first backoff cap').argParser(integer(0)).default(RETRY_DEFAULTS.initialBackoffMs))
-    .addOption(new Option('--retry-max-backoff-ms <ms>', 'largest backoff cap').argParser(integer(0)).default(RETRY_DEFAULTS.maxBackoffMs))
-    .addOption(new Option('--retry-multiplier <x>', 'backoff growth per retry').argParser(positiveNumber).default(RETRY_DEFAULTS.multiplier))
-    .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.connectTimeoutMs))
-    .addOption(new Option('--upstream-headers-timeout-ms <ms>', 'until a worker\'s status line (its first token, for a stream)').argParser(integer(1)).default(d.headersTimeoutMs))
-    .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.bodyTimeoutMs))
+    .addOption(new Option('--retry-max-attempts <n>', 'attempts per request, the first included').argParser(integer(1, 100)).default(d.retry.maxAttempts))
+    .addOption(new Option('--retry-initial-backoff-ms <ms>', 'first backoff cap').argParser(integer(0)).default(d.retry.initialBackoffMs))
+    .addOption(new Option('--retry-max-backoff-ms <ms>', 'largest backoff cap').argParser(integer(0)).default(d.retry.maxBackoffMs))
+    .addOption(new Option('--retry-multiplier <x>', 'backoff growth per retry').argParser(positiveNumber).default(d.retry.multiplier))
+    .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.upstream.connectTimeoutMs))
+    .addOption(new Option('--upstream-headers-timeout-ms <ms>', 'until a worker\'s status line (its first token, for a stream)').argParser(integer(1)).default(d.upstream.headersTimeoutMs))
+    .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.upstream.bodyTimeoutMs))
     .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key); prefer the environment or a file').env('LLMR_WORKER_API_KEY'))
     .addOption(new Option('--worker-api-key-file <file>', 'read the workers\' bearer token from this file').env('LLMR_WORKER_API_KEY_FILE'))
     .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default('127.0.0.1'))
     .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(29000))
-    .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(10_000))
+    .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(d.shutdownGraceMs))
     .addOption(new Option('--worker-allow <cidrs>', 'networks workers may be in (CIDRs or addresses, comma-separated): heartbeats naming a worker elsewhere, or by host name, are refused').env('LLMR_WORKER_ALLOW').argParser(allowList))
-    .addOption(new Option('--max-clock-skew-ms <ms>', 'refuse heartbeats sent further than this in the future').argParser(integer(0)).default(HEARTBEAT_LIMIT_DEFAULTS.maxClockSkewMs))
-    .addOption(new Option('--max-heartbeat-interval-ms <ms>', 'refuse heartbeats announcing a longer interval').argParser(integer(10, 600_000)).default(HEARTBEAT_LIMIT_DEFAULTS.maxIntervalMs))
+    .addOption(new Option('--max-clock-skew-ms <ms>', 'refuse heartbeats sent further than this in the future').argParser(integer(0)).default(d.heartbeat.maxClockSkewMs))
+    .addOption(new Option('--max-heartbeat-interval-ms <ms>', 'refuse heartbeats announcing a longer interval').argParser(integer(10, 600_000)).default(d.heartbeat.maxIntervalMs))
     .addOption(new Option('--missed-beats <n>', 'heartbeat intervals without news before a worker is dropped').argParser(integer(1, 100)).default(d.missedBeats))
-    .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(PD_DEFAULTS.decider.thresholdTokens))
-    .addOption(new Option('--pd-prefill-max-waiting <n>', 'P/D: a prefill worker with this many queued requests is saturated').argParser(integer(1)).default(PD_DEFAULTS.decider.prefillMaxWaiting))
-    .addOption(new Option('--pd-prefill-max-kv-usage <x>', 'P/D: …or with this KV-cache usage (0–1)').argParser(positiveNumber).default(PD_DEFAULTS.decider.prefillMaxKvUsage))
+    .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(d.pd.decider.thresholdTokens))
+    .addOption(new Option('--pd-prefill-max-waiting <n>', 'P/D: a prefill worker with this many queued requests is saturated').argParser(integer(1)).default(d.pd.decider.prefillMaxWaiting))
+    .addOption(new Option('--pd-prefill-max-kv-usage <x>', 'P/D: …or with this KV-cache usage (0–1)').argParser(positiveNumber).default(d.pd.decider.prefillMaxKvUsage))
     .addOption(
       new Option('--pd-local-margin-tokens <n>', 'P/D: serve a request whole on its decode worker when every prefill worker has this many more prompt tokens queued (-1: never)')
         .argParser(integer(-1))
-        .default(PD_DEFAULTS.decider.localMarginTokens ?? -1),
+        .default(d.pd.decider.localMarginTokens ?? -1),
     )
-    .addOption(new Option('--pd-on-prefill-failure <what>', 'P/D: try other prefill workers, or serve the request whole on the decode worker').choices(['retry', 'decode']).default(PD_DEFAULTS.onPrefillFailure))
+    .addOption(new Option('--pd-on-prefill-failure <what>', 'P/D: try other prefill workers, or serve the request whole on the decode worker').choices(['retry', 'decode']).default(d.pd.onPrefillFailure))
     .addOption(new Option('--pd-strict', 'P/D: answer 503 when no prefill worker is ready, instead of serving requests whole on decode workers'))
-    .addOption(new Option('--cb-failure-threshold <n>', 'consecutive failures that open a worker\'s circuit breaker').argParser(integer(1)).default(BREAKER_DEFAULTS.failureThreshold))
-    .addOption(new Option('--cb-success-threshold <n>', 'successes in half-open that close it').argParser(integer(1)).default(BREAKER_DEFAULTS.successThreshold))
-    .addOption(new Option('--cb-cooldown-ms <ms>', 'time open before a trial request').argParser(integer(0)).default(BREAKER_DEFAULTS.cooldownMs))
+    .addOption(new Option('--cb-failure-threshold <n>', 'consecutive failures that open a worker\'s circuit breaker').argParser(integer(1)).default(d.breaker.failureThreshold))
+    .addOption(new Option('--cb-success-threshold <n>', 'successes in half-open that close it').argParser(integer(1)).default(d.breaker.successThreshold))
+    .addOption(new Option('--cb-cooldown-ms <ms>', 'time open before a trial request').argParser(integer(0)).default(d.breaker.cooldownMs))
     .addOption(new Option('--no-circuit-breaker', 'disable the circuit breakers'))
-    .addOption(new Option('--pd-kv-lease-ms <ms>', 'P/D: how long prefill workers hold KV (vLLM kv_lease_duration)').argParser(integer(1)).default(PD_DEFAULTS.kvLeaseMs))
+    .addOption(new Option('--pd-kv-lease-ms <ms>', 'P/D: how long prefill workers hold KV (vLLM kv_lease_duration)').argParser(integer(1)).default(d.pd.kvLeaseMs))
     .action(async (f: SchedulerFlags) => {
       const id = f.id ?? randomId('sched');
       const log = createLogger('scheduler', f.logLevel).child({ schedulerId: id });
-      // Secrets before the bus: a bad file must stop the start at once, not after a connection.
-      let workerApiKey: string | null;
+      // Secrets and options before the bus: a bad file or value must stop the start at once, not after a connection.
+      let options: Readonly<SchedulerOptions>;
       try {
-        workerApiKey = readSecret({ value: f.workerApiKey, file: f.workerApiKeyFile, what: '--worker-api-key-file' }) ?? null;
+        const workerApiKey = readSecret({ value: f.workerApiKey, file: f.workerApiKeyFile, what: '--worker-api-key-file' }) ?? null;
+        options = validateSchedulerOptions(schedulerOptionsFromFlags(f, id, workerApiKey));
       } catch (e) {
         log.fatal({ err: (e as Error).message }, `scheduler cannot start: ${(e as Error).message}`);
         process.exit(1);
       }
       const nc = await connectNats(natsOptions(f, { name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }), log);
-      const scheduler = new Scheduler(
-        nc,
-        {
-          id,
-          region: f.region,
-          policy: f.policy,
-          prefillPolicy: f.prefillPolicy,
-          decodePolicy: f.decodePolicy,
-          modelPolicies: f.modelPolicy,
-          upstream: {
-            connectTimeoutMs: f.connectTimeoutMs,
-            headersTimeoutMs: f.upstreamHeadersTimeoutMs,
-            bodyTimeoutMs: f.upstreamBodyTimeoutMs,
-            workerApiKey,
-          },
-          retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
-          missedBeats: f.missedBeats,
-          syncIntervalMs: d.syncIntervalMs,
-          syncFullIntervalMs: d.syncFullIntervalMs,
-          retryAfterS: d.retryAfterS,
-          startupGraceMs: d.startupGraceMs,
-          heartbeat: { maxClockSkewMs: f.maxClockSkewMs, maxIntervalMs: f.maxHeartbeatIntervalMs, workerAllow: f.workerAllow ?? null },
-          breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
-          pd: {
-            decider: {
-              thresholdTokens: f.pdThresholdTokens,
-              prefillMaxWaiting: f.pdPrefillMaxWaiting,
-              prefillMaxKvUsage: f.pdPrefillMaxKvUsage,
-              localMarginTokens: f.pdLocalMarginTokens < 0 ? null : f.pdLocalMarginTokens,
-            },
-            onPrefillFailure: f.pdOnPrefillFailure,
-            strict: f.pdStrict === true,
-            kvLeaseMs: f.pdKvLeaseMs,
-          },
-        },
-        log,
-      );
+      const scheduler = new Scheduler(nc, options, log);
       if (!f.workerAllow) log.warn('no --worker-allow: any agent on the bus may announce a worker at any address, and users\' prompts (and the worker API key) go there');
       await scheduler.start();
       const metrics = await serveMetrics(scheduler.metrics.registry, f.metricsHost, f.metricsPort);
       log.info({ metrics: metrics.url }, 'metrics endpoint up');
       onShutdown(log, async () => {
-        await scheduler.stop(f.shutdownGraceMs);
+        await scheduler.stop();
         metrics.server.close();
         await nc.drain();
       });

@@ -94,7 +94,7 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   if (asked.bodyLimit === null && options.bodyLimit < INGRESS_DEFAULTS.bodyLimit)
     log.warn({ bodyLimit: options.bodyLimit, maxPayload }, 'body limit lowered to fit the bus: raise max_payload in nats.conf for larger requests');
   const streams = new StreamClient(nc, options.id, options, log);
-  const bus = new BusState(nc);
+  const bus = BusState.of(nc);
   // Frames published while we are away are lost; say so now rather than at the idle timeout.
   bus.onDown(() => streams.failAll(() => errors.LLMR_ERR_BUS_UNAVAILABLE('disconnected from NATS')));
   await streams.start();

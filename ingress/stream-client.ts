@@ -9,7 +9,7 @@ import { RequestError, type Msg, type MsgHdrs, type NatsConnection, type Subscri
 import type { Logger } from 'pino';
 import { errors, type RouterError } from '../proto/errors.ts';
 import { decodeFrame, type Frame } from '../proto/stream.ts';
-import { PROBE_TOKEN, subjects } from '../proto/subjects.ts';
+import { parseResponseSubject, PROBE_TOKEN, subjects } from '../proto/subjects.ts';
 import { atEndOfTurn } from '../runtime/end-of-turn.ts';
 import { headerGetter } from '../runtime/nats.ts';
 
@@ -152,7 +152,8 @@ export class StreamClient {
   }
 
   #onMessage(msg: Msg): void {
-    const id = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    // Not a response subject of ours (or a malformed id): no session has the empty id, so it is a stray.
+    const id = parseResponseSubject(msg.subject)?.streamId ?? '';
     if (id === PROBE_TOKEN) {
       if (msg.reply) msg.respond();
       return;

@@ -1,17 +1,33 @@
 // Messages of the fleet API (the ingress's /admin routes): what schedulers report about the
-// fleet and themselves, and the drain command. Validated on receipt like everything on the bus.
+// fleet and themselves, the drain command (ingress → schedulers → the worker's agent) and each
+// scheduler's acknowledgement of it. Validated on receipt like everything on the bus; the
+// `decode…` functions here take the parsed JSON.
 import { Type, type Static } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
-
-const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
+import { jsonCodec } from './codec.ts';
+import { IdSchema as Id } from './id.ts';
 
 export const DrainCommandSchema = Type.Object({ workerId: Id, drain: Type.Boolean() }, { additionalProperties: false });
 export type DrainCommand = Static<typeof DrainCommandSchema>;
-const checkDrain = TypeCompiler.Compile(DrainCommandSchema);
+const drainCodec = jsonCodec(DrainCommandSchema);
 
-export function decodeDrain(v: unknown): DrainCommand | null {
-  return checkDrain.Check(v) ? v : null;
+/** Always `{"workerId":…,"drain":…}`, in that order, whatever object it is given. */
+export function encodeDrain(c: DrainCommand): Uint8Array {
+  return drainCodec.encode({ workerId: c.workerId, drain: c.drain });
 }
+export const decodeDrain = drainCodec.check;
+
+/**
+ * A scheduler's answer to a drain command: `known` says whether it knows the worker (an unknown
+ * worker may still be undrained, so that an operator can clear a drain the fleet forgot).
+ */
+export const DrainAckSchema = Type.Union([
+  Type.Object({ scheduler: Id, ok: Type.Literal(true), known: Type.Boolean() }),
+  Type.Object({ scheduler: Id, ok: Type.Literal(false), error: Type.String() }),
+]);
+export type DrainAck = Static<typeof DrainAckSchema>;
+const drainAckCodec = jsonCodec(DrainAckSchema);
+export const encodeDrainAck = drainAckCodec.encode;
+export const decodeDrainAck = drainAckCodec.check;
 
 export const WorkerReportSchema = Type.Object({
   id: Id,
@@ -31,11 +47,9 @@ export type WorkerReport = Static<typeof WorkerReportSchema>;
 
 export const WorkersReplySchema = Type.Object({ scheduler: Id, workers: Type.Array(WorkerReportSchema) });
 export type WorkersReply = Static<typeof WorkersReplySchema>;
-const checkWorkers = TypeCompiler.Compile(WorkersReplySchema);
-
-export function decodeWorkersReply(v: unknown): WorkersReply | null {
-  return checkWorkers.Check(v) ? v : null;
-}
+const workersCodec = jsonCodec(WorkersReplySchema);
+export const encodeWorkersReply = workersCodec.encode;
+export const decodeWorkersReply = workersCodec.check;
 
 export const SchedulerReportSchema = Type.Object({
   id: Id,
@@ -47,8 +61,6 @@ export const SchedulerReportSchema = Type.Object({
   policy: Type.String(),
 });
 export type SchedulerReport = Static<typeof SchedulerReportSchema>;
-const checkScheduler = TypeCompiler.Compile(SchedulerReportSchema);
-
-export function decodeSchedulerReport(v: unknown): SchedulerReport | null {
-  return checkScheduler.Check(v) ? v : null;
-}
+const schedulerCodec = jsonCodec(SchedulerReportSchema);
+export const encodeSchedulerReport = schedulerCodec.encode;
+export const decodeSchedulerReport = schedulerCodec.check;

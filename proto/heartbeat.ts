@@ -6,6 +6,7 @@
 // subject, which the bus's permissions pin to the agent's credential (docs/SECURITY.md).
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { IdSchema as Id } from './id.ts';
 
 export const HEARTBEAT_VERSION = 1;
 
@@ -16,7 +17,6 @@ export type ConnectorKind = (typeof CONNECTORS)[number];
 export const WORKER_STATES = ['ready', 'draining', 'unhealthy'] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
 
-const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' });
 const Count = Type.Integer({ minimum: 0, maximum: 1_000_000_000 });
 
 export const HeartbeatSchema = Type.Object(

@@ -2,6 +2,7 @@
 // passed untouched): the request's metadata, as NATS headers. Encoded by the ingress, decoded
 // and validated by the scheduler.
 import { H, type HeaderGetter } from './headers.ts';
+import { isSubjectId } from './id.ts';
 
 export const ROUTES = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const;
 export type Route = keyof typeof ROUTES;
@@ -48,7 +49,7 @@ export function decodeRequestMeta(get: HeaderGetter): { ok: true; value: Request
   const deadline = deadlineText === undefined ? null : Number(deadlineText);
   if (deadline !== null && !(Number.isSafeInteger(deadline) && deadline > 0)) return { ok: false, reason: `malformed ${H.deadline}` };
   const region = get(H.region) ?? null;
-  if (region !== null && !/^[A-Za-z0-9_-]{1,128}$/.test(region)) return { ok: false, reason: `malformed ${H.region}` };
+  if (region !== null && !isSubjectId(region)) return { ok: false, reason: `malformed ${H.region}` };
   const tp = get(H.traceparent) ?? null;
   return { ok: true, value: { requestId, route, stream: stream === 'true', routingKey, deadline, region, traceparent: tp !== null && TRACEPARENT.test(tp) ? tp : null } };
 }

@@ -3,6 +3,7 @@
 // kind and a per-request sequence number, and exactly one `end` or `error` closes the stream.
 import { fromWire, type RouterError, type WireError } from './errors.ts';
 import { H, type HeaderGetter } from './headers.ts';
+import { isSubjectId } from './id.ts';
 
 export const KIND = {
   accepted: 'accepted',
@@ -78,7 +79,7 @@ export function decodeFrame(get: HeaderGetter, data: Uint8Array): { ok: true; fr
   switch (kind) {
     case KIND.accepted: {
       const scheduler = get(H.scheduler);
-      if (!scheduler || !/^[A-Za-z0-9_-]{1,128}$/.test(scheduler)) return { ok: false, reason: `accepted without a valid ${H.scheduler}` };
+      if (!scheduler || !isSubjectId(scheduler)) return { ok: false, reason: `accepted without a valid ${H.scheduler}` };
       return { ok: true, frame: { kind, seq, scheduler } };
     }
     case KIND.head: {
@@ -106,6 +107,4 @@ export function decodeFrame(get: HeaderGetter, data: Uint8Array): { ok: true; fr
   }
 }
 
-export function encodeJson(v: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(v));
-}
+export { encodeJson } from './codec.ts';

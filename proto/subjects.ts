@@ -1,5 +1,8 @@
 // NATS subjects of protocol v1 (DESIGN.md "Subjects"). Names are versioned so a v2 can share the
 // bus. A model name never goes raw into a subject: it is escaped into one token, reversibly.
+import { ID_PATTERN, isSubjectId } from './id.ts';
+
+export { isSubjectId };
 
 export const PROTOCOL_VERSION = 1;
 const ROOT = 'llm.v1';
@@ -56,14 +59,9 @@ export function unescapeToken(t: string): string {
   return out;
 }
 
-/** Ids we make ourselves (ingress, scheduler, region, worker, request) must already be plain tokens. */
-const ID = /^[A-Za-z0-9_-]{1,128}$/;
-export function isSubjectId(s: string): boolean {
-  return ID.test(s);
-}
-
+/** Ids we make ourselves (ingress, scheduler, region, worker, request) must already be plain tokens (proto/id.ts). */
 function id(kind: string, s: string): string {
-  if (!ID.test(s)) throw new Error(`${kind} id must match ${ID}, got ${JSON.stringify(s)}`);
+  if (!isSubjectId(s)) throw new Error(`${kind} id must match /${ID_PATTERN}/, got ${JSON.stringify(s)}`);
   return s;
 }
 
@@ -137,16 +135,28 @@ export function parseHeartbeatSubject(subject: string): { region: string; agent:
   const t = subject.split('.');
   if (t.length !== 6 || t[0] !== 'llm' || t[1] !== 'v1' || t[2] !== 'hb') return null;
   const [region, agent, worker] = [t[3]!, t[4]!, t[5]!];
-  return ID.test(region) && ID.test(agent) && ID.test(worker) ? { region, agent, worker } : null;
+  return isSubjectId(region) && isSubjectId(agent) && isSubjectId(worker) ? { region, agent, worker } : null;
 }
 
 /** The ingress id (last token) of a cancel subject; null when it is not a plain id. */
 export function ingressOfCancelSubject(subject: string): string | null {
   const t = subject.slice(subject.lastIndexOf('.') + 1);
-  return ID.test(t) ? t : null;
+  return isSubjectId(t) ? t : null;
 }
 
-/** The request id (last token) of a response subject. */
-export function requestIdOfResponseSubject(subject: string): string {
-  return subject.slice(subject.lastIndexOf('.') + 1);
+const RESPONSE_PREFIX = `${ROOT}.resp.`;
+
+/**
+ * The two ids of a response subject (`llm.v1.resp.<ingressId>.<streamId>`): the ingress that
+ * waits and its stream (or PROBE_TOKEN). Null when the subject is not one, or either id is not
+ * a plain id.
+ */
+export function parseResponseSubject(subject: string): { ingressId: string; streamId: string } | null {
+  // Every frame an ingress receives goes through here: indexes rather than split's array.
+  if (!subject.startsWith(RESPONSE_PREFIX)) return null;
+  const dot = subject.indexOf('.', RESPONSE_PREFIX.length);
+  if (dot < 0) return null;
+  const ingressId = subject.slice(RESPONSE_PREFIX.length, dot);
+  const streamId = subject.slice(dot + 1);
+  return isSubjectId(ingressId) && isSubjectId(streamId) ? { ingressId, streamId } : null;
 }

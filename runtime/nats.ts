@@ -16,6 +16,7 @@ import {
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { BusState } from './bus-state.ts';
 import { classifyConnectError } from './nats-connect-error.ts';
 
 /** Files for TLS to NATS; the object's presence asks for TLS (nats.js then refuses a server without it). */
@@ -143,14 +144,16 @@ export async function connectNats(o: NatsOptions, log: Logger): Promise<NatsConn
     }
   }
   log.info({ nats: nc.getServer(), tls: o.tls !== undefined, auth: authKind(o) }, 'connected to NATS');
-  const conn = nc;
-  void (async () => {
-    for await (const s of conn.status()) {
-      if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.warn({ nats: s.type, server: (s as { server?: string }).server }, `nats ${s.type}`);
-      else log.debug({ nats: s.type }, `nats ${s.type}`);
-    }
-  })();
-  return conn;
+  logBusStatus(nc, log);
+  return nc;
+}
+
+/** Logs the connection's status events (from its BusState, which follows them once for all). */
+export function logBusStatus(nc: NatsConnection, log: Logger): void {
+  BusState.of(nc).onStatus((s) => {
+    if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.warn({ nats: s.type, server: (s as { server?: string }).server }, `nats ${s.type}`);
+    else log.debug({ nats: s.type }, `nats ${s.type}`);
+  });
 }
 
 /** NATS headers from a plain record (the proto codecs speak records, to stay I/O-free). */

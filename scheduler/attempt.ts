@@ -45,9 +45,6 @@ export type Attempt =
 
 export type Answer = Extract<Attempt, { readonly kind: 'answer' }>;
 
-/** Largest non-streaming answer read whole. */
-const MAX_BUFFERED = 64 * 1024 * 1024;
-
 /**
  * Calls `w`. The worker counts as in flight until `release` is called (after the answer has been
  * relayed) or, for failures, at once; with `load`, so do the prompt tokens it has to compute
@@ -98,7 +95,7 @@ export async function attemptCall(
       let size = 0;
       await res.body.consume((c) => {
         size += c.length;
-        if (size > MAX_BUFFERED) throw errors.LLMR_ERR_UPSTREAM_PROTOCOL(`answer larger than ${MAX_BUFFERED} bytes`);
+        if (size > d.upstream.maxBufferedBytes) throw errors.LLMR_ERR_UPSTREAM_PROTOCOL(`answer larger than ${d.upstream.maxBufferedBytes} bytes`);
         chunks.push(c);
       });
       buffered = Buffer.concat(chunks, size);

@@ -5,42 +5,14 @@
 // figures on llm.v1.sched.sync (what changed, at most every few ms, and everything once a
 // second); receivers keep the latest per replica and forget a replica that goes quiet. Absolute
 // figures instead of deltas: a lost or duplicated message cannot skew the sum, and a replica that
-// dies takes its load with it. Pure state, clock injected.
+// dies takes its load with it. The message's form on the bus is proto/sched-sync.ts. Pure
+// state, clock injected.
+import type { SyncMessage } from '../proto/sched-sync.ts';
 
 /** Tokens a worker still has to compute for prompts, and tokens of KV its decoding requests hold. */
 export interface TokenLoad {
   readonly prefill: number;
   readonly decode: number;
-}
-
-export interface SyncMessage {
-  /** Sending replica. */
-  readonly from: string;
-  /** Full snapshot (true) or only the workers that changed. */
-  readonly full: boolean;
-  /** workerId → this replica's in-flight request count. */
-  readonly counts: Readonly<Record<string, number>>;
-  /** workerId → [prefill tokens, decode tokens] of those requests (absent from older replicas: zeros). */
-  readonly tokens?: Readonly<Record<string, readonly [number, number]>>;
-  readonly sentAt: number;
-}
-
-function isCount(c: unknown, limit = 1e9): boolean {
-  return Number.isInteger(c) && (c as number) >= 0 && (c as number) < limit;
-}
-
-const isTokens = (c: unknown): boolean => isCount(c, 1e12);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function isSyncMessage(v: unknown): v is SyncMessage {
-  if (!isRecord(v)) return false;
-  if (typeof v.from !== 'string' || typeof v.full !== 'boolean' || typeof v.sentAt !== 'number') return false;
-  if (!isRecord(v.counts) || !Object.values(v.counts).every((c) => isCount(c))) return false;
-  if (v.tokens === undefined) return true;
-  return isRecord(v.tokens) && Object.values(v.tokens).every((t) => Array.isArray(t) && t.length === 2 && isTokens(t[0]) && isTokens(t[1]));
 }
 
 /** One request's share of a worker's load, from the call until {@link InflightHandle.end}. */

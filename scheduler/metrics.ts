@@ -1,11 +1,13 @@
 // The scheduler's Prometheus metrics (prom-client): what dispatch reports as it works, and the
-// fleet as the registry sees it, read at scrape time. Every name is documented in the README.
+// fleet as the registry sees it, read at scrape time. The scheduler's event counts are kept once,
+// in SchedulerCounters, and read at scrape time too. Every name is documented in the README.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Leg } from './attempt.ts';
 import { BREAKER_STATES, type CircuitBreakers } from './circuit-breaker.ts';
+import { SchedulerCounters } from './counters.ts';
 import type { DispatchEvents } from './events.ts';
 import type { InflightTracker } from './inflight.ts';
-import { DECISIONS, type Decision } from './pd/decider.ts';
+import type { Decision } from './pd/decider.ts';
 import type { Pool, Registry as FleetRegistry } from './registry.ts';
 
 /** Buckets fit for LLM latencies: milliseconds for tokens, seconds to minutes for requests. */
@@ -24,37 +26,69 @@ export interface SchedulerMetricsDeps {
 
 export class SchedulerMetrics implements DispatchEvents {
   readonly registry = new Registry();
-  readonly decisions: Record<Decision, number> = Object.fromEntries(DECISIONS.map((x) => [x, 0])) as Record<Decision, number>;
+  readonly counters = new SchedulerCounters();
   readonly #upstream;
   readonly #upstreamSeconds;
   readonly #picks;
   readonly #retries;
-  readonly #decisionsTotal;
   readonly #legs;
   readonly #ttft;
   readonly #itl;
   readonly #tokens;
-  readonly requests;
   readonly requestSeconds;
-  readonly heartbeats;
-  readonly cancels;
 
   constructor(d: SchedulerMetricsDeps) {
     const registers = [this.registry];
+    const counters = this.counters;
     this.registry.setDefaultLabels({ scheduler: d.schedulerId });
-    this.requests = new Counter({ name: 'llm_router_scheduler_requests_total', help: 'Requests a scheduler accepted, by model and outcome (ok, error code).', labelNames: ['model', 'outcome'], registers });
+    new Counter({
+      name: 'llm_router_scheduler_requests_total',
+      help: 'Requests a scheduler accepted, by model and outcome (ok, error code).',
+      labelNames: ['model', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, outcome, n] of counters.requestsByOutcome()) this.inc({ model, outcome }, n);
+      },
+    });
     this.requestSeconds = new Histogram({ name: 'llm_router_scheduler_request_duration_seconds', help: 'From accepting a request to the end of its answer.', labelNames: ['model'], buckets: [...BUCKETS.request], registers });
     this.#upstream = new Counter({ name: 'llm_router_upstream_responses_total', help: 'Worker calls by worker, leg (whole, prefill, decode) and status (or "error" for connection failures and timeouts).', labelNames: ['worker', 'leg', 'status'], registers });
     this.#upstreamSeconds = new Histogram({ name: 'llm_router_upstream_response_seconds', help: 'From calling a worker to its status line (for a stream: its first token).', labelNames: ['leg'], buckets: [...BUCKETS.ttft], registers });
     this.#picks = new Counter({ name: 'llm_router_policy_picks_total', help: 'Workers chosen, by pool (whole, prefill, decode), policy and worker.', labelNames: ['pool', 'policy', 'worker'], registers });
     this.#retries = new Counter({ name: 'llm_router_retries_total', help: 'Attempts retried on another worker, by model and reason.', labelNames: ['model', 'reason'], registers });
-    this.#decisionsTotal = new Counter({ name: 'llm_router_pd_decisions_total', help: 'Disaggregate-or-not decisions in P/D fleets, by model and decision.', labelNames: ['model', 'decision'], registers });
+    new Counter({
+      name: 'llm_router_pd_decisions_total',
+      help: 'Disaggregate-or-not decisions in P/D fleets, by model and decision.',
+      labelNames: ['model', 'decision'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, decision, n] of counters.decisionsByModel()) this.inc({ model, decision }, n);
+      },
+    });
     this.#legs = new Histogram({ name: 'llm_router_pd_leg_seconds', help: 'P/D legs: prefill to its answer (KV ready), decode to its status line.', labelNames: ['leg'], buckets: [...BUCKETS.ttft], registers });
     this.#ttft = new Histogram({ name: 'llm_router_upstream_ttft_seconds', help: 'From calling a worker to its first body chunk (time to first token for streams).', labelNames: ['model'], buckets: [...BUCKETS.ttft], registers });
     this.#itl = new Histogram({ name: 'llm_router_upstream_itl_seconds', help: 'Between body chunks of a streamed answer (inter-token latency as the router receives it).', labelNames: ['model'], buckets: [...BUCKETS.itl], registers });
     this.#tokens = new Counter({ name: 'llm_router_tokens_total', help: 'Tokens in answers, by model and kind (prompt, completion), from the answers\' usage or their streamed events.', labelNames: ['model', 'kind'], registers });
-    this.heartbeats = new Counter({ name: 'llm_router_heartbeats_total', help: 'Heartbeats received, by result: accepted, invalid (undecodable), or refused: subject_mismatch, future (sentAt beyond the clock skew), interval (above the bound), not_allowed (outside --worker-allow), conflict (a live worker id from another agent or at another URL).', labelNames: ['result'], registers });
-    this.cancels = new Counter({ name: 'llm_router_cancels_total', help: 'Requests cancelled by their ingress (the client left or read too slowly).', registers });
+    new Counter({
+      name: 'llm_router_heartbeats_total',
+      help: 'Heartbeats received, by result: accepted, invalid (undecodable), or refused: subject_mismatch, future (sentAt beyond the clock skew), interval (above the bound), not_allowed (outside --worker-allow), conflict (a live worker id from another agent or at another URL).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [result, n] of counters.heartbeatsByResult()) this.inc({ result }, n);
+      },
+    });
+    new Counter({
+      name: 'llm_router_cancels_total',
+      help: 'Requests cancelled by their ingress (the client left or read too slowly).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(counters.cancelled);
+      },
+    });
 
     new Gauge({
       name: 'llm_router_inflight_requests',
@@ -167,8 +201,7 @@ export class SchedulerMetrics implements DispatchEvents {
   }
 
   decision(model: string, decision: Decision): void {
-    this.decisions[decision]++;
-    this.#decisionsTotal.inc({ model, decision });
+    this.counters.countDecision(model, decision);
   }
 
   leg(leg: 'prefill' | 'decode', seconds: number): void {

@@ -4,59 +4,31 @@
 import { RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Agent } from 'undici';
-import { errors } from '../proto/errors.ts';
-import { decodeDrain, type DrainCommand, type SchedulerReport, type WorkersReply } from '../proto/admin.ts';
+import { errors, toWire } from '../proto/errors.ts';
+import { decodeDrain, encodeDrain, encodeDrainAck, encodeSchedulerReport, encodeWorkersReply, type DrainCommand, type SchedulerReport, type WorkersReply } from '../proto/admin.ts';
 import { decodeHeartbeat } from '../proto/heartbeat.ts';
 import { decodeRequestMeta } from '../proto/request-meta.ts';
-import { ingressOfCancelSubject, modelOfRequestSubject, parseHeartbeatSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
+import { encodeSchedulerInfo } from '../proto/scheduler-info.ts';
+import { decodeSyncMessage, encodeSyncMessage } from '../proto/sched-sync.ts';
+import { ingressOfCancelSubject, modelOfRequestSubject, parseHeartbeatSubject, parseResponseSubject, PROBE_TOKEN, SCHEDULER_QUEUE, subjects } from '../proto/subjects.ts';
 import { headerGetter } from '../runtime/nats.ts';
 import { dispatch } from './dispatch.ts';
-import { admitHeartbeat, type HeartbeatLimits } from './heartbeat-admission.ts';
+import { admitHeartbeat, type Refusal } from './heartbeat-admission.ts';
 import { RefusalLog } from '../runtime/refusal-log.ts';
-import { InflightTracker, isSyncMessage } from './inflight.ts';
-import type { PdConfig } from './pd/config.ts';
-import type { Decision } from './pd/decider.ts';
-import { PolicySet, type PolicyConfig } from './policy-set.ts';
+import { InflightTracker } from './inflight.ts';
+import type { RequestOutcome, SchedulerCounters } from './counters.ts';
+import type { SchedulerOptions } from './options.ts';
+import { PolicySet } from './policy-set.ts';
 import { PrefixIndex } from './prefix-index.ts';
-import { CircuitBreakers, type BreakerOptions } from './circuit-breaker.ts';
+import { CircuitBreakers } from './circuit-breaker.ts';
 import { SchedulerMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { BusState } from '../runtime/bus-state.ts';
 import { Registry } from './registry.ts';
-import type { RetryOptions } from './retry.ts';
 import { StreamWriter } from './stream-writer.ts';
-import { createAgent, type UpstreamOptions } from './upstream.ts';
+import { createAgent } from './upstream.ts';
 
-export interface SchedulerOptions extends PolicyConfig {
-  readonly id: string;
-  readonly region: string;
-  readonly upstream: UpstreamOptions;
-  readonly retry: RetryOptions;
-  readonly missedBeats: number;
-  /** How often changed in-flight counts go to the other replicas, and how often all of them do. */
-  readonly syncIntervalMs: number;
-  readonly syncFullIntervalMs: number;
-  readonly retryAfterS: number;
-  readonly pd: PdConfig;
-  /** Null disables the breakers. */
-  readonly breaker: BreakerOptions | null;
-  /** At start, how long to wait for the first heartbeats before taking requests. */
-  readonly startupGraceMs: number;
-  /** What a heartbeat may claim (clock skew, interval, worker networks). */
-  readonly heartbeat: HeartbeatLimits;
-}
-
-export interface SchedulerCounters {
-  accepted: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  heartbeats: number;
-  heartbeatsInvalid: number;
-  malformedRequests: number;
-  /** Disaggregate-or-not decisions in P/D fleets. */
-  decisions: Record<Decision, number>;
-}
+export type { SchedulerOptions } from './options.ts';
 
 /** A subscription callback that ignores subscription errors (they surface as connection status). */
 function on(fn: (msg: Msg) => void): (err: Error | null, msg: Msg) => void {
@@ -65,15 +37,12 @@ function on(fn: (msg: Msg) => void): (err: Error | null, msg: Msg) => void {
   };
 }
 
-const PROBE_INTERVAL_MS = 2000;
-
-const RESPONSE_SUBJECT = /^llm\.v1\.resp\.[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9_-]{1,128}$/;
-
 export class Scheduler {
-  readonly options: SchedulerOptions;
+  readonly options: Readonly<SchedulerOptions>;
   readonly registry: Registry;
   readonly inflight: InflightTracker;
   readonly policies: PolicySet;
+  /** What this replica counted (requests, heartbeats, cancels, P/D decisions); its metrics read the same. */
   readonly counters: SchedulerCounters;
   readonly metrics: SchedulerMetrics;
   readonly prefix = new PrefixIndex();
@@ -91,7 +60,8 @@ export class Scheduler {
   /** Refused heartbeats are logged once per worker and reason a minute: a forger must not flood the log. */
   readonly #refusalLog = new RefusalLog(60_000, 1000);
 
-  constructor(nc: NatsConnection, options: SchedulerOptions, log: Logger) {
+  /** `options` as validateSchedulerOptions (options.ts) returns them. */
+  constructor(nc: NatsConnection, options: Readonly<SchedulerOptions>, log: Logger) {
     this.options = options;
     this.#nc = nc;
     this.#log = log;
@@ -102,11 +72,12 @@ export class Scheduler {
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
     this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
     this.metrics = new SchedulerMetrics({ schedulerId: options.id, fleet: this.registry, breakers: this.breakers, inflight: this.inflight });
+    this.counters = this.metrics.counters;
     registerNatsMetrics(this.metrics.registry, nc);
     // A bus outage silences every heartbeat at once: that is not the workers dying. Expiry waits
     // while we are cut off, and the clock restarts for everyone when we are back (with a ping,
     // so that agents answer at once).
-    this.#bus = new BusState(nc);
+    this.#bus = BusState.of(nc);
     this.#bus.onUp(() => {
       this.registry.touchAll();
       try {
@@ -115,7 +86,6 @@ export class Scheduler {
         // the next beat will do
       }
     });
-    this.counters = { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0, decisions: this.metrics.decisions };
     this.#agent = createAgent(options.upstream);
   }
 
@@ -130,8 +100,8 @@ export class Scheduler {
     this.#subs.push(nc.subscribe(subjects.cancelAll(this.options.id), { callback: on((msg) => this.#onCancel(msg)) }));
     this.#subs.push(nc.subscribe(subjects.schedInfo, { queue: SCHEDULER_QUEUE, callback: on((msg) => this.#onInfo(msg)) }));
     // The fleet API: every replica answers (no queue group), so the ingress hears them all.
-    this.#subs.push(nc.subscribe(subjects.adminWorkers, { callback: on((msg) => msg.respond(JSON.stringify(this.workersReport()))) }));
-    this.#subs.push(nc.subscribe(subjects.adminSchedulers, { callback: on((msg) => msg.respond(JSON.stringify(this.selfReport()))) }));
+    this.#subs.push(nc.subscribe(subjects.adminWorkers, { callback: on((msg) => msg.respond(encodeWorkersReply(this.workersReport()))) }));
+    this.#subs.push(nc.subscribe(subjects.adminSchedulers, { callback: on((msg) => msg.respond(encodeSchedulerReport(this.selfReport()))) }));
     this.#subs.push(nc.subscribe(subjects.adminDrain, { callback: on((msg) => this.#onDrain(msg)) }));
     // Make sure heartbeats and sync are registered with the server before asking agents to beat.
     await nc.flush();
@@ -150,16 +120,16 @@ export class Scheduler {
           this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
         }
         this.inflight.expire();
-      }, 250),
+      }, this.options.expiryIntervalMs),
       setInterval(() => this.#publishSync(false), this.options.syncIntervalMs),
       setInterval(() => this.#publishSync(true), this.options.syncFullIntervalMs),
-      setInterval(() => void this.#probeIngresses(), PROBE_INTERVAL_MS),
+      setInterval(() => void this.#probeIngresses(), this.options.probeIntervalMs),
     );
     this.#log.info({ region: this.options.region }, 'scheduler started');
   }
 
   /** Stops taking requests, lets the ones in flight finish (up to `graceMs`), then closes. */
-  async stop(graceMs = 10_000): Promise<void> {
+  async stop(graceMs = this.options.shutdownGraceMs): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
     const requestSub = this.#subs.pop();
@@ -215,7 +185,7 @@ export class Scheduler {
       cmd = null;
     }
     if (!cmd) {
-      if (msg.reply) msg.respond(JSON.stringify({ scheduler: this.options.id, ok: false, error: 'malformed drain command' }));
+      if (msg.reply) msg.respond(encodeDrainAck({ scheduler: this.options.id, ok: false, error: 'malformed drain command' }));
       return;
     }
     const worker = this.registry.get(cmd.workerId);
@@ -224,19 +194,18 @@ export class Scheduler {
     this.#log.warn({ workerId: cmd.workerId, drain: cmd.drain, known }, cmd.drain ? 'worker drained by an operator' : 'worker undrained by an operator');
     try {
       // Only the agent that speaks for the worker hears it (each agent reads only its own subject).
-      if (worker) this.#nc.publish(subjects.agentDrain(worker.agent), JSON.stringify(cmd));
+      if (worker) this.#nc.publish(subjects.agentDrain(worker.agent), encodeDrain(cmd));
     } catch {
       // the agent hears it from the next replica, or the operator retries
     }
-    if (msg.reply) msg.respond(JSON.stringify({ scheduler: this.options.id, ok: true, known }));
+    if (msg.reply) msg.respond(encodeDrainAck({ scheduler: this.options.id, ok: true, known }));
   }
 
   #onHeartbeat(msg: Msg): void {
     const from = parseHeartbeatSubject(msg.subject);
     const hb = decodeHeartbeat(msg.data);
     if (!hb.ok || from === null) {
-      this.counters.heartbeatsInvalid++;
-      this.metrics.heartbeats.inc({ result: 'invalid' });
+      this.counters.countHeartbeat('invalid');
       this.#log.debug({ subject: msg.subject, reason: hb.ok ? 'malformed subject' : hb.reason }, 'invalid heartbeat dropped');
       return;
     }
@@ -250,35 +219,28 @@ export class Scheduler {
       const bound = this.registry.get(hb.value.id)!;
       return this.#refuseHeartbeat(from, 'conflict', `worker is bound to agent ${bound.agent} at ${bound.url}; this beat names agent ${hb.value.agent} at ${hb.value.url}`);
     }
-    this.counters.heartbeats++;
-    this.metrics.heartbeats.inc({ result: 'accepted' });
+    this.counters.countHeartbeat('accepted');
     // A worker that fails its health checks is restarting or gone, and a restarted vLLM has an
     // empty prefix cache: what the index remembers of it would only steer prompts to misses.
     if (r === 'updated' && hb.value.state === 'unhealthy' && was !== 'unhealthy') this.prefix.forget(hb.value.id);
     if (r === 'added') this.#log.info({ workerId: hb.value.id, agent: hb.value.agent, url: hb.value.url, role: hb.value.role, models: hb.value.models }, 'worker joined');
   }
 
-  #refuseHeartbeat(from: { agent: string; worker: string }, result: string, reason: string): void {
-    this.counters.heartbeatsInvalid++;
-    this.metrics.heartbeats.inc({ result });
+  #refuseHeartbeat(from: { agent: string; worker: string }, result: Refusal | 'conflict', reason: string): void {
+    this.counters.countHeartbeat(result);
     const d = this.#refusalLog.note(result, `${from.agent}/${from.worker}`, Date.now());
     if (d.log) this.#log.warn({ workerId: from.worker, agent: from.agent, result, reason, suppressed: d.suppressed }, 'heartbeat refused');
   }
 
   #onSync(msg: Msg): void {
-    let m: unknown;
-    try {
-      m = msg.json();
-    } catch {
-      return;
-    }
-    if (isSyncMessage(m)) this.inflight.apply(m);
+    const m = decodeSyncMessage(msg.data);
+    if (m) this.inflight.apply(m);
   }
 
   #publishSync(full: boolean): void {
     if (!full && !this.inflight.hasChanges) return;
     try {
-      this.#nc.publish(subjects.schedSync, JSON.stringify(this.inflight.snapshot(full)));
+      this.#nc.publish(subjects.schedSync, encodeSyncMessage(this.inflight.snapshot(full)));
     } catch {
       // disconnected: the next full snapshot repairs the peers' view
     }
@@ -292,8 +254,7 @@ export class Scheduler {
     const id = msg.string();
     const a = id ? this.#active.get(id) : undefined;
     if (a && a.ingressId === ingressOfCancelSubject(msg.subject)) {
-      this.counters.cancelled++;
-      this.metrics.cancels.inc();
+      this.counters.countCancelled();
       a.controller.abort();
     }
     if (msg.reply) msg.respond();
@@ -310,7 +271,7 @@ export class Scheduler {
     await Promise.all(
       [...ingresses].map(async (ingressId) => {
         try {
-          await this.#nc.request(subjects.response(ingressId, PROBE_TOKEN), undefined, { timeout: 2000 });
+          await this.#nc.request(subjects.response(ingressId, PROBE_TOKEN), undefined, { timeout: this.options.probeIntervalMs });
         } catch (e) {
           if (!(e instanceof RequestError && e.isNoResponders())) return; // a timeout is not proof of death
           let n = 0;
@@ -328,35 +289,38 @@ export class Scheduler {
   #onInfo(msg: Msg): void {
     const models = [...this.registry.models()].map(([id, workers]) => ({ id, workers }));
     const ready = this.registry.all().filter((w) => w.state === 'ready').length;
-    msg.respond(JSON.stringify({ scheduler: this.options.id, models, readyWorkers: ready, workers: this.registry.size, peers: this.inflight.peers() }));
+    msg.respond(encodeSchedulerInfo({ scheduler: this.options.id, models, readyWorkers: ready, workers: this.registry.size, peers: this.inflight.peers() }));
   }
 
   #onRequest(msg: Msg): void {
-    if (!msg.reply || !RESPONSE_SUBJECT.test(msg.reply)) {
-      this.counters.malformedRequests++;
+    const reply = msg.reply ? parseResponseSubject(msg.reply) : null;
+    if (!msg.reply || !reply) {
+      this.counters.countMalformed();
       return; // nowhere to answer
     }
     const out = new StreamWriter(this.#nc, msg.reply);
-    const streamId = msg.reply.slice(msg.reply.lastIndexOf('.') + 1);
+    const { ingressId, streamId } = reply;
     const model = modelOfRequestSubject(msg.subject);
     const meta = decodeRequestMeta(headerGetter(msg.headers));
     out.accepted(this.options.id);
     if (model === null || !meta.ok) {
-      this.counters.malformedRequests++;
+      this.counters.countMalformed();
       out.error(errors.LLMR_ERR_INVALID_REQUEST(meta.ok ? 'malformed request subject' : meta.reason));
       return;
     }
-    this.counters.accepted++;
+    this.counters.countAccepted();
+    // Client-chosen model names are only labels once the fleet knows them (bounded cardinality).
+    const label = (): string => (this.registry.knows(model) ? model : '_unknown');
     const started = performance.now();
     const controller = new AbortController();
-    this.#active.set(streamId, { controller, ingressId: msg.reply.split('.')[3]! });
+    this.#active.set(streamId, { controller, ingressId });
     const deadline = meta.value.deadline;
     const timer =
       deadline !== null
         ? setTimeout(() => {
             const e = errors.LLMR_ERR_DEADLINE(new Date(deadline).toISOString());
             if (!out.headSent) out.error(e);
-            else out.end({ error: { code: e.code, status: e.statusCode, message: e.message } });
+            else out.end({ error: toWire(e) });
             controller.abort();
           }, Math.max(0, deadline - Date.now()))
         : null;
@@ -380,22 +344,20 @@ export class Scheduler {
       out,
     )
       .then((o) => {
-        if (o.error) this.counters.failed++;
-        else this.counters.completed++;
-        // Client-chosen model names are only labels once the fleet knows them (bounded cardinality).
-        const label = this.registry.knows(model) ? model : '_unknown';
-        const outcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
-        this.metrics.requests.inc({ model: label, outcome });
-        this.metrics.requestSeconds.observe({ model: label }, (performance.now() - started) / 1000);
+        const outcome: RequestOutcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
+        const modelLabel = label();
+        this.counters.countFinished(modelLabel, outcome);
+        this.metrics.requestSeconds.observe({ model: modelLabel }, (performance.now() - started) / 1000);
         const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
         if (o.error) this.#log.info(line, 'request failed');
         else this.#log.debug(line, 'request done');
       })
       .catch((e: unknown) => {
-        this.counters.failed++;
+        this.counters.countFinished(label(), 'LLMR_ERR_INTERNAL');
         this.#log.error({ err: e, reqId: meta.value.requestId }, 'dispatch failed');
-        if (!out.headSent) out.error(errors.LLMR_ERR_INTERNAL(String(e)));
-        else out.end({ error: { code: 'LLMR_ERR_INTERNAL', status: 500, message: String(e) } });
+        const err = errors.LLMR_ERR_INTERNAL(String(e));
+        if (!out.headSent) out.error(err);
+        else out.end({ error: toWire(err) });
       })
       .finally(() => {
         if (timer) clearTimeout(timer);

@@ -13,13 +13,21 @@ export interface UpstreamOptions {
   readonly bodyTimeoutMs: number;
   /** Sent as `Authorization: Bearer …` to workers (vLLM --api-key). */
   readonly workerApiKey: string | null;
+  /** An idle keep-alive connection to a worker is closed after this (undici's keepAliveTimeout)… */
+  readonly keepAliveTimeoutMs: number;
+  /** …or after what the worker's Keep-Alive header asks, up to this (undici's keepAliveMaxTimeout). */
+  readonly keepAliveMaxTimeoutMs: number;
+  /** Largest non-streaming answer read whole (a larger one is a protocol error). */
+  readonly maxBufferedBytes: number;
+  /** Beyond this many bytes a discarded body closes its connection instead of being read out. */
+  readonly discardLimitBytes: number;
 }
 
 export function createAgent(o: UpstreamOptions): Agent {
   return new Agent({
     connect: { timeout: o.connectTimeoutMs, noDelay: true },
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    keepAliveMaxTimeout: o.keepAliveMaxTimeoutMs,
     headersTimeout: o.headersTimeoutMs,
     bodyTimeout: o.bodyTimeoutMs,
     pipelining: 1,
@@ -54,7 +62,7 @@ export function callWorker(agent: Dispatcher, o: UpstreamOptions, c: CallOptions
   if (c.meta.traceparent) headers.traceparent = c.meta.traceparent;
   if (c.signal.aborted) return Promise.reject(classify(new undiciErrors.RequestAbortedError()));
   return new Promise((resolve, reject) => {
-    const call = new Call(c.signal, resolve, reject);
+    const call = new Call(c.signal, resolve, reject, o.discardLimitBytes);
     try {
       agent.dispatch({ origin: c.url, path: ROUTES[c.meta.route], method: 'POST', headers, body: c.body }, call);
     } catch (e) {
@@ -63,9 +71,6 @@ export function callWorker(agent: Dispatcher, o: UpstreamOptions, c: CallOptions
   });
 }
 
-/** Beyond this many bytes a discarded body closes its connection instead of being read out. */
-const DUMP_LIMIT = 128 * 1024;
-
 /**
  * A worker's answer body, fed by undici's dispatch callbacks: no Readable stream and no promise
  * per chunk (with thousands of streams open those were a large part of the scheduler's CPU and,
@@ -73,6 +78,7 @@ const DUMP_LIMIT = 128 * 1024;
  * consumer attaches are kept for it.
  */
 export class UpstreamBody {
+  readonly #discardLimit: number;
   #controller: Dispatcher.DispatchController | null = null;
   #early: Buffer[] | null = [];
   #onChunk: ((chunk: Buffer) => void) | null = null;
@@ -80,6 +86,11 @@ export class UpstreamBody {
   #error: Error | null = null;
   #settle: { resolve: () => void; reject: (e: Error) => void } | null = null;
   #firstByte: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  /** `discardLimit`: see {@link UpstreamOptions.discardLimitBytes}. */
+  constructor(discardLimit: number) {
+    this.#discardLimit = discardLimit;
+  }
 
   /**
    * Settles when the first body bytes arrive or the body ends (empty); rejects when it fails
@@ -118,7 +129,7 @@ export class UpstreamBody {
     let seen = 0;
     await this.consume((c) => {
       seen += c.length;
-      if (seen > DUMP_LIMIT) throw new Error('discarded');
+      if (seen > this.#discardLimit) throw new Error('discarded');
     }).catch(() => undefined);
   }
 
@@ -173,12 +184,13 @@ class Call implements Dispatcher.DispatchHandler {
   readonly #signal: AbortSignal;
   readonly #resolve: (r: UpstreamResponse) => void;
   readonly #reject: (e: ClassifiedError) => void;
-  readonly #body = new UpstreamBody();
+  readonly #body: UpstreamBody;
   #started = false;
   #done = false;
   readonly #onAbort = (): void => this.#body.abort(new undiciErrors.RequestAbortedError());
 
-  constructor(signal: AbortSignal, resolve: (r: UpstreamResponse) => void, reject: (e: ClassifiedError) => void) {
+  constructor(signal: AbortSignal, resolve: (r: UpstreamResponse) => void, reject: (e: ClassifiedError) => void, discardLimit: number) {
+    this.#body = new UpstreamBody(discardLimit);
     this.#signal = signal;
     this.#resolve = resolve;
     this.#reject = reject;

@@ -10,7 +10,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { decodeSchedulerReport, decodeWorkersReply, type SchedulerReport, type WorkerReport } from '../../proto/admin.ts';
+import { decodeDrainAck, decodeSchedulerReport, decodeWorkersReply, encodeDrain, type SchedulerReport, type WorkerReport } from '../../proto/admin.ts';
 import { errors } from '../../proto/errors.ts';
 import { isSubjectId, subjects } from '../../proto/subjects.ts';
 
@@ -31,7 +31,7 @@ function authorized(request: FastifyRequest, token: string | null): boolean {
   return timingSafeEqual(digest(h.slice(7)), digest(token));
 }
 
-async function gather<T>(nc: NatsConnection, subject: string, payload: string | undefined, ms: number, decode: (v: unknown) => T | null): Promise<T[]> {
+async function gather<T>(nc: NatsConnection, subject: string, payload: Uint8Array | undefined, ms: number, decode: (v: unknown) => T | null): Promise<T[]> {
   const out: T[] = [];
   let replies: AsyncIterable<Msg>;
   try {
@@ -104,9 +104,10 @@ export const adminPlugin: FastifyPluginAsync<AdminDeps> = async (app: FastifyIns
   const drain = (value: boolean) => async (request: FastifyRequest<{ Params: { id: string } }>, reply: { code(n: number): unknown }) => {
     const workerId = request.params.id;
     if (!isSubjectId(workerId)) throw errors.LLMR_ERR_WORKER_NOT_FOUND(workerId);
-    const acks = await gather(d.nc, subjects.adminDrain, JSON.stringify({ workerId, drain: value }), d.gatherMs, (v) =>
-      typeof v === 'object' && v !== null && (v as { ok?: unknown }).ok === true ? (v as { scheduler: string; known: boolean }) : null,
-    );
+    const acks = await gather(d.nc, subjects.adminDrain, encodeDrain({ workerId, drain: value }), d.gatherMs, (v) => {
+      const ack = decodeDrainAck(v);
+      return ack?.ok ? ack : null;
+    });
     if (acks.length === 0) throw errors.LLMR_ERR_NO_SCHEDULER();
     if (!acks.some((a) => a.known)) throw errors.LLMR_ERR_WORKER_NOT_FOUND(workerId);
     reply.code(202);

@@ -4,7 +4,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance } from 'fastify';
 import type { BusState } from '../../runtime/bus-state.ts';
-import { schedulerInfo } from './openai.ts';
+import { schedulerInfo } from '../scheduler-info.ts';
 
 export function healthRoutes(app: FastifyInstance, deps: { readonly nc: NatsConnection; readonly bus: BusState }): void {
   app.get('/health', async () => ({ status: 'ok' }));

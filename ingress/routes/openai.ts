@@ -24,6 +24,7 @@ import { notFoundHandler } from '../not-found.ts';
 import type { IngressOptions } from '../options.ts';
 import { stripRouterOwned } from '../router-owned.ts';
 import { routingKey } from '../routing-key.ts';
+import { schedulerInfo } from '../scheduler-info.ts';
 import { isNoResponders, type StreamClient } from '../stream-client.ts';
 
 export interface OpenAiRouteDeps {
@@ -312,23 +313,3 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
     };
   });
 };
-
-export interface SchedulerInfo {
-  readonly scheduler: string;
-  readonly models: readonly { readonly id: string; readonly workers: number }[];
-  readonly readyWorkers: number;
-  readonly workers: number;
-  readonly peers: readonly string[];
-}
-
-/** Asks any scheduler (queue group) what the fleet looks like. */
-export async function schedulerInfo(nc: NatsConnection, timeoutMs = 1000): Promise<SchedulerInfo> {
-  try {
-    const m = await nc.request(subjects.schedInfo, undefined, { timeout: timeoutMs });
-    const v = m.json<SchedulerInfo>();
-    if (!v || !Array.isArray(v.models) || typeof v.readyWorkers !== 'number') throw new Error('malformed scheduler info');
-    return v;
-  } catch {
-    throw errors.LLMR_ERR_NO_SCHEDULER();
-  }
-}

@@ -15,10 +15,8 @@ import { INGRESS_DEFAULTS, validateIngressOptions, type IngressOptions } from '.
 import { startIngress, type Ingress } from '../../ingress/server.ts';
 import { connectNats } from '../../runtime/nats.ts';
 import type { PolicyType } from '../../scheduler/policies/index.ts';
-import { BREAKER_DEFAULTS } from '../../scheduler/circuit-breaker.ts';
-import { HEARTBEAT_LIMIT_DEFAULTS } from '../../scheduler/heartbeat-admission.ts';
-import { PD_DEFAULTS } from '../../scheduler/pd/config.ts';
 import { RETRY_DEFAULTS, type RetryOptions } from '../../scheduler/retry.ts';
+import { SCHEDULER_DEFAULTS, validateSchedulerOptions } from '../../scheduler/options.ts';
 import { Scheduler, type SchedulerOptions } from '../../scheduler/service.ts';
 import { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.ts';
 import { eventually, SIM_MODEL, startSimWorker } from './sim.ts';
@@ -83,22 +81,20 @@ export interface Stack {
 }
 
 export function schedulerOptions(id: string, overrides: Partial<SchedulerOptions> = {}): SchedulerOptions {
-  return {
+  // The defaults, with what tests need faster: quick sync, a short start, fast retries, round robin.
+  return validateSchedulerOptions({
+    ...SCHEDULER_DEFAULTS,
     id,
     region: 'test',
     policy: 'round_robin',
-    upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, workerApiKey: null },
-    retry: { ...RETRY_DEFAULTS, initialBackoffMs: 5, maxBackoffMs: 50 },
+    upstream: { ...SCHEDULER_DEFAULTS.upstream, connectTimeoutMs: 1000, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000 },
+    retry: { ...SCHEDULER_DEFAULTS.retry, initialBackoffMs: 5, maxBackoffMs: 50 },
     missedBeats: MISSED_BEATS,
     syncIntervalMs: 10,
     syncFullIntervalMs: 200,
-    retryAfterS: 1,
-    pd: PD_DEFAULTS,
-    breaker: BREAKER_DEFAULTS,
     startupGraceMs: 300,
-    heartbeat: { ...HEARTBEAT_LIMIT_DEFAULTS, workerAllow: null },
     ...overrides,
-  };
+  });
 }
 
 export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions = {}): Promise<Stack> {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SimWorker } from '../../sim/worker.ts';
+import { SCHEDULER_DEFAULTS } from '../../scheduler/options.ts';
 import type { Scheduler } from '../../scheduler/service.ts';
 import { SIM_MODEL, eventually, simState, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse } from '../helpers/sim-http.ts';
@@ -19,7 +20,7 @@ describe('resilience - retries and circuit breakers', () => {
       id: 'breaker',
       policy: 'round_robin',
       breaker: { failureThreshold: 3, successThreshold: 2, cooldownMs: 400 },
-      upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 500, bodyTimeoutMs: 5000, workerApiKey: null },
+      upstream: { ...SCHEDULER_DEFAULTS.upstream, connectTimeoutMs: 1000, headersTimeoutMs: 500, bodyTimeoutMs: 5000, workerApiKey: null },
     });
     await stack.waitForWorkers(2);
   });

@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { SCHEDULER_DEFAULTS } from '../../scheduler/options.ts';
 import { callWorker, createAgent, type ClassifiedError, type UpstreamOptions } from '../../scheduler/upstream.ts';
 import type { RequestMeta } from '../../proto/request-meta.ts';
 
-const OPTIONS: UpstreamOptions = { connectTimeoutMs: 2000, headersTimeoutMs: 2000, bodyTimeoutMs: 2000, workerApiKey: null };
+const OPTIONS: UpstreamOptions = { ...SCHEDULER_DEFAULTS.upstream, connectTimeoutMs: 2000, headersTimeoutMs: 2000, bodyTimeoutMs: 2000, workerApiKey: null };
 const META = { requestId: 'req-1', route: 'completions', stream: true, routingKey: null, deadline: null, region: null, traceparent: null } as unknown as RequestMeta;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -12,6 +12,7 @@ import { encodeHeartbeat, type Heartbeat } from '../../proto/heartbeat.ts';
 import { subjects } from '../../proto/subjects.ts';
 import { parseAllowList } from '../../runtime/address-allow.ts';
 import { HEARTBEAT_LIMIT_DEFAULTS } from '../../scheduler/heartbeat-admission.ts';
+import { SCHEDULER_DEFAULTS } from '../../scheduler/options.ts';
 import { heartbeat } from '../helpers/fixtures.ts';
 import { eventually, SIM_MODEL } from '../helpers/sim.ts';
 import { find } from '../helpers/sim-http.ts';
@@ -40,7 +41,7 @@ describe('security - forged heartbeats', () => {
     attackerUrl = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}`;
     stack = await startStack(scope, { workers: 1, schedulers: 0 });
     // The scheduler sends the worker API key, as in production: a takeover would steal it.
-    await stack.addScheduler({ upstream: { connectTimeoutMs: 1000, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, workerApiKey: API_KEY } });
+    await stack.addScheduler({ upstream: { ...SCHEDULER_DEFAULTS.upstream, connectTimeoutMs: 1000, headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, workerApiKey: API_KEY } });
     await stack.waitForWorkers(1);
     const w = stack.schedulers[0]!.registry.candidates(SIM_MODEL, 'whole')[0]!;
     victim = w.id;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { escapeToken, isSubjectId, modelOfRequestSubject, PROBE_TOKEN, requestIdOfResponseSubject, subjects, unescapeToken, parseHeartbeatSubject, ingressOfCancelSubject } from '../../proto/subjects.ts';
+import { escapeToken, isSubjectId, modelOfRequestSubject, PROBE_TOKEN, parseResponseSubject, subjects, unescapeToken, parseHeartbeatSubject, ingressOfCancelSubject } from '../../proto/subjects.ts';
 
 const TRICKY_NAMES = [
   'meta-llama/Llama-3.1-8B-Instruct',
@@ -132,9 +132,28 @@ describe('subjects', () => {
     assert.ok(!subjects.auditAll.startsWith('llm.'));
   });
 
-  test('subjects - the probe token is a valid id and the request id is the last token', () => {
+  test('subjects - the probe token is a valid id and response subjects parse back to their ids', () => {
     assert.ok(isSubjectId(PROBE_TOKEN));
-    assert.equal(requestIdOfResponseSubject(subjects.response('ing', PROBE_TOKEN)), PROBE_TOKEN);
-    assert.equal(requestIdOfResponseSubject('llm.v1.resp.ing.01ABC'), '01ABC');
+    assert.deepEqual(parseResponseSubject(subjects.response('ing', PROBE_TOKEN)), { ingressId: 'ing', streamId: PROBE_TOKEN });
+    assert.deepEqual(parseResponseSubject('llm.v1.resp.ing.01ABC'), { ingressId: 'ing', streamId: '01ABC' });
+    assert.deepEqual(parseResponseSubject(subjects.response('x'.repeat(128), 'A_b-9')), { ingressId: 'x'.repeat(128), streamId: 'A_b-9' });
   });
+
+  const NOT_RESPONSES: [string, string][] = [
+    ['another kind of subject', 'llm.v1.cancel.s.ing'],
+    ['another version', 'llm.v2.resp.ing.01ABC'],
+    ['a missing stream id', 'llm.v1.resp.ing'],
+    ['an empty stream id', 'llm.v1.resp.ing.'],
+    ['an empty ingress id', 'llm.v1.resp..01ABC'],
+    ['an extra token', 'llm.v1.resp.ing.01ABC.x'],
+    ['a wildcard', 'llm.v1.resp.ing.*'],
+    ['a stream id that is not a plain id', 'llm.v1.resp.ing.a%b'],
+    ['an ingress id too long', `llm.v1.resp.${'x'.repeat(129)}.01ABC`],
+    ['a prefix only', 'xllm.v1.resp.ing.01ABC'],
+  ];
+  for (const [what, subject] of NOT_RESPONSES) {
+    test(`subjects - parseResponseSubject returns null for ${what}`, () => {
+      assert.equal(parseResponseSubject(subject), null);
+    });
+  }
 });
