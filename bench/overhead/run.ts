@@ -24,7 +24,6 @@
 // the ingress's and scheduler's VmRSS are sampled. Prints Markdown to stdout, progress to stderr,
 // writes bench/results/overhead.json and bench/results/overhead.md. Every child process is killed
 // and every temp dir removed at the end, on failure, and on Ctrl-C.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -33,6 +32,7 @@ import { request } from 'undici';
 import type { HoldConfig, HoldResult } from './hold.ts';
 import type { LoadConfig, PointResult } from './loadgen.ts';
 import { ensureNginx, startNginx, type NginxArm } from '../lib/nginx.ts';
+import { runTool } from '../lib/child-main.ts';
 import { loadAverage1, machineSeconds, memory } from '../lib/procfs.ts';
 import { aliasEntry, alive, cleanupNow, freePort, hasTaskset, installCleanupHooks, sleep, stopChild, type Child } from '../lib/procs.ts';
 import { entryMode, startRouter, waitForModel, type RouterArm } from '../lib/router.ts';
@@ -242,27 +242,12 @@ async function waitForQuiet(maxPct: number, maxWaitS: number): Promise<{ quiet: 
 
 const STAT_KEYS = new Set(['mean', 'p50', 'p90', 'p99', 'max', 'maxMB', 'meanMB', 'beforeMB', 'hwmMB']);
 
+/** JSON has no NaN: a statistic of no samples comes back as null; make it NaN again. */
+const statsReviver = (k: string, v: unknown): unknown => (v === null && STAT_KEYS.has(k) ? NaN : v);
+
 /** Runs one child-process tool (loadgen.ts or hold.ts) and returns its RESULT line. */
-async function runTool<T>(file: string, cfg: object, cpusList: string | null, timeoutS: number): Promise<T> {
-  const args = ['--import', 'tsx', join(HERE, file), JSON.stringify(cfg)];
-  const [cmd, argv] = cpusList ? ['taskset', ['-c', cpusList, process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
-  const killOnExit = (): void => {
-    child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  await new Promise<void>((r) => child.once('exit', () => r()));
-  clearTimeout(timer);
-  process.removeListener('exit', killOnExit);
-  const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-  if (!line) throw new Error(`${file} failed (exit ${child.exitCode ?? child.signalCode}): ${out.slice(-2000)}`);
-  // JSON has no NaN: a statistic of no samples comes back as null; make it NaN again.
-  return JSON.parse(line.slice('RESULT '.length), (k, v: unknown) => (v === null && STAT_KEYS.has(k) ? NaN : v)) as T;
+function tool<T>(file: string, cfg: object, cpusList: string | null, timeoutS: number): Promise<T> {
+  return runTool<T>(join(HERE, file), cfg, { cpus: cpusList, timeoutS, cwd: ROOT, reviver: statsReviver });
 }
 
 function requestBody(o: Options, model: string, maxTokens: number, stream: boolean): string {
@@ -380,7 +365,7 @@ async function main(): Promise<number> {
       }
       const load1 = loadAverage1();
       load.samples.push(load1);
-      const p = await runTool<PointResult>('loadgen.ts', cfg, pins.loadgen, o.warmup + seconds + o.drain + 90);
+      const p = await tool<PointResult>('loadgen.ts', cfg, pins.loadgen, o.warmup + seconds + o.drain + 90);
       records.push({ phase, arm, point: p, load1AtStart: load1, attempt });
       log(
         `${phase} ${arm} @ ${rate}/s: achieved ${fmt(p.achievedRate, 0)}/s, errors ${fmt(p.errorRate * 100, 2)} %, TTFT p50/p99 ${fmt(p.ttftMs.p50, 2)}/${fmt(p.ttftMs.p99, 2)} ms, ` +
@@ -460,7 +445,7 @@ async function main(): Promise<number> {
       memoryOf: { ingress: router.ingress.pid, scheduler: router.scheduler.pid, 'nats-server': router.nats.pid },
     };
     load.samples.push(loadAverage1());
-    hold = await runTool<HoldResult>('hold.ts', cfg, pins.loadgen, cfg.rampS + cfg.openTimeoutS + cfg.holdS + 90);
+    hold = await tool<HoldResult>('hold.ts', cfg, pins.loadgen, cfg.rampS + cfg.openTimeoutS + cfg.holdS + 90);
     log(`memory phase: ${hold.opened}/${hold.requested} opened in ${hold.openTimeS.toFixed(1)} s, open during hold ${hold.openDuringHoldMin}–${hold.openDuringHoldMax}, errors ${hold.errors}` + (hold.firstError ? ` (${hold.firstError})` : ''));
   }
   load.samples.push(loadAverage1());
