@@ -90,7 +90,8 @@ export async function runClient(cfg: ClientConfig): Promise<ClientResult> {
 
   const body = (): string => {
     const ids = new Array<number>(cfg.promptTokens);
-    for (let i = 0; i < ids.length; i++) ids[i] = Math.floor(Math.random() * 128_000);
+    // Ids of 2-byte pieces ((2 − 1)·2³² + a 16-bit value), all in the simulator's vocabulary.
+    for (let i = 0; i < ids.length; i++) ids[i] = 2 ** 32 + Math.floor(Math.random() * 65_536);
     return JSON.stringify({ model: cfg.model, prompt: ids, max_tokens: cfg.maxTokens, ignore_eos: true, stream: true });
   };
 
