@@ -22,6 +22,13 @@ export function atLeast(min: number) {
   };
 }
 
+/** A finite number above 0. */
+export function positive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number above 0');
+  return n;
+}
+
 /** An integer of at least `min` (a fractional value is rounded down, as the harnesses always did). */
 export function wholeAtLeast(min: number) {
   const n = atLeast(min);
