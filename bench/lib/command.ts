@@ -43,6 +43,6 @@ export function positiveList(value: string): number[] {
 }
 
 /** For a repeatable option: each occurrence appends its value. */
-export function collect(value: string, previous: readonly string[]): string[] {
-  return [...previous, value];
+export function collect(value: string, previous: readonly string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
