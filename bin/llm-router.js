@@ -1,36 +1,31 @@
 #!/usr/bin/env node
-// Thin entry point. Runs the compiled build (dist/, `npm run build`) when there is one and it is
-// newer than every source file; otherwise runs the TypeScript sources as they are (tsx), so a
-// stale build never runs by mistake. LLMR_FROM_SOURCE=1 forces the sources.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// The `llm-router` command. What it runs is one rule (entry-mode.js):
+//   LLMR_FROM_SOURCE=1            the TypeScript sources, through tsx (development)
+//   else dist/cli/main.js exists  the compiled build from `npm run build` (production: no tsx)
+//   else                          the TypeScript sources, through tsx
+// No source file is looked at: `npm start` and `npm run sim` rebuild a dist/ older than the
+// sources before they start (scripts/check-build.mjs); in production, `npm run build` is the step.
+// Running the sources, it sets LLMR_FROM_SOURCE=1 for the processes it starts (`dev`'s stack), so
+// they run the same code.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { entryMode } from './entry-mode.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const stamp = join(root, 'dist', '.build-stamp');
-const SOURCES = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', 'sim'];
-
-function newestSource(dir) {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function buildIsFresh() {
-  if (process.env.LLMR_FROM_SOURCE === '1' || !existsSync(stamp)) return false;
-  const built = statSync(stamp).mtimeMs;
-  return SOURCES.every((d) => !existsSync(join(root, d)) || newestSource(join(root, d)) <= built);
-}
 
 let main;
-if (buildIsFresh()) {
+if (entryMode(root).from === 'dist') {
   ({ main } = await import('../dist/cli/main.js'));
 } else {
-  const { register } = await import('tsx/esm/api');
+  process.env.LLMR_FROM_SOURCE = '1';
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch (e) {
+    if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    process.stderr.write('llm-router: there is no build (dist/) and tsx, which runs the TypeScript sources, is a development dependency: run `npm run build` (production), or `npm ci` to install the development dependencies\n');
+    process.exit(1);
+  }
   register();
   ({ main } = await import('../cli/main.ts'));
 }

@@ -103,3 +103,38 @@ export function machineSeconds(): { processes: number; irq: number; steal: numbe
     return null;
   }
 }
+
+export interface CoreJiffies {
+  readonly busy: number;
+  readonly irq: number;
+  readonly total: number;
+}
+
+/** Busy, interrupt and total jiffies of one CPU core (/proc/stat "cpuN" line). */
+export function coreJiffies(core: number): CoreJiffies | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`cpu${core} `));
+    if (!line) return null;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.reduce((a, x) => a + x, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    // user nice system idle iowait irq softirq steal …
+    return { busy: total - idle, irq: (v[5] ?? 0) + (v[6] ?? 0), total };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What else ran on a core between two readings, in % of that core: other processes than the one
+ * that used `ownPct` %, and interrupts (irq + softirq). Null when either reading is missing.
+ */
+export function coreUse(a: CoreJiffies | null, b: CoreJiffies | null, ownPct: number): { otherPct: number | null; irqPct: number | null } {
+  if (!a || !b || b.total <= a.total) return { otherPct: null, irqPct: null };
+  const span = b.total - a.total;
+  const irq = ((b.irq - a.irq) / span) * 100;
+  const busy = ((b.busy - a.busy) / span) * 100;
+  return { otherPct: Math.max(0, busy - irq - ownPct), irqPct: irq };
+}

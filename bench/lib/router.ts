@@ -1,9 +1,9 @@
 // The router arm of a benchmark: a nats-server of its own (nats-server.ts) and the router's
 // processes, each started from bin/llm-router.js as it runs in production: scheduler, ingress,
 // and one agent heartbeating the simulated workers.
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { entryMode as binEntryMode, staleSource } from '../../bin/entry-mode.js';
 import { startNats } from './nats-server.ts';
 import { freePort, startChild, tcpAnswers, waitFor, type Child } from './procs.ts';
 
@@ -33,25 +33,15 @@ export interface RouterArm {
 }
 
 /**
- * What bin/llm-router.js will run, by its own rule (see its header): the compiled dist/ build
- * when dist/.build-stamp is newer than every source file, else the TypeScript sources via tsx.
+ * What bin/llm-router.js will run, by its own rule (bin/entry-mode.js), for the benchmark's
+ * report; a dist/ build older than the sources is named, since its numbers would not be theirs.
  */
 export function entryMode(root: string, fromSource: boolean): string {
-  if (fromSource) return 'the TypeScript sources through tsx (LLMR_FROM_SOURCE=1)';
-  const stamp = join(root, 'dist', '.build-stamp');
-  if (!existsSync(stamp)) return 'the TypeScript sources through tsx (no dist/ build)';
-  const newest = (dir: string): number => {
-    let n = 0;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) n = Math.max(n, newest(p));
-      else if (e.name.endsWith('.ts')) n = Math.max(n, statSync(p).mtimeMs);
-    }
-    return n;
-  };
-  const built = statSync(stamp).mtimeMs;
-  const dirs = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', 'sim'].map((d) => join(root, d)).filter((d) => existsSync(d));
-  return dirs.every((d) => newest(d) <= built) ? 'the compiled dist/ build' : 'the TypeScript sources through tsx (the dist/ build is older than the sources)';
+  // The router's processes inherit this process's environment, plus LLMR_FROM_SOURCE=1 with --from-source.
+  const mode = binEntryMode(root, fromSource ? { LLMR_FROM_SOURCE: '1' } : process.env);
+  if (mode.from === 'source') return `the TypeScript sources through tsx (${mode.why})`;
+  const stale = staleSource(root);
+  return stale ? `the compiled dist/ build, OLDER than the sources (${stale} changed since; run npm run build)` : 'the compiled dist/ build';
 }
 
 interface ModelList {

@@ -8,79 +8,95 @@
 // burstiness, max-concurrency, num-prompts, num-warmups, seed, result-dir, save-detailed,
 // metadata); multi-turn flags are ours (mt-*). Everything is validated before any request is sent.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { request } from 'undici';
+import { isMain } from '../lib/child-main.ts';
+import { collect } from '../lib/command.ts';
 import { formatReport, resultFileName, resultJson } from './report.ts';
 import { resolveRunSpec, runLoad, type ResolvedRunSpec, type RunSpec } from './run.ts';
 import { createSource, WORKLOAD_KINDS, type WorkloadInput, type WorkloadKind } from './workloads.ts';
 
-export const USAGE = `Usage: node --import tsx bench/loadgen/cli.ts --base-url URL [options]
+/** The command line, on commander; parseCli and the help both build it. */
+function loadgenCommand(): Command {
+  const n = (flags: string, help: string): Option => new Option(flags, help).argParser(numberOf(flags.split(' ')[0]!));
+  const cmd = new Command('loadgen').description('one benchmark run in the manner of `vllm bench serve`: prints the result table, and with --result-dir writes the JSON `--save-result` would');
+  cmd.optionsGroup('Target:');
+  cmd.addOption(new Option('--base-url <url>', 'origin of a vLLM server or router (e.g. http://127.0.0.1:8000)'));
+  cmd.addOption(new Option('--model <name>', 'model to request (default: the first of GET /v1/models)'));
+  cmd.addOption(new Option('--workload <kind>', 'request source').choices(WORKLOAD_KINDS).default('random'));
+  cmd.addOption(new Option('--endpoint <route>', 'route for random and shared_prefix (default completions)').choices(['completions', 'chat']));
+  cmd.optionsGroup("random (vLLM's defaults):");
+  cmd.addOption(n('--random-input-len <n>', 'prompt tokens (1024)'));
+  cmd.addOption(n('--random-output-len <n>', 'output tokens (128)'));
+  cmd.addOption(n('--random-range-ratio <r>', 'lengths vary by ± this fraction (0)'));
+  cmd.addOption(n('--random-prefix-len <n>', 'a shared prefix of this many tokens (0)'));
+  cmd.optionsGroup("shared_prefix (vLLM's prefix_repetition):");
+  cmd.addOption(n('--prefix-repetition-prefix-len <n>', 'prefix tokens (256)'));
+  cmd.addOption(n('--prefix-repetition-suffix-len <n>', 'suffix tokens (256)'));
+  cmd.addOption(n('--prefix-repetition-num-prefixes <n>', 'distinct prefixes (10)'));
+  cmd.addOption(n('--prefix-repetition-output-len <n>', 'output tokens (128)'));
+  cmd.optionsGroup("multi_turn (chat; every turn resends the history with the server's answers, x-session-id header):");
+  cmd.addOption(n('--mt-sessions <s>', 'sessions (8)'));
+  cmd.addOption(n('--mt-turns <t>', 'turns per session (5)'));
+  cmd.addOption(n('--mt-system-len <n>', 'system prompt tokens (256)'));
+  cmd.addOption(n('--mt-user-len <n>', 'user turn tokens (64)'));
+  cmd.addOption(n('--mt-output-len <n>', 'output tokens per turn (64)'));
+  cmd.addOption(n('--mt-range-ratio <r>', 'lengths vary by ± this fraction (0)'));
+  cmd.addOption(new Option('--mt-shared-system', 'every session has the same system prompt'));
+  cmd.optionsGroup('Load (as vllm bench serve):');
+  cmd.addOption(n('--request-rate <r>', 'requests/s, or inf (inf)'));
+  cmd.addOption(n('--burstiness <b>', 'Gamma shape of the gaps (1 = Poisson)'));
+  cmd.addOption(n('--max-concurrency <n>', 'requests in flight at most'));
+  cmd.addOption(n('--num-prompts <n>', 'measured requests (1000 unless --duration-s)'));
+  cmd.addOption(n('--duration-s <s>', 'measure for this long instead'));
+  cmd.addOption(n('--num-warmups <n>', 'unmeasured requests first (0)'));
+  cmd.addOption(n('--warmup-s <s>', 'seconds of unmeasured arrivals at the same rate before the window (0)'));
+  cmd.addOption(n('--seed <n>', 'seed of the prompts and arrivals (0)'));
+  cmd.addOption(n('--request-timeout-s <s>', 'a request fails after this long (120)'));
+  cmd.addOption(new Option('--request-id-prefix <p>', 'x-request-id prefix (bench-)'));
+  cmd.optionsGroup('Output:');
+  cmd.addOption(new Option('--result-dir <dir>', 'write the JSON result here'));
+  cmd.addOption(new Option('--result-filename <name>', 'its file name (default: from the run)'));
+  cmd.addOption(new Option('--save-detailed', 'keep every request in the JSON'));
+  cmd.addOption(new Option('--metadata <key=value>', 'recorded in the JSON (repeatable)').argParser(collect));
+  cmd.addHelpText(
+    'after',
+    `
+The arrival process governs multi_turn turns: a due request goes to the session waiting longest;
+a session's next turn is sent only after its previous answer.`,
+  );
+  return cmd;
+}
 
-Target:
-  --base-url URL                       origin of a vLLM server or router (e.g. http://127.0.0.1:8000)
-  --model NAME                         model to request (default: the first of GET /v1/models)
-  --workload random|multi_turn|shared_prefix   (default random)
-  --endpoint completions|chat          route for random and shared_prefix (default completions)
+/** A number flag's value (`inf` for --request-rate); the error names the flag. */
+function numberOf(flag: string) {
+  return (s: string): number => {
+    if (flag === '--request-rate' && /^inf(inity)?$/i.test(s)) return Number.POSITIVE_INFINITY;
+    const n = Number(s);
+    if (s.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} must be a number, got "${s}"`);
+    return n;
+  };
+}
 
-random (vLLM's defaults):
-  --random-input-len N (1024)  --random-output-len N (128)  --random-range-ratio R (0)  --random-prefix-len N (0)
-shared_prefix (vLLM's prefix_repetition):
-  --prefix-repetition-prefix-len N (256)  --prefix-repetition-suffix-len N (256)
-  --prefix-repetition-num-prefixes N (10)  --prefix-repetition-output-len N (128)
-multi_turn (chat; every turn resends the history with the server's answers, x-session-id header):
-  --mt-sessions S (8)  --mt-turns T (5)  --mt-system-len N (256)  --mt-user-len N (64)
-  --mt-output-len N (64)  --mt-range-ratio R (0)  --mt-shared-system
-  The arrival process governs turns: a due request goes to the session waiting longest; a
-  session's next turn is sent only after its previous answer.
+/** The help text (`--help`). */
+export function usage(): string {
+  return loadgenCommand().helpInformation();
+}
 
-Load (as vllm bench serve):
-  --request-rate R|inf (inf)  --burstiness B (1 = Poisson)  --max-concurrency N
-  --num-prompts N (1000 unless --duration-s)  --duration-s S  --num-warmups N (0)
-  --warmup-s S (0: seconds of unmeasured arrivals at the same rate before the window)
-  --seed N (0)  --request-timeout-s S (120)  --request-id-prefix P (bench-)
-
-Output:
-  --result-dir DIR  --result-filename NAME  --save-detailed  --metadata KEY=VALUE (repeatable)
-  -h, --help`;
-
-const OPTIONS = {
-  'base-url': { type: 'string' },
-  model: { type: 'string' },
-  workload: { type: 'string', default: 'random' },
-  endpoint: { type: 'string' },
-  'random-input-len': { type: 'string' },
-  'random-output-len': { type: 'string' },
-  'random-range-ratio': { type: 'string' },
-  'random-prefix-len': { type: 'string' },
-  'prefix-repetition-prefix-len': { type: 'string' },
-  'prefix-repetition-suffix-len': { type: 'string' },
-  'prefix-repetition-num-prefixes': { type: 'string' },
-  'prefix-repetition-output-len': { type: 'string' },
-  'mt-sessions': { type: 'string' },
-  'mt-turns': { type: 'string' },
-  'mt-system-len': { type: 'string' },
-  'mt-user-len': { type: 'string' },
-  'mt-output-len': { type: 'string' },
-  'mt-range-ratio': { type: 'string' },
-  'mt-shared-system': { type: 'boolean' },
-  'request-rate': { type: 'string' },
-  burstiness: { type: 'string' },
-  'max-concurrency': { type: 'string' },
-  'num-prompts': { type: 'string' },
-  'duration-s': { type: 'string' },
-  'num-warmups': { type: 'string' },
-  'warmup-s': { type: 'string' },
-  seed: { type: 'string' },
-  'request-timeout-s': { type: 'string' },
-  'request-id-prefix': { type: 'string' },
-  'result-dir': { type: 'string' },
-  'result-filename': { type: 'string' },
-  'save-detailed': { type: 'boolean' },
-  metadata: { type: 'string', multiple: true },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+interface Flags {
+  baseUrl?: string;
+  model?: string;
+  workload: WorkloadKind;
+  endpoint?: 'completions' | 'chat';
+  requestIdPrefix?: string;
+  resultDir?: string;
+  resultFilename?: string;
+  saveDetailed?: boolean;
+  mtSharedSystem?: boolean;
+  metadata?: string[];
+  [numberFlag: string]: number | string | boolean | string[] | undefined;
+}
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -96,27 +112,24 @@ export interface CliOptions {
 }
 
 /** Parses argv (without node and the script); throws UsageError naming the bad flag. Null for --help. */
+/** Parses argv (without node and the script); throws UsageError naming the bad flag. Null for --help. */
 export function parseCli(argv: readonly string[]): CliOptions | null {
-  let v;
+  const cmd = loadgenCommand()
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   try {
-    v = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }).values;
+    cmd.parse([...argv], { from: 'user' });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    if (!(e instanceof CommanderError)) throw e;
+    if (e.code === 'commander.helpDisplayed') return null;
+    throw new UsageError(e.message.replace(/^error: /, ''));
   }
-  if (v.help) return null;
-  const num = (flag: keyof typeof OPTIONS, opts: { inf?: boolean } = {}): number | undefined => {
-    const s = v[flag] as string | undefined;
-    if (s === undefined) return undefined;
-    if (opts.inf && /^inf(inity)?$/i.test(s)) return Number.POSITIVE_INFINITY;
-    const n = Number(s);
-    if (s.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number, got "${s}"`);
-    return n;
-  };
-  if (!v['base-url']) throw new UsageError('--base-url is required');
-  const kind = v.workload as WorkloadKind;
-  if (!WORKLOAD_KINDS.includes(kind)) throw new UsageError(`--workload must be one of ${WORKLOAD_KINDS.join(', ')}, got "${v.workload}"`);
+  const v = cmd.opts<Flags>();
+  /** A number flag's value by its name (`random-input-len`), undefined when not given. */
+  const num = (flag: string): number | undefined => v[flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] as number | undefined;
+  if (!v.baseUrl) throw new UsageError('--base-url is required');
+  const kind = v.workload;
   const endpoint = v.endpoint;
-  if (endpoint !== undefined && endpoint !== 'chat' && endpoint !== 'completions') throw new UsageError(`--endpoint must be completions or chat, got "${endpoint}"`);
   if (endpoint !== undefined && kind === 'multi_turn') throw new UsageError('--endpoint does not apply to multi_turn (always chat)');
 
   const fields: Record<string, unknown> = { kind };
@@ -124,8 +137,8 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
     if (value !== undefined) fields[key] = value;
   };
   const foreign = (prefix: string): void => {
-    const wrong = Object.keys(v).filter((k) => k.startsWith(prefix) && v[k as keyof typeof v] !== undefined);
-    if (wrong.length > 0) throw new UsageError(`--${wrong[0]} does not apply to --workload ${kind}`);
+    const wrong = cmd.options.filter((o) => o.long?.startsWith(`--${prefix}`) && cmd.getOptionValue(o.attributeName()) !== undefined);
+    if (wrong.length > 0) throw new UsageError(`${wrong[0]!.long} does not apply to --workload ${kind}`);
   };
   if (kind === 'random') {
     foreign('prefix-repetition-');
@@ -152,7 +165,7 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
     set('userTurnLen', num('mt-user-len'));
     set('outputLen', num('mt-output-len'));
     set('rangeRatio', num('mt-range-ratio'));
-    set('sharedSystemPrompt', v['mt-shared-system'] === true ? true : undefined);
+    set('sharedSystemPrompt', v.mtSharedSystem === true ? true : undefined);
   }
 
   const metadata: Record<string, string> = {};
@@ -163,11 +176,11 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
   }
   const optional = <T>(key: string, value: T | undefined): Record<string, T> => (value === undefined ? {} : { [key]: value });
   const run: RunSpec = {
-    baseUrl: v['base-url'],
+    baseUrl: v.baseUrl,
     model: v.model ?? '',
     workload: fields as unknown as WorkloadInput,
     ...optional('seed', num('seed')),
-    ...optional('requestRate', num('request-rate', { inf: true })),
+    ...optional('requestRate', num('request-rate')),
     ...optional('burstiness', num('burstiness')),
     ...optional('maxConcurrency', num('max-concurrency')),
     ...optional('numPrompts', num('num-prompts')),
@@ -175,8 +188,8 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
     ...optional('numWarmups', num('num-warmups')),
     ...optional('warmupS', num('warmup-s')),
     ...optional('requestTimeoutS', num('request-timeout-s')),
-    ...optional('requestIdPrefix', v['request-id-prefix']),
-    keepText: v['save-detailed'] === true,
+    ...optional('requestIdPrefix', v.requestIdPrefix),
+    keepText: v.saveDetailed === true,
   };
   // Validate everything now (with a placeholder model when it is still to be discovered).
   try {
@@ -187,9 +200,9 @@ export function parseCli(argv: readonly string[]): CliOptions | null {
   }
   return {
     run,
-    resultDir: v['result-dir'] ?? null,
-    resultFilename: v['result-filename'] ?? null,
-    saveDetailed: v['save-detailed'] === true,
+    resultDir: v.resultDir ?? null,
+    resultFilename: v.resultFilename ?? null,
+    saveDetailed: v.saveDetailed === true,
     metadata,
   };
 }
@@ -209,11 +222,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     opts = parseCli(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`${e.message}\n\n${USAGE}\n`);
+    process.stderr.write(`${e.message}\n\n${usage()}`);
     return 2;
   }
   if (opts === null) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(usage());
     return 0;
   }
   let model = opts.run.model;
@@ -247,6 +260,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   return result.summary.completed > 0 ? 0 : 1;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+if (isMain(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

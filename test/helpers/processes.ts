@@ -16,7 +16,8 @@ export interface RouterProcess {
 }
 
 export function spawnRouter(t: Pick<TestContext, 'after'>, args: string[], env: Record<string, string> = {}): RouterProcess {
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // LLMR_FROM_SOURCE=1: the tests test the sources, whatever an earlier `npm run build` left in dist/.
+  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'info', LLMR_FROM_SOURCE: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
   proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));

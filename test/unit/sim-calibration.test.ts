@@ -1,9 +1,9 @@
-// The simulator's cost model stays calibrated: a reduced calibration (bench/calibrate/calibrate.ts) runs the
+// The simulator's cost model stays calibrated: a reduced calibration (bench/calibrate/measure.ts) runs the
 // engine under a VirtualClock and the key figures must stay inside their published or derived ranges
 // (bench/calibrate/CALIBRATION.md). Simulated time only; nothing here depends on how fast the machine is.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closedLoop, measureDecode, measurePrefill, measureTtft, replayDocsSample } from '../../bench/calibrate/calibrate.ts';
+import { closedLoop, measureDecode, measurePrefill, measureTtft, replayDocsSample } from '../../bench/calibrate/measure.ts';
 import { PROFILES } from '../../sim/profiles.ts';
 
 function within(v: number, lo: number, hi: number, what: string): void {

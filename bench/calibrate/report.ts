@@ -1,0 +1,153 @@
+// The calibration report: the measurement and anchor tables, CALIBRATION.md and the console
+// summary, from a CalibrationReport (calibration.json is that report as JSON).
+import { PROFILES, type Profile, type ProfileName } from '../../sim/profiles.ts';
+import { SOURCES, type AnchorCheck, type SourceKey } from './anchors.ts';
+import { ASSESSMENTS } from './assessments.ts';
+import { FULL_PLAN, type ProfileCalibration } from './plan.ts';
+
+function fmt(v: number, unit: string): string {
+  if (!Number.isFinite(v)) return 'n/a';
+  if (unit === 'tok/s') return `${Math.round(v).toLocaleString('en-US')}`;
+  if (unit === 's') return v.toFixed(2);
+  return v >= 100 ? v.toFixed(0) : v >= 20 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function fmtPublished(p: number | readonly [number, number], unit: string): string {
+  const one = (v: number): string => (Number.isInteger(v) && unit !== 'tok/s' ? String(v) : fmt(v, unit));
+  if (typeof p === 'number') return one(p);
+  return `${one(p[0])}–${one(p[1])}`;
+}
+
+function fmtDev(c: AnchorCheck): string {
+  if (c.within) return typeof c.published === 'number' ? `${c.deviationPct >= 0 ? '+' : ''}${c.deviationPct.toFixed(0)} % (ok)` : 'within';
+  const where = typeof c.published === 'number' ? '' : c.deviationPct > 0 ? ' above' : ' below';
+  return `**${c.deviationPct >= 0 ? '+' : ''}${c.deviationPct.toFixed(0)} %${where}**`;
+}
+
+export function measurementTable(c: ProfileCalibration): string {
+  const rows: string[] = ['| Measurement | Simulated |', '|---|---|'];
+  for (const t of c.ttft) rows.push(`| TTFT, ${t.promptLen}-token prompt, idle engine (incl. frontend) | ${t.ms.toFixed(1)} ms |`);
+  for (const d of c.decode)
+    rows.push(`| Decode @ batch ${d.batch} (mean ctx ${Math.round(d.meanContext)}): ITL / output | ${d.itlMs.toFixed(2)} ms / ${Math.round(d.outputTokPerS).toLocaleString('en-US')} tok/s |`);
+  for (const p of c.prefill) rows.push(`| Prefill throughput, ${p.prompts} × ${p.promptLen}-token prompts | ${Math.round(p.promptTokPerS).toLocaleString('en-US')} tok/s |`);
+  for (const d of c.pdDecode)
+    rows.push(`| P/D decode pod @ ${d.batch} seqs, 1000 in / 1000 out (mean ctx ${Math.round(d.meanContext)}): ITL | ${d.itlMs.toFixed(2)} ms |`);
+  for (const d of c.pdDecode2k)
+    rows.push(`| P/D decode @ ${d.batch} seqs, 2000 in / 2000 out (mean ctx ${Math.round(d.meanContext)}): ITL | ${d.itlMs.toFixed(2)} ms |`);
+  if (c.docsSample) {
+    const r = c.docsSample;
+    rows.push(`| Docs sample replay (10 prompts at once): TTFT / TPOT / ITL | ${r.ttftMs.toFixed(1)} / ${r.tpotMs.toFixed(2)} / ${r.itlMs.toFixed(2)} ms |`);
+    rows.push(`| Docs sample replay: duration / output throughput | ${r.durationS.toFixed(2)} s / ${r.outputTokPerS.toFixed(0)} tok/s |`);
+  }
+  for (const l of c.closedLoop)
+    rows.push(
+      `| Closed loop, conc ${l.concurrency}, ${l.promptLen}/${l.outputLen}: TTFT / ITL (mixed steps) / output / total | ${l.ttftMs.toFixed(0)} ms / ${l.itlMs.toFixed(1)} ms (${l.itlMixedStepsMs.toFixed(0)} ms) / ${Math.round(l.outputTokPerS).toLocaleString('en-US')} / ${Math.round(l.totalTokPerS).toLocaleString('en-US')} tok/s (mean running ${l.meanRunning.toFixed(0)}, preemptions ${l.preemptions}) |`,
+    );
+  return rows.join('\n');
+}
+
+export function anchorTable(checks: readonly AnchorCheck[], withSource: boolean): string {
+  const keys = Object.keys(SOURCES) as SourceKey[];
+  const head = withSource ? '| Metric | Simulated | Published / derived | Deviation | Source |\n|---|---|---|---|---|' : '| Metric | Simulated | Published / derived | Deviation |\n|---|---|---|---|';
+  const rows = checks.map((c) => {
+    const base = `| ${c.metric} | ${fmt(c.simulated, c.unit)} ${c.unit} | ${fmtPublished(c.published, c.unit)} ${c.unit} | ${fmtDev(c)} |`;
+    return withSource ? `${base} [${keys.indexOf(c.source) + 1}] |` : base;
+  });
+  return [head, ...rows].join('\n');
+}
+
+export interface CalibrationReport {
+  readonly generatedBy: string;
+  readonly profiles: readonly (ProfileCalibration & { readonly anchors: readonly AnchorCheck[] })[];
+  readonly sources: typeof SOURCES;
+}
+
+function profileParams(name: ProfileName): string {
+  const p = PROFILES[name] as Profile;
+  const r = (x: number): string => String(Number(x.toPrecision(4)));
+  return [
+    `stepOverheadMs ${r(p.stepOverheadMs)}`,
+    `prefillStepOverheadMs ${r(p.prefillStepOverheadMs)}`,
+    `weightReadMs ${r(p.weightReadMs)} → ${r(p.weightReadMsSaturated)} (saturation ${p.weightSaturationSeqs} seqs)`,
+    `kvReadMsPerToken ${r(p.kvReadMsPerToken)}`,
+    `computeMsPerToken ${r(p.computeMsPerToken)}`,
+    `attentionMsPerPair ${r(p.attentionMsPerPair)}`,
+    `frontendMs ${r(p.frontendMs)}`,
+    `maxNumBatchedTokens ${p.maxNumBatchedTokens}`,
+    `numGpuBlocks ${p.numGpuBlocks}`,
+  ].join(', ');
+}
+
+
+export function calibrationMarkdown(r: CalibrationReport): string {
+  const keys = Object.keys(SOURCES) as SourceKey[];
+  const out: string[] = [];
+  out.push('# Simulator calibration');
+  out.push('');
+  out.push('<!-- Generated by `node --import tsx bench/calibrate/calibrate.ts`; edit calibrate.ts, not this file. -->');
+  out.push('');
+  out.push(
+    `The simulated engine (engine.ts) runs one step at a time and each step lasts what the cost model
+(\`stepDurationMs\` in profiles.ts) says for what it computes: fixed overheads plus the larger of memory
+time (weights touched + KV read) and compute time (GEMMs + attention). This file sets what that engine
+does, measured under a \`VirtualClock\` (simulated time only, deterministic), beside the published or
+derived figures each profile is calibrated to. Raw numbers: \`calibration.json\`. A unit test
+(\`test/unit/sim-calibration.test.ts\`) keeps the key anchors inside their ranges.
+
+Method: TTFT is one request on an idle engine, including the HTTP layer's \`frontendMs\`, without network.
+Decode ITL is measured once every prompt of the batch is computed, over ${FULL_PLAN.decodeTokens} pure-decode steps
+from ${FULL_PLAN.decodePromptLen}-token prompts (context ${FULL_PLAN.decodePromptLen}–${FULL_PLAN.decodePromptLen + FULL_PLAN.decodeTokens}). Prefill throughput is prompts
+arriving at once with \`max_tokens: 1\`, so every step is a full \`max_num_batched_tokens\` chunk. A closed
+loop keeps N clients busy with unique 1 K-token prompts and 1 K-token answers (\`ignore_eos\`).
+"Deviation" is from the point (≤ 5 % counts as a match) or from the nearer end of a range.`,
+  );
+  for (const p of r.profiles) {
+    out.push('');
+    out.push(`## ${p.profile}`);
+    out.push('');
+    out.push(`${p.description}. Parameters: ${profileParams(p.profile)}.`);
+    out.push('');
+    out.push('### Simulated');
+    out.push('');
+    out.push(measurementTable(p));
+    if (p.anchors.length > 0) {
+      out.push('');
+      out.push('### Against published and derived figures');
+      out.push('');
+      out.push(anchorTable(p.anchors, true));
+      const notes = p.anchors.filter((a) => a.note);
+      if (notes.length > 0) {
+        out.push('');
+        out.push('Where and why the simulated number deviates:');
+        out.push('');
+        for (const a of notes) out.push(`- *${a.metric}* (${a.deviationPct >= 0 ? '+' : ''}${a.deviationPct.toFixed(0)} %): ${a.note}`);
+      }
+    }
+    const prose = ASSESSMENTS[p.profile];
+    if (prose) {
+      out.push('');
+      out.push('### Assessment');
+      out.push('');
+      out.push(prose);
+    }
+  }
+  out.push('');
+  out.push('## Sources');
+  out.push('');
+  keys.forEach((k, i) => out.push(`${i + 1}. ${SOURCES[k]}`));
+  out.push('');
+  out.push(
+    'Nothing here was measured on a GPU: the "published" figures are third-party or documentation numbers and first-principles derivations collected in `../shared/research/vllm-protocol.md` §4 and `vllm-router.md` §8.3.',
+  );
+  out.push('');
+  return out.join('\n');
+}
+
+export function consoleSummary(r: CalibrationReport): string {
+  const out: string[] = [];
+  for (const p of r.profiles) {
+    out.push(`## ${p.profile}`, '', measurementTable(p), '');
+    if (p.anchors.length > 0) out.push(anchorTable(p.anchors, false), '');
+  }
+  return out.join('\n');
+}
