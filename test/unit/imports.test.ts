@@ -27,9 +27,7 @@ const PRODUCT = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', 
  * work that removes it. While one exists its own test below is reported as todo; once it is gone
  * that test passes and the entry is to be deleted. Any other cycle fails the suite.
  */
-const KNOWN_CYCLES: readonly { readonly files: readonly string[]; readonly todo: string }[] = [
-  { files: ['scheduler/dispatch.ts', 'scheduler/pd/orchestrate.ts'], todo: 'issue 15 item 4 breaks dispatch.ts ↔ pd/orchestrate.ts; delete this entry when it merges' },
-];
+const KNOWN_CYCLES: readonly { readonly files: readonly string[]; readonly todo: string }[] = [];
 
 interface Import {
   /** The importing file, relative to the root, with `/`. */
