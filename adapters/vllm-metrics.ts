@@ -1,7 +1,7 @@
 // Reads a vLLM worker's load from its Prometheus /metrics text: running and waiting requests,
 // KV-cache usage (a 0–1 fraction, current name or the deprecated GPU one) and the cache shape.
 // Pure: text in, numbers out; unknown lines are ignored, labels such as `engine` are optional,
-// and several engines (data parallel) are summed. research/vllm-protocol.md §3.
+// and several engines (data parallel) are summed.
 
 export interface WorkerLoad {
   readonly running: number;

@@ -1,4 +1,4 @@
-// The `llm-router` command: one subcommand per process kind (see DESIGN.md "Processes"). Only
+// The `llm-router` command: one subcommand per process kind (docs/ARCHITECTURE.md#processes). Only
 // the invoked subcommand's modules are loaded, so that a scheduler does not carry the
 // simulator's ZeroMQ bindings or the ingress's fastify in memory (help loads them all).
 import { Command } from 'commander';

@@ -1,4 +1,4 @@
-// Every error code the router can answer with, declared once (STYLE.md "proto/"). Each has an
+// Every error code the router can answer with, declared once (docs/ARCHITECTURE.md#errors-are-declared-once). Each has an
 // HTTP status and an OpenAI error `type`; the README's error table lists them all, and a test
 // keeps the two in step. An error that crosses NATS travels as code + status + message and is
 // rebuilt here by code, never matched by `instanceof`. Spent codes are never reused.

@@ -1,6 +1,6 @@
-// The heartbeat an agent publishes for each worker on llm.v1.hb.<region>.<workerId>
-// (DESIGN.md "Subjects"). Validated on receipt: a bad one is dropped and counted, never trusted.
-// Beyond the original schema, `state` may be "unhealthy" (the worker answers but fails /health),
+// The heartbeat an agent publishes for each worker on llm.v1.hb.<region>.<agentId>.<workerId>
+// (docs/PROTOCOL.md#heartbeats). Validated on receipt: a bad one is dropped and counted, never trusted.
+// Besides `ready` and `draining`, `state` may be "unhealthy" (the worker answers but fails /health),
 // so that schedulers stop using it at the next beat instead of after three missed ones, and
 // `agent` names the agent that speaks for the worker: it must equal the agent token of the
 // subject, which the bus's permissions pin to the agent's credential (docs/SECURITY.md).

@@ -1,5 +1,5 @@
-// The stream protocol on a request's reply subject, scheduler → ingress (DESIGN.md "The stream
-// protocol"). Core NATS has no flow control and no end of stream, so every message carries its
+// The stream protocol on a request's reply subject, scheduler → ingress (docs/PROTOCOL.md#the-stream-protocol).
+// Core NATS has no flow control and no end of stream, so every message carries its
 // kind and a per-request sequence number, and exactly one `end` or `error` closes the stream.
 import { fromWire, type RouterError, type WireError } from './errors.ts';
 import { H, type HeaderGetter } from './headers.ts';

@@ -1,4 +1,4 @@
-// NATS subjects of protocol v1 (DESIGN.md "Subjects"). Names are versioned so a v2 can share the
+// NATS subjects of protocol v1 (docs/PROTOCOL.md#subjects). Names are versioned so a v2 can share the
 // bus. A model name never goes raw into a subject: it is escaped into one token, reversibly.
 import { ID_PATTERN, isSubjectId } from './id.ts';
 
@@ -110,9 +110,9 @@ export const subjects = {
 export const SCHEDULER_QUEUE = 'sched';
 
 /**
- * Liveness probes ride on subjects both sides already use (DESIGN.md extension, see
- * docs/PROTOCOL.md): a scheduler asks `llm.v1.resp.<ingressId>._probe`, an ingress sends an empty
- * request to `llm.v1.cancel.<schedulerId>`. Either answers at once; "no responders" means dead.
+ * Liveness probes ride on subjects both sides already use (docs/PROTOCOL.md#liveness-probes):
+ * a scheduler asks `llm.v1.resp.<ingressId>._probe`, an ingress sends an empty
+ * request to `llm.v1.cancel.<schedulerId>.<ingressId>`. Either answers at once; "no responders" means dead.
  * Stream ids are ulids, so `_probe` never names a stream.
  */
 export const PROBE_TOKEN = '_probe';

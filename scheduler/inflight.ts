@@ -1,6 +1,6 @@
 // In-flight load per worker, as this scheduler and its replicas see them: requests, and the
 // tokens those requests still have to prefill or hold while they decode (the load model of
-// Dynamo's router, research/dynamo-nats.md §A5: predicted at once from what the router sent,
+// Dynamo's router, docs/ARCHITECTURE.md#load-the-router-predicts-not-load-it-is-told: predicted at once from what the router sent,
 // not read from heartbeats a fraction of a second old). Each replica publishes its own absolute
 // figures on llm.v1.sched.sync (what changed, at most every few ms, and everything once a
 // second); receivers keep the latest per replica and forget a replica that goes quiet. Absolute

@@ -1,6 +1,6 @@
 // Retry timing: exponential backoff with full jitter (AWS architecture blog, "Exponential
 // Backoff And Jitter"): the n-th wait is uniform in [0, min(max, initial × multiplier^(n-1))].
-// Defaults near the vLLM Router's (research/vllm-router.md §1.6): 5 attempts, 50 ms, 30 s, ×1.5.
+// Defaults near the vLLM Router's (vllm-project/router's docs/cli_reference.md): 5 attempts, 50 ms, 30 s, ×1.5.
 
 export interface RetryOptions {
   /** Total attempts, the first included (1 = no retries). */

@@ -1,4 +1,4 @@
-// NIXL-style P/D between simulated workers (vLLM NixlConnector, ../shared/research/vllm-protocol.md §2.1).
+// NIXL-style P/D between simulated workers (vLLM's NixlConnector; docs/ARCHITECTURE.md#driving-vllms-disaggregated-serving).
 // Prefill side: a request with `kv_transfer_params.do_remote_decode` keeps its KV blocks after
 // answering, under a lease (30 s by default); its response names the blocks, the engine and the
 // side channel. Decode side: a request with `do_remote_prefill` pulls those blocks through the

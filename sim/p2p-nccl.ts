@@ -1,4 +1,4 @@
-// P2P-NCCL P/D between simulated workers (vLLM P2pNcclConnector, ../shared/research/vllm-protocol.md §2.2).
+// P2P-NCCL P/D between simulated workers (vLLM's P2pNcclConnector; docs/ARCHITECTURE.md#driving-vllms-disaggregated-serving).
 // Discovery: a ZeroMQ DEALER whose identity is this worker's zmq_address sends the proxy a msgpack
 // map {type: "P"|"D", http_address, zmq_address} every 3 s. Transfer: the router names both peers
 // in the request id, `___prefill_addr_<P>___decode_addr_<D>_<uuid>`; the prefill worker pushes the

@@ -1,6 +1,5 @@
 // Hardware/model profiles for the simulated vLLM engine, and the per-step cost model.
 // Derivations and the published figures each profile is calibrated to: bench/calibrate/CALIBRATION.md.
-// Facts: ../shared/research/vllm-protocol.md §4.
 
 /** What one engine step computes; the cost model turns it into a duration. */
 export interface StepShape {

@@ -1,4 +1,4 @@
-// One simulated vLLM worker: the HTTP surface of `vllm serve` (research/vllm-protocol.md §1) in
+// One simulated vLLM worker: the HTTP surface of `vllm serve` (its OpenAI-compatible server) in
 // front of a simulated engine, plus the simulator's own admin routes under /_sim/.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';

@@ -5,14 +5,14 @@ import type { ClosedLoopResult, DecodeResult } from './measure.ts';
 import type { ProfileCalibration } from './plan.ts';
 
 export const SOURCES = {
-  docs: 'vLLM docs, `docs/benchmarking/cli.md`: sample `vllm bench serve` run, Hermes-3-Llama-3.1-8B, 10 ShareGPT prompts, request rate inf, GPU unstated (research/vllm-protocol.md §4.1)',
-  derived8b: 'Derived from first principles in research/vllm-protocol.md §4.1 (16.1 GB weights at 2.3–2.7 TB/s, 128 KiB KV per token, 16 GFLOP/token at 400–600 TFLOPS)',
-  llmdSim: 'llm-d-inference-sim reference values for 8B on H100 (research/vllm-protocol.md §4.1: ITL 10–15 ms at batch 1; prefill-overhead 25–40 ms + 0.15–0.30 ms/token, "8b-h100-balanced" 30 ms + 0.25 ms/token)',
-  routerLlmd: 'vllm-project/router `scripts/k8s/llama3/llm-d/ROUTER_BENCHMARK_RESULTS.md` (research/vllm-router.md §8.3): 8P+8D Llama-3.1-8B, 1000/1000 tokens, TPOT 5.95/6.37/7.15/6.90 ms and mean TTFT 79/116/231/381 ms at concurrency 32/64/128/256; GPU unstated',
-  routerDp8: 'vllm-project/router `scripts/k8s/llama3.1/BENCHMARK_RESULTS.md` (research/vllm-router.md §8.3): DP8 prefill + DP8 decode, 2000/2000 tokens, concurrency 32: TPOT 7.25 ms, mean TTFT 280 ms; GPU unstated',
-  dsR1H100: 'Third-party DeepSeek-R1-0528 on 16× H100 at concurrency 1 (research/vllm-protocol.md §4.2): TPOT ≈ 31 ms, TTFT ≈ 0.2 s (128-token input), ≈ 0.7–0.8 s (1–2 K input)',
-  gpustack: 'GPUStack page, DeepSeek on 8× H200 at high concurrency (research/vllm-protocol.md §4.2): 5–20 K total tok/s, TPOT in the hundreds of ms when saturated',
-  dsEstimate: 'Rough simulator profile estimated in research/vllm-protocol.md §4.2: ITL 25–35 ms at low load rising to 100–300 ms saturated; prefill ≈ 150 ms + 0.3–0.5 ms/token at low concurrency',
+  docs: 'vLLM docs, `docs/benchmarking/cli.md`: sample `vllm bench serve` run, Hermes-3-Llama-3.1-8B, 10 ShareGPT prompts, request rate inf, GPU unstated (github.com/vllm-project/vllm)',
+  derived8b: 'Derived from first principles for Llama-3.1-8B in BF16 on one H100 (16.1 GB weights at 2.3–2.7 TB/s, 128 KiB KV per token, 16 GFLOP/token at 400–600 TFLOPS)',
+  llmdSim: 'llm-d-inference-sim reference values for 8B on H100 (its latency reference tables, github.com/llm-d/llm-d-inference-sim: ITL 10–15 ms at batch 1; prefill-overhead 25–40 ms + 0.15–0.30 ms/token, "8b-h100-balanced" 30 ms + 0.25 ms/token)',
+  routerLlmd: 'vllm-project/router `scripts/k8s/llama3/llm-d/ROUTER_BENCHMARK_RESULTS.md` (github.com/vllm-project/router): 8P+8D Llama-3.1-8B, 1000/1000 tokens, TPOT 5.95/6.37/7.15/6.90 ms and mean TTFT 79/116/231/381 ms at concurrency 32/64/128/256; GPU unstated',
+  routerDp8: 'vllm-project/router `scripts/k8s/llama3.1/BENCHMARK_RESULTS.md` (github.com/vllm-project/router): DP8 prefill + DP8 decode, 2000/2000 tokens, concurrency 32: TPOT 7.25 ms, mean TTFT 280 ms; GPU unstated',
+  dsR1H100: 'Third-party report, DeepSeek-R1-0528 on 16× H100 at concurrency 1 (its address was not kept): TPOT ≈ 31 ms, TTFT ≈ 0.2 s (128-token input), ≈ 0.7–0.8 s (1–2 K input)',
+  gpustack: 'GPUStack page, DeepSeek on 8× H200 at high concurrency (its address was not kept): 5–20 K total tok/s, TPOT in the hundreds of ms when saturated',
+  dsEstimate: 'Our rough estimate for the simulator profile, before calibration: ITL 25–35 ms at low load rising to 100–300 ms saturated; prefill ≈ 150 ms + 0.3–0.5 ms/token at low concurrency',
 } as const;
 export type SourceKey = keyof typeof SOURCES;
 
@@ -56,14 +56,14 @@ export const ANCHORS: Partial<Record<ProfileName, readonly Anchor[]>> = {
     { metric: 'Docs sample replay: mean ITL', value: (c) => c.docsSample!.itlMs, unit: 'ms', published: 7.74, source: 'docs' },
     { metric: 'Docs sample replay: duration', value: (c) => c.docsSample!.durationS, unit: 's', published: 5.78, source: 'docs', note: 'Depends on the longest answer, which is not published (we assume 720 tokens).' },
     { metric: 'ITL @ batch 1 (ctx 1–1.5 K)', value: (c) => dec(c, 1).itlMs, unit: 'ms', published: [6, 7], source: 'derived8b', note: 'We keep 1 ms of per-step CPU/launch overhead plus 6.4 ms of weight streaming (2.5 TB/s, 75 % of peak), which puts batch 1 at the docs sample’s measured 7.7 ms rather than the 6–7 ms first-principles range.' },
-    { metric: 'ITL @ batch 1 (ctx 1–1.5 K)', value: (c) => dec(c, 1).itlMs, unit: 'ms', published: [10, 15], source: 'llmdSim', note: 'The llm-d-inference-sim value is described in the research note as conservative; the vLLM docs run measured 7.7 ms.' },
+    { metric: 'ITL @ batch 1 (ctx 1–1.5 K)', value: (c) => dec(c, 1).itlMs, unit: 'ms', published: [10, 15], source: 'llmdSim', note: 'We read the llm-d-inference-sim value as conservative: the vLLM docs run measured 7.7 ms.' },
     { metric: 'ITL @ batch 16', value: (c) => dec(c, 16).itlMs, unit: 'ms', published: [7, 10], source: 'derived8b' },
     { metric: 'ITL @ batch 64', value: (c) => dec(c, 64).itlMs, unit: 'ms', published: [10, 20], source: 'derived8b' },
     { metric: 'ITL @ batch 128', value: (c) => dec(c, 128).itlMs, unit: 'ms', published: [13, 34], source: 'derived8b' },
     { metric: 'ITL @ batch 256', value: (c) => dec(c, 256).itlMs, unit: 'ms', published: [20, 60], source: 'derived8b' },
     { metric: 'Prefill throughput, 1 K prompts', value: (c) => pre(c, 1024), unit: 'tok/s', published: [25_000, 37_000], source: 'derived8b' },
     { metric: 'Prefill throughput, 4 K prompts', value: (c) => pre(c, 4096), unit: 'tok/s', published: [25_000, 37_000], source: 'derived8b' },
-    { metric: 'TTFT, 128-token prompt, idle', value: (c) => ttft(c, 128), unit: 'ms', published: [25 + 128 * 0.15, 40 + 128 * 0.3], source: 'llmdSim', note: 'llm-d-inference-sim charges a fixed 25–40 ms prefill overhead per request; vLLM on an H100 computes a 128-token prompt in a single ≈ 8 ms step (one weight pass), and the research note calls the sim’s prefill model pessimistic. We keep the engine-step model.' },
+    { metric: 'TTFT, 128-token prompt, idle', value: (c) => ttft(c, 128), unit: 'ms', published: [25 + 128 * 0.15, 40 + 128 * 0.3], source: 'llmdSim', note: 'llm-d-inference-sim charges a fixed 25–40 ms prefill overhead per request; vLLM on an H100 computes a 128-token prompt in a single ≈ 8 ms step (one weight pass), so the sim’s prefill model is pessimistic here. We keep the engine-step model.' },
     { metric: 'TTFT, 1024-token prompt, idle', value: (c) => ttft(c, 1024), unit: 'ms', published: [25 + 1024 * 0.15, 40 + 1024 * 0.3], source: 'llmdSim', note: 'Same reason: the sim’s 0.15–0.30 ms/token is ≈ 4 K tok/s, against ≈ 27 K tok/s for a compute-bound H100 prefill.' },
     { metric: 'P/D decode pod: ITL @ 4 seqs, ctx 1–2 K (router conc 32)', value: (c) => dec(c, 4, 'pdDecode').itlMs, unit: 'ms', published: 5.95, source: 'routerLlmd', note: 'The router benchmark’s GPU is not stated; 5.95 ms at 4 sequences needs ≈ 3.3 TB/s of effective bandwidth for 16 GB of weights, i.e. an H200-class GPU (or a newer vLLM with less step overhead). Our profile is held to the H100 figures above.' },
     { metric: 'P/D decode pod: ITL @ 16 seqs, ctx 1–2 K (router conc 128)', value: (c) => dec(c, 16, 'pdDecode').itlMs, unit: 'ms', published: 7.15, source: 'routerLlmd', note: 'As above (GPU unstated).' },

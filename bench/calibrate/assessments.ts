@@ -8,7 +8,7 @@ export const ASSESSMENTS: Partial<Record<ProfileName, string>> = {
 range (6–7 ms at batch 1) and the only published vLLM measurement with a comparable model (the docs
 sample: 7.7 ms ITL, 7.9 ms TPOT), and inside the derived ranges at every larger batch. Prefill runs at
 ≈ 27 K tok/s, inside the derived 25–37 K tok/s. Single-request TTFT is far below the llm-d-inference-sim
-reference, which the research note already calls pessimistic (it implies ≈ 4 K tok/s of prefill).
+reference, which is pessimistic for an H100 (it implies ≈ 4 K tok/s of prefill).
 
 Deviations worth knowing:
 
@@ -27,8 +27,8 @@ Deviations worth knowing:
 at 128 tokens (published ≈ 200 ms) and 220 / 357 ms at 1 K / 2 K (published 0.7–0.8 s), and the
 saturated closed loop (concurrency 256, 1 K in / 1 K out) averaged 87 ms ITL, below the 100–300 ms
 "saturated" figure. The larger fixed per-step cost stands for TP8 collectives, MoE dispatch and launch
-time, which dominate a DeepSeek step at small batch; the 150 ms prefill-step cost is the research note's
-own estimate of DeepSeek's prefill overhead. Now batch-1 ITL is 25.4 ms, TTFT at 128 tokens 203 ms and the
+time, which dominate a DeepSeek step at small batch; the 150 ms prefill-step cost is our own
+pre-calibration estimate of DeepSeek's prefill overhead. Now batch-1 ITL is 25.4 ms, TTFT at 128 tokens 203 ms and the
 saturated ITL ≈ 110 ms, while saturated throughput stays inside the 5–20 K tok/s aggregate.
 \`computeMsPerToken\` was left alone: it sets the saturated prefill throughput (≈ 6.4 K tok/s).
 

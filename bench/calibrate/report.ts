@@ -137,7 +137,7 @@ loop keeps N clients busy with unique 1 K-token prompts and 1 K-token answers (\
   keys.forEach((k, i) => out.push(`${i + 1}. ${SOURCES[k]}`));
   out.push('');
   out.push(
-    'Nothing here was measured on a GPU: the "published" figures are third-party or documentation numbers and first-principles derivations collected in `../shared/research/vllm-protocol.md` §4 and `vllm-router.md` §8.3.',
+    'Nothing here was measured on a GPU: the "published" figures are third-party or documentation numbers and first-principles derivations, each listed above with where it comes from.',
   );
   out.push('');
   return out.join('\n');

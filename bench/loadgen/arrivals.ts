@@ -1,4 +1,4 @@
-// When requests are due, as `vllm bench serve` schedules them (vllm-protocol.md §5.1):
+// When requests are due, as `vllm bench serve` schedules them (vLLM's docs/benchmarking/cli.md):
 //
 //   --request-rate R --burstiness B   open loop: gaps are Gamma(shape = B, scale = 1/(R·B)), so the
 //                                     mean gap is 1/R and its coefficient of variation 1/√B —

@@ -1,4 +1,4 @@
-// Command line in the manner of `vllm bench serve` (vllm-protocol.md §5.1): runs one benchmark,
+// Command line in the manner of `vllm bench serve` (vLLM's docs/benchmarking/cli.md): runs one benchmark,
 // prints the result table, and with --result-dir writes the JSON `--save-result` would.
 //
 //   node --import tsx bench/loadgen/cli.ts --base-url http://127.0.0.1:8100 \

@@ -1,5 +1,5 @@
 // Sends one streamed OpenAI request and times it, the way `vllm bench serve` does at the client
-// (vllm-protocol.md §5.1). Straight over undici — an Agent that opens as many keep-alive
+// (vLLM's docs/benchmarking/cli.md). Straight over undici — an Agent that opens as many keep-alive
 // connections as the load needs — so the client costs little per token and adds no retries,
 // pooling policy or parsing of its own (the `openai` package would do all three).
 //

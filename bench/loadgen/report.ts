@@ -1,6 +1,6 @@
 // A run as people and tools read it: a Markdown table laid out like `vllm bench serve`'s printout
 // (same rows, same order, its section headings as bold rows), and the JSON `--save-result` writes:
-// run metadata plus the summary keys (vllm-protocol.md §5.1); with `detailed`, vLLM's per-request
+// run metadata plus the summary keys (vLLM's docs/benchmarking/cli.md); with `detailed`, vLLM's per-request
 // arrays (`input_lens`, `output_lens`, `ttfts`, `itls` in seconds as vLLM has them,
 // `generated_texts`, `errors`) and ours (`cached_tokens`, `session_ids`, `turns`).
 // Pure, no I/O.

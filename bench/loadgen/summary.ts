@@ -1,5 +1,5 @@
-// The summary of a run, with the keys `vllm bench serve --save-result` writes (vllm-protocol.md
-// §5.1) plus `p50_*` and cached-token figures. Definitions follow vLLM's benchmark:
+// The summary of a run, with the keys `vllm bench serve --save-result` writes (vLLM's
+// docs/benchmarking/cli.md) plus `p50_*` and cached-token figures. Definitions follow vLLM's benchmark:
 //
 //   TTFT   send → first streamed output, per successful request.
 //   ITL    every gap between consecutive streamed outputs, pooled over all requests.

@@ -1,5 +1,5 @@
 // Request sources for the load generator, modelled on `vllm bench serve` datasets and the
-// multi-turn benchmark (shared/research/vllm-protocol.md §5):
+// multi-turn benchmark (vLLM's benchmarks/multi_turn/):
 //
 //   random         `--random-input-len/-output-len/-range-ratio/-prefix-len`: lengths uniform in
 //                  [len·(1−r), len·(1+r)], an optional prefix shared by every prompt.

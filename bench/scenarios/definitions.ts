@@ -1,4 +1,4 @@
-// The fleets and workloads of the vLLM Router announcement's comparison (../shared/seed/),
+// The fleets and workloads of the vLLM Router announcement's comparison (https://blog.vllm.ai/2025/12/13/vllm-router-release.html),
 // reproduced on simulated workers, and the systems compared on each. Data only.
 import type { ProfileName } from '../../sim/profiles.ts';
 import type { WorkloadInput } from '../loadgen/workloads.ts';

@@ -1,5 +1,5 @@
-// Whether to disaggregate one request (decode first, as llm-d's prefix-based decider, plus the
-// pool pressure none of the anchors weigh: research/sglang-llmd.md §7 gap 4). After the decode
+// Whether to disaggregate one request (decode first, as llm-d's prefix-based decider, plus a
+// comparison of the prefill pool's queue with the decode worker's own: docs/ARCHITECTURE.md#disaggregated-or-aggregated-per-request). After the decode
 // worker is chosen, prefill runs elsewhere only when enough of the prompt is not already cached
 // on that decode worker, when some prefill worker has room, and when a prefill worker would start
 // the prompt no later than the decode worker itself would. Short or cached prompts are cheaper to

@@ -1,5 +1,5 @@
 // The two legs of a disaggregated request, as vLLM's own P/D proxies build them
-// (research/vllm-protocol.md §2, vllm-router.md §3). Pure: a parsed body in, bodies and ids out.
+// (docs/ARCHITECTURE.md#driving-vllms-disaggregated-serving). Pure: a parsed body in, bodies and ids out.
 
 export type Connector = 'nixl' | 'p2p-nccl';
 

@@ -1,5 +1,5 @@
 // least_load: the worker that would start this request's prompt soonest without piling KV onto
-// one engine. Its cost is Dynamo's router's (research/dynamo-nats.md §A5), in tokens:
+// one engine. Its cost follows Dynamo's KV router's (docs/ARCHITECTURE.md#load-the-router-predicts-not-load-it-is-told), in tokens:
 //
 //   cost(w) = prompt tokens w still has to compute + this prompt's tokens w has not cached
 //             + decodeWeight × KV tokens w's decoding requests hold

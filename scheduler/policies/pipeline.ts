@@ -1,4 +1,4 @@
-// A policy built from llm-d-style stages (STYLE.md, llm-d's scheduler_profile.go): filters in
+// A policy built from llm-d-style stages (llm-d's scheduler_profile.go; docs/ARCHITECTURE.md#policies-are-pipelines-of-small-parts): filters in
 // order (stopping when none remain), then scorers whose [0, 1] scores are clamped, weighted and
 // summed, then a picker. It times each stage and keeps an explain record of its last pick.
 import type { Candidate, Filter, PickContext, Picker, Policy, RequestFeatures, Scorer } from './types.ts';

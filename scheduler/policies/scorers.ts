@@ -1,4 +1,4 @@
-// llm-d's scorers (research/sglang-llmd.md §3.2), each a small pure object: the scraped queue
+// llm-d's scorers (docs/ARCHITECTURE.md#policies-are-pipelines-of-small-parts), each a small pure object: the scraped queue
 // and KV-cache usage, the router's approximate prefix cache, and in-flight requests.
 import type { Candidate, Scorer } from './types.ts';
 

@@ -1,5 +1,5 @@
 // The simulated worker's HTTP surface over real sockets, checked against vLLM's shapes
-// (research/vllm-protocol.md §1 and §3).
+// (the OpenAI-compatible server's routes and bodies, and its /metrics names).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SimWorker } from '../../sim/worker.ts';

@@ -1,6 +1,6 @@
 // Prefill/decode disaggregation between simulated workers over real sockets: NIXL (P returns
 // kv_transfer_params, D pulls the blocks) and P2P-NCCL (ZeroMQ discovery, peers named in the
-// request id), as research/vllm-protocol.md §2 describes them.
+// request id), as docs/ARCHITECTURE.md#driving-vllms-disaggregated-serving describes them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';

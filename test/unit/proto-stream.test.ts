@@ -24,7 +24,7 @@ function bad(h: Record<string, string>, data: Uint8Array = EMPTY): string {
 }
 
 describe('stream', () => {
-  test('stream - the kinds are the five of DESIGN.md', () => {
+  test('stream - the kinds are the five of docs/PROTOCOL.md', () => {
     assert.deepEqual(Object.values(KIND).sort(), ['accepted', 'data', 'end', 'error', 'head']);
   });
 
