@@ -44,7 +44,7 @@ const TICK_MS = 100;
  */
 const noResponderErrors = new WeakSet<RouterError>();
 
-function noSchedulerSubscribed(): RouterError {
+export function noSchedulerSubscribed(): RouterError {
   const e = errors.LLMR_ERR_NO_SCHEDULER();
   noResponderErrors.add(e);
   return e;
