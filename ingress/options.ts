@@ -1,4 +1,4 @@
-// Ingress options: one defaults table, validated once, frozen (STYLE.md, fastify's habit).
+// Ingress options: one defaults table, validated once, frozen (docs/ARCHITECTURE.md#options-one-defaults-table-validated-once).
 import { isSubjectId } from '../proto/subjects.ts';
 import { WORKER_HEADER_MODES, type WorkerHeaderMode } from './worker-header.ts';
 

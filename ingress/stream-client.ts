@@ -1,4 +1,4 @@
-// The ingress side of the stream protocol (DESIGN.md), as a mux subscription in the manner of
+// The ingress side of the stream protocol (docs/PROTOCOL.md#the-stream-protocol), as a mux subscription in the manner of
 // nats.js's muxsubscription.ts: one wildcard subscription on this ingress's response subjects
 // and a Map from stream id to its state. Per stream it enforces the protocol: an `accepted`
 // within the accept timeout, consecutive `Llm-Seq`, no silence beyond the idle timeout, exactly
