@@ -154,7 +154,7 @@ export class WorkerAgent {
 
   async #beatOne(t: Tracked): Promise<void> {
     t.probing = true;
-    let p;
+    let p: Awaited<ReturnType<typeof probeWorker>>;
     try {
       p = await probeWorker(this.#http, t.spec.url.replace(/\/+$/, ''), this.#o.probeTimeoutMs, t.spec.models ?? t.last?.models ?? []);
     } finally {

@@ -74,8 +74,11 @@ export class ZmqDiscovery {
     // A context of our own: its ZAP endpoint is ours alone, whatever else runs in the process.
     const context = new Context();
     if (o.allow || o.curve) {
-      this.#zap = new ZapHandler(context, { allow: o.allow, curveClients: o.curve?.clients ?? null }, (req, v) => this.#onZap(req, v), (e) =>
-        this.#log.error({ err: e.message }, 'the ZAP handler failed: every new registrant is refused until discover-zmq restarts'),
+      this.#zap = new ZapHandler(
+        context,
+        { allow: o.allow, curveClients: o.curve?.clients ?? null },
+        (req, v) => this.#onZap(req, v),
+        (e) => this.#log.error({ err: e.message }, 'the ZAP handler failed: every new registrant is refused until discover-zmq restarts'),
       );
       await this.#zap.start();
     }
@@ -100,10 +103,10 @@ export class ZmqDiscovery {
     if (!o.allow && !o.curve) {
       this.#log.warn(
         { endpoint: this.endpoint },
-        'no --allow: anyone who reaches this port can register an instance and join the fleet (it would receive users\' prompts and the worker API key); set --allow to the GPU hosts\' CIDRs',
+        "no --allow: anyone who reaches this port can register an instance and join the fleet (it would receive users' prompts and the worker API key); set --allow to the GPU hosts' CIDRs",
       );
     } else if (!o.allow) {
-      this.#log.warn({ endpoint: this.endpoint }, 'no --allow: a CURVE client may register any address, which is then probed and sent traffic; set --allow to the GPU hosts\' CIDRs');
+      this.#log.warn({ endpoint: this.endpoint }, "no --allow: a CURVE client may register any address, which is then probed and sent traffic; set --allow to the GPU hosts' CIDRs");
     }
   }
 
@@ -172,7 +175,11 @@ export class ZmqDiscovery {
   #refuse(reason: Exclude<RefusalReason, 'capacity'>, source: string, detail: string): void {
     this.rejectedBy[reason]++;
     const d = this.#refusals.note(reason, source, Date.now());
-    if (d.log) this.#log.warn({ reason, source: d.source, detail, suppressed: d.suppressed }, `P2P-NCCL registration refused (${reason}); further refusals for this reason and source are not logged for a minute`);
+    if (d.log)
+      this.#log.warn(
+        { reason, source: d.source, detail, suppressed: d.suppressed },
+        `P2P-NCCL registration refused (${reason}); further refusals for this reason and source are not logged for a minute`,
+      );
   }
 
   /** Logged once when the cap is reached, again only after it has had room. */

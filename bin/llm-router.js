@@ -23,7 +23,9 @@ if (entryMode(root).from === 'dist') {
     ({ register } = await import('tsx/esm/api'));
   } catch (e) {
     if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    process.stderr.write('llm-router: there is no build (dist/) and tsx, which runs the TypeScript sources, is a development dependency: run `npm run build` (production), or `npm ci` to install the development dependencies\n');
+    process.stderr.write(
+      'llm-router: there is no build (dist/) and tsx, which runs the TypeScript sources, is a development dependency: run `npm run build` (production), or `npm ci` to install the development dependencies\n',
+    );
     process.exit(1);
   }
   register();

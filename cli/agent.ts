@@ -37,7 +37,7 @@ export function agentCommand(): Command {
     .addOption(new Option('--role <role>', 'P/D role of these workers').choices(['both', 'prefill', 'decode']).default('both'))
     .addOption(new Option('--region <name>', 'region of these workers').env('LLMR_REGION').default(d.region))
     .addOption(new Option('--connector <kind>', 'KV connector the workers run').choices(['nixl', 'p2p-nccl', 'none']).default('nixl'))
-    .addOption(new Option('--zmq-address <addrs>', 'P2P-NCCL: each worker\'s host:kv_port, in --worker order').argParser(list))
+    .addOption(new Option('--zmq-address <addrs>', "P2P-NCCL: each worker's host:kv_port, in --worker order").argParser(list))
     .addOption(new Option('--model <names>', 'served model names (default: read from the workers)').argParser(list))
     .addOption(new Option('--interval-ms <ms>', 'heartbeat period').argParser(integer(50, 60_000)).default(d.intervalMs))
     .addOption(new Option('--probe-timeout-ms <ms>', 'health/metrics request timeout').argParser(integer(1)).default(d.probeTimeoutMs))

@@ -75,10 +75,18 @@ export function discoverZmqCommand(): Command {
   addBusOptions(cmd)
     .addOption(new Option('--agent-id <id>', 'who speaks for the instances (letters, digits, _ -); default: the NATS user, else agent-<hostname>').env('LLMR_AGENT_ID').argParser(subjectId))
     .addOption(new Option('--bind <endpoint>', 'ROUTER endpoint the vLLM instances register with').argParser(routerEndpoint).env('LLMR_ZMQ_BIND').default(d.bind))
-    .addOption(new Option('--allow <cidrs>', 'IPv4/IPv6 CIDRs registrants must connect from and whose addresses they may name (default: anyone, with a warning)').argParser(cidrs).env('LLMR_ZMQ_ALLOW'))
-    .addOption(new Option('--max-instances <n>', 'live instances at most; registrations of new ones past it are refused').argParser(integer(1, 1_000_000)).env('LLMR_ZMQ_MAX_INSTANCES').default(d.maxInstances))
-    .addOption(new Option('--curve-secret-key-file <path>', `file holding the server's Z85 CURVE secret key (or the key itself in ${CURVE_SECRET_KEY_ENV}); turns CURVE on`).env('LLMR_ZMQ_CURVE_SECRET_KEY_FILE'))
-    .addOption(new Option('--curve-public-key <z85>', 'the server\'s public key, checked against the secret key (default: derived from it)').env('LLMR_ZMQ_CURVE_PUBLIC_KEY'))
+    .addOption(
+      new Option('--allow <cidrs>', 'IPv4/IPv6 CIDRs registrants must connect from and whose addresses they may name (default: anyone, with a warning)').argParser(cidrs).env('LLMR_ZMQ_ALLOW'),
+    )
+    .addOption(
+      new Option('--max-instances <n>', 'live instances at most; registrations of new ones past it are refused').argParser(integer(1, 1_000_000)).env('LLMR_ZMQ_MAX_INSTANCES').default(d.maxInstances),
+    )
+    .addOption(
+      new Option('--curve-secret-key-file <path>', `file holding the server's Z85 CURVE secret key (or the key itself in ${CURVE_SECRET_KEY_ENV}); turns CURVE on`).env(
+        'LLMR_ZMQ_CURVE_SECRET_KEY_FILE',
+      ),
+    )
+    .addOption(new Option('--curve-public-key <z85>', "the server's public key, checked against the secret key (default: derived from it)").env('LLMR_ZMQ_CURVE_PUBLIC_KEY'))
     .addOption(new Option('--curve-clients-file <path>', 'client public keys allowed to register, one "KEY [name]" a line').env('LLMR_ZMQ_CURVE_CLIENTS_FILE'))
     .addOption(new Option('--region <name>', 'region of these workers').env('LLMR_REGION').default(AGENT_DEFAULTS.region))
     .addOption(new Option('--ttl-ms <ms>', 'an instance expires this long after its last registration').argParser(integer(100)).default(d.ttlMs))

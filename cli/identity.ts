@@ -15,6 +15,8 @@ export function busIdentity(given: string | undefined, natsUser: string | undefi
 
 /** An agent's default id without a NATS user: stable across restarts on one host (its workers stay bound to it). */
 export function hostAgentId(): string {
-  const h = hostname().replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 100);
+  const h = hostname()
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .slice(0, 100);
   return h ? `agent-${h}` : randomId('agent');
 }

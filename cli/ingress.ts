@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { checkIngressFiles, startIngress } from '../ingress/server.ts';
 import { INGRESS_DEFAULTS, validateIngressOptions } from '../ingress/options.ts';
 import { WORKER_HEADER_MODES, type WorkerHeaderMode } from '../ingress/worker-header.ts';
-import { connectNats, type NatsOptions } from '../runtime/nats.ts';
+import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
@@ -51,7 +51,7 @@ export function ingressCommand(): Command {
     .addOption(new Option('--host <addr>', 'listen address').env('LLMR_HOST').default(d.host))
     .addOption(new Option('--port <port>', 'listen port (0: any free port)').argParser(integer(0, 65535)).env('LLMR_PORT').default(d.port))
     .addOption(new Option('--socket <path>', 'listen on a Unix socket instead of host:port'))
-    .addOption(new Option('--region <name>', 'this ingress\'s region').env('LLMR_REGION').default(d.region))
+    .addOption(new Option('--region <name>', "this ingress's region").env('LLMR_REGION').default(d.region))
     .addOption(new Option('--body-limit <bytes>', `largest request body; must fit NATS max_payload (default: ${d.bodyLimit}, or less if the bus's max_payload is smaller)`).argParser(integer(1024)))
     .addOption(new Option('--accept-timeout-ms <ms>', 'wait for a scheduler to accept').argParser(integer(1)).default(d.acceptTimeoutMs))
     .addOption(new Option('--idle-timeout-ms <ms>', 'silence allowed on an accepted stream').argParser(integer(1)).default(d.idleTimeoutMs))
@@ -60,8 +60,8 @@ export function ingressCommand(): Command {
     .addOption(new Option('--log-bodies', 'log request bodies (at most 64 KiB each); off by default').env('LLMR_LOG_BODIES'))
     .addOption(new Option('--admin-token <token>', 'bearer token for the fleet API (/admin/v1/…); unset: the API refuses every call').env('LLMR_ADMIN_TOKEN'))
     .addOption(new Option('--admin-token-file <file>', 'read the fleet API token from this file').env('LLMR_ADMIN_TOKEN_FILE'))
-    .addOption(new Option('--admin-nats-user <user>', 'NATS user for the fleet API\'s own connection (the `admin` user of nats.conf); unset: the main connection').env('LLMR_ADMIN_NATS_USER'))
-    .addOption(new Option('--admin-nats-password-file <file>', 'file holding that user\'s password (or LLMR_ADMIN_NATS_PASSWORD)'))
+    .addOption(new Option('--admin-nats-user <user>', "NATS user for the fleet API's own connection (the `admin` user of nats.conf); unset: the main connection").env('LLMR_ADMIN_NATS_USER'))
+    .addOption(new Option('--admin-nats-password-file <file>', "file holding that user's password (or LLMR_ADMIN_NATS_PASSWORD)"))
     .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key').env('LLMR_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'the PEM private key of --tls-cert').env('LLMR_TLS_KEY'))
     .addOption(new Option('--worker-header <mode>', 'x-router-worker: opaque (keyed hash of the worker id), id, none').choices(WORKER_HEADER_MODES).default(d.workerHeader))
@@ -79,7 +79,7 @@ export function ingressCommand(): Command {
         log.fatal({ err: (e as Error).message }, `ingress cannot start: ${(e as Error).message}`);
         process.exit(1);
       };
-      let options;
+      let options: ReturnType<typeof validateIngressOptions>;
       let adminPassword: string | undefined;
       try {
         if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
@@ -118,10 +118,7 @@ export function ingressCommand(): Command {
       let adminNc: NatsConnection | undefined;
       if (f.adminNatsUser) {
         // The same servers and TLS as the data-plane connection, the admin user's own password.
-        adminNc = await connectNats(
-          { servers: f.natsUrl, tls: tlsOptions(f), user: f.adminNatsUser, password: adminPassword, name: `ingress-${id}-admin`, inboxPrefix: '_INBOX_admin' },
-          log,
-        );
+        adminNc = await connectNats({ servers: f.natsUrl, tls: tlsOptions(f), user: f.adminNatsUser, password: adminPassword, name: `ingress-${id}-admin`, inboxPrefix: '_INBOX_admin' }, log);
       }
       const ingress = await startIngress(nc, options, log, { adminNc }).catch(fail);
       if (options.apiKeysFile !== undefined) {

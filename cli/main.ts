@@ -13,9 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command('llm-router')
-    .description('A prefill/decode-aware load balancer for vLLM fleets, event-driven over NATS')
-    .showHelpAfterError();
+  const program = new Command('llm-router').description('A prefill/decode-aware load balancer for vLLM fleets, event-driven over NATS').showHelpAfterError();
   const invoked = argv[2];
   const load = invoked !== undefined && invoked in COMMANDS ? [COMMANDS[invoked]!] : Object.values(COMMANDS);
   for (const make of load) program.addCommand(await make());

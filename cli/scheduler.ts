@@ -113,7 +113,7 @@ export function schedulerCommand(): Command {
   const cmd = new Command('scheduler').description('run a scheduler replica: registry from heartbeats, policies, dispatch to workers');
   addBusOptions(cmd)
     .addOption(new Option('--id <id>', 'replica id (letters, digits, _ -); default random'))
-    .addOption(new Option('--region <name>', 'this replica\'s region').env('LLMR_REGION').default(d.region))
+    .addOption(new Option('--region <name>', "this replica's region").env('LLMR_REGION').default(d.region))
     .addOption(new Option('--policy <type>', 'default policy').choices(POLICY_TYPES).env('LLMR_POLICY').default(d.policy))
     .addOption(new Option('--prefill-policy <type>', 'policy for prefill workers (default: --policy)').choices(POLICY_TYPES))
     .addOption(new Option('--decode-policy <type>', 'policy for decode workers (default: --policy)').choices(POLICY_TYPES))
@@ -123,18 +123,24 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--retry-max-backoff-ms <ms>', 'largest backoff cap').argParser(integer(0)).default(d.retry.maxBackoffMs))
     .addOption(new Option('--retry-multiplier <x>', 'backoff growth per retry').argParser(positiveNumber).default(d.retry.multiplier))
     .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.upstream.connectTimeoutMs))
-    .addOption(new Option('--upstream-headers-timeout-ms <ms>', 'until a worker\'s status line (its first token, for a stream)').argParser(integer(1)).default(d.upstream.headersTimeoutMs))
+    .addOption(new Option('--upstream-headers-timeout-ms <ms>', "until a worker's status line (its first token, for a stream)").argParser(integer(1)).default(d.upstream.headersTimeoutMs))
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.upstream.bodyTimeoutMs))
     .addOption(new Option('--worker-api-key <key>', 'bearer token for workers (vLLM --api-key); prefer the environment or a file').env('LLMR_WORKER_API_KEY'))
-    .addOption(new Option('--worker-api-key-file <file>', 'read the workers\' bearer token from this file').env('LLMR_WORKER_API_KEY_FILE'))
+    .addOption(new Option('--worker-api-key-file <file>', "read the workers' bearer token from this file").env('LLMR_WORKER_API_KEY_FILE'))
     .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default('127.0.0.1'))
     .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(29000))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(d.shutdownGraceMs))
-    .addOption(new Option('--worker-allow <cidrs>', 'networks workers may be in (CIDRs or addresses, comma-separated): heartbeats naming a worker elsewhere, or by host name, are refused').env('LLMR_WORKER_ALLOW').argParser(allowList))
+    .addOption(
+      new Option('--worker-allow <cidrs>', 'networks workers may be in (CIDRs or addresses, comma-separated): heartbeats naming a worker elsewhere, or by host name, are refused')
+        .env('LLMR_WORKER_ALLOW')
+        .argParser(allowList),
+    )
     .addOption(new Option('--max-clock-skew-ms <ms>', 'refuse heartbeats sent further than this in the future').argParser(integer(0)).default(d.heartbeat.maxClockSkewMs))
     .addOption(new Option('--max-heartbeat-interval-ms <ms>', 'refuse heartbeats announcing a longer interval').argParser(integer(10, 600_000)).default(d.heartbeat.maxIntervalMs))
     .addOption(new Option('--missed-beats <n>', 'heartbeat intervals without news before a worker is dropped').argParser(integer(1, 100)).default(d.missedBeats))
-    .addOption(new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(d.pd.decider.thresholdTokens))
+    .addOption(
+      new Option('--pd-threshold-tokens <n>', 'P/D: disaggregate only when this many prompt tokens are not cached on the decode worker').argParser(integer(0)).default(d.pd.decider.thresholdTokens),
+    )
     .addOption(new Option('--pd-prefill-max-waiting <n>', 'P/D: a prefill worker with this many queued requests is saturated').argParser(integer(1)).default(d.pd.decider.prefillMaxWaiting))
     .addOption(new Option('--pd-prefill-max-kv-usage <x>', 'P/D: …or with this KV-cache usage (0–1)').argParser(positiveNumber).default(d.pd.decider.prefillMaxKvUsage))
     .addOption(
@@ -142,9 +148,11 @@ export function schedulerCommand(): Command {
         .argParser(integer(-1))
         .default(d.pd.decider.localMarginTokens ?? -1),
     )
-    .addOption(new Option('--pd-on-prefill-failure <what>', 'P/D: try other prefill workers, or serve the request whole on the decode worker').choices(['retry', 'decode']).default(d.pd.onPrefillFailure))
+    .addOption(
+      new Option('--pd-on-prefill-failure <what>', 'P/D: try other prefill workers, or serve the request whole on the decode worker').choices(['retry', 'decode']).default(d.pd.onPrefillFailure),
+    )
     .addOption(new Option('--pd-strict', 'P/D: answer 503 when no prefill worker is ready, instead of serving requests whole on decode workers'))
-    .addOption(new Option('--cb-failure-threshold <n>', 'consecutive failures that open a worker\'s circuit breaker').argParser(integer(1)).default(d.breaker.failureThreshold))
+    .addOption(new Option('--cb-failure-threshold <n>', "consecutive failures that open a worker's circuit breaker").argParser(integer(1)).default(d.breaker.failureThreshold))
     .addOption(new Option('--cb-success-threshold <n>', 'successes in half-open that close it').argParser(integer(1)).default(d.breaker.successThreshold))
     .addOption(new Option('--cb-cooldown-ms <ms>', 'time open before a trial request').argParser(integer(0)).default(d.breaker.cooldownMs))
     .addOption(new Option('--no-circuit-breaker', 'disable the circuit breakers'))
@@ -163,7 +171,7 @@ export function schedulerCommand(): Command {
       }
       const nc = await connectNats(natsOptions(f, { name: `scheduler-${id}`, inboxPrefix: '_INBOX_scheduler' }), log);
       const scheduler = new Scheduler(nc, options, log);
-      if (!f.workerAllow) log.warn('no --worker-allow: any agent on the bus may announce a worker at any address, and users\' prompts (and the worker API key) go there');
+      if (!f.workerAllow) log.warn("no --worker-allow: any agent on the bus may announce a worker at any address, and users' prompts (and the worker API key) go there");
       await scheduler.start();
       const metrics = await serveMetrics(scheduler.metrics.registry, f.metricsHost, f.metricsPort);
       log.info({ metrics: metrics.url }, 'metrics endpoint up');

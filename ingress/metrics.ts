@@ -20,12 +20,45 @@ export class IngressMetrics {
   constructor(ingressId: string, openStreams: () => number) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ ingress: ingressId });
-    this.#requests = new Counter({ name: 'llm_router_http_requests_total', help: 'HTTP requests answered, by route, method, status, model (only for answers below 400) and the name of the API key that was admitted (empty when keys are off or none was).', labelNames: ['route', 'method', 'status', 'model', 'api_key'], registers });
-    this.#duration = new Histogram({ name: 'llm_router_http_request_duration_seconds', help: 'From receiving a request to the end of its answer (end-to-end latency).', labelNames: ['route', 'status_class'], buckets: REQUEST, registers });
-    this.#ttft = new Histogram({ name: 'llm_router_ttft_seconds', help: 'From receiving a request to its answer\'s first body byte sent to the client (time to first token for streams).', labelNames: ['route', 'model'], buckets: TTFT, registers });
-    this.#gap = new Histogram({ name: 'llm_router_itl_seconds', help: 'Between body writes of a streamed answer, as the client receives them (inter-token latency, coalesced under load).', labelNames: ['route', 'model'], buckets: CHUNK_GAP, registers });
-    this.#errors = new Counter({ name: 'llm_router_errors_total', help: 'Requests that ended with a router error, by LLMR_ERR_* code (client disconnects and slow clients included).', labelNames: ['code'], registers });
-    this.#stripped = new Counter({ name: 'llm_router_stripped_fields_total', help: 'Router-owned fields (kv_transfer_params, request_id) removed from client request bodies, by field.', labelNames: ['field'], registers });
+    this.#requests = new Counter({
+      name: 'llm_router_http_requests_total',
+      help: 'HTTP requests answered, by route, method, status, model (only for answers below 400) and the name of the API key that was admitted (empty when keys are off or none was).',
+      labelNames: ['route', 'method', 'status', 'model', 'api_key'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'llm_router_http_request_duration_seconds',
+      help: 'From receiving a request to the end of its answer (end-to-end latency).',
+      labelNames: ['route', 'status_class'],
+      buckets: REQUEST,
+      registers,
+    });
+    this.#ttft = new Histogram({
+      name: 'llm_router_ttft_seconds',
+      help: "From receiving a request to its answer's first body byte sent to the client (time to first token for streams).",
+      labelNames: ['route', 'model'],
+      buckets: TTFT,
+      registers,
+    });
+    this.#gap = new Histogram({
+      name: 'llm_router_itl_seconds',
+      help: 'Between body writes of a streamed answer, as the client receives them (inter-token latency, coalesced under load).',
+      labelNames: ['route', 'model'],
+      buckets: CHUNK_GAP,
+      registers,
+    });
+    this.#errors = new Counter({
+      name: 'llm_router_errors_total',
+      help: 'Requests that ended with a router error, by LLMR_ERR_* code (client disconnects and slow clients included).',
+      labelNames: ['code'],
+      registers,
+    });
+    this.#stripped = new Counter({
+      name: 'llm_router_stripped_fields_total',
+      help: 'Router-owned fields (kv_transfer_params, request_id) removed from client request bodies, by field.',
+      labelNames: ['field'],
+      registers,
+    });
     new Gauge({
       name: 'llm_router_ingress_open_streams',
       help: 'Requests this ingress is waiting on or streaming.',

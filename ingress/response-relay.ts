@@ -141,9 +141,11 @@ export class ResponseRelay {
         else this.#held = { head: f, chunks: [] };
         return;
       case 'data':
-        return this.#write(f.data);
+        this.#write(f.data);
+        return;
       case 'end':
-        return this.#onEnd(f.error);
+        this.#onEnd(f.error);
+        return;
       case 'error':
         // The scheduler's answer, not a lost scheduler: never resubmitted.
         if (this.#phase === PHASE.waiting) this.#end(f.error);
@@ -157,14 +159,24 @@ export class ResponseRelay {
     const held = this.#held;
     if (held) {
       this.#held = null;
-      if (failed) return this.#end(failed);
+      if (failed) {
+        this.#end(failed);
+        return;
+      }
       this.#writeHead(held.head);
       this.#d.metrics.firstByte(this.#r.route, this.#r.model, (performance.now() - this.#r.startedAt) / 1000);
       this.#res.end(Buffer.concat(held.chunks));
-      return this.#end(null);
+      this.#end(null);
+      return;
     }
-    if (this.#phase === PHASE.waiting) return this.#end(errors.LLMR_ERR_UPSTREAM_PROTOCOL('stream ended before its head'));
-    if (failed) return this.#endWithError(failed);
+    if (this.#phase === PHASE.waiting) {
+      this.#end(errors.LLMR_ERR_UPSTREAM_PROTOCOL('stream ended before its head'));
+      return;
+    }
+    if (failed) {
+      this.#endWithError(failed);
+      return;
+    }
     this.#res.end();
     this.#end(null);
   }
@@ -212,7 +224,10 @@ export class ResponseRelay {
   }
 
   #onFail(e: RouterError): void {
-    if (this.#phase === PHASE.streaming) return this.#endWithError(e);
+    if (this.#phase === PHASE.streaming) {
+      this.#endWithError(e);
+      return;
+    }
     if (this.#phase !== PHASE.waiting) return;
     const next = this.#policy.next(e, isNoResponders(e));
     if (next.kind === 'fail') this.#end(e);

@@ -23,13 +23,7 @@ function keyOf(kind: string, v: unknown): string | null {
 }
 
 export function routingKey(header: HeaderLookup, body: Readonly<Record<string, unknown>>): string {
-  return (
-    keyOf('session', header('x-session-id')) ??
-    keyOf('user', header('x-user-id')) ??
-    keyOf('session', body.session_id) ??
-    keyOf('user', body.user) ??
-    `prefix:${hash64Hex(requestPrefix(body))}`
-  );
+  return keyOf('session', header('x-session-id')) ?? keyOf('user', header('x-user-id')) ?? keyOf('session', body.session_id) ?? keyOf('user', body.user) ?? `prefix:${hash64Hex(requestPrefix(body))}`;
 }
 
 /**

@@ -70,9 +70,7 @@ async function loadTls(certFile: string, keyFile: string): Promise<{ cert: Buffe
 export function effectiveBodyLimit(asked: number | null, maxPayload: number): number {
   if (asked === null) return Math.min(INGRESS_DEFAULTS.bodyLimit, maxPayload - HEADER_ROOM);
   if (asked + HEADER_ROOM > maxPayload) {
-    throw new RangeError(
-      `body limit ${asked} B does not fit the bus's max_payload ${maxPayload} B (with ${HEADER_ROOM} B for headers): lower --body-limit or raise max_payload in nats.conf`,
-    );
+    throw new RangeError(`body limit ${asked} B does not fit the bus's max_payload ${maxPayload} B (with ${HEADER_ROOM} B for headers): lower --body-limit or raise max_payload in nats.conf`);
   }
   return asked;
 }

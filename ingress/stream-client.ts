@@ -88,7 +88,10 @@ export class StreamClient {
       },
     });
     await this.#nc.flush();
-    this.#timers.push(setInterval(() => this.#tick(), TICK_MS), setInterval(() => void this.#probe(), this.#o.probeIntervalMs));
+    this.#timers.push(
+      setInterval(() => this.#tick(), TICK_MS),
+      setInterval(() => void this.#probe(), this.#o.probeIntervalMs),
+    );
   }
 
   /**
@@ -175,16 +178,26 @@ export class StreamClient {
       return;
     }
     const decoded = decodeFrame(headerGetter(msg.headers), msg.data);
-    if (!decoded.ok) return this.#broken(s, `malformed frame: ${decoded.reason}`);
+    if (!decoded.ok) {
+      this.#broken(s, `malformed frame: ${decoded.reason}`);
+      return;
+    }
     const f = decoded.frame;
-    if (f.seq !== s.nextSeq) return this.#broken(s, `frame ${f.seq} arrived when ${s.nextSeq} was due`);
+    if (f.seq !== s.nextSeq) {
+      this.#broken(s, `frame ${f.seq} arrived when ${s.nextSeq} was due`);
+      return;
+    }
     s.nextSeq++;
     s.lastFrameAt = Date.now();
     if (f.kind === 'accepted') {
-      if (s.scheduler !== null) return this.#broken(s, 'second accepted frame');
+      if (s.scheduler !== null) {
+        this.#broken(s, 'second accepted frame');
+        return;
+      }
       s.scheduler = f.scheduler;
     } else if (s.scheduler === null) {
-      return this.#broken(s, `${f.kind} before accepted`);
+      this.#broken(s, `${f.kind} before accepted`);
+      return;
     }
     if (f.kind === 'end' || f.kind === 'error') this.#sessions.delete(id);
     s.handlers.frame(f);

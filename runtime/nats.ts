@@ -5,16 +5,7 @@
 import type { PeerCertificate } from 'node:tls';
 import { checkServerIdentity } from 'node:tls';
 import { isIP } from 'node:net';
-import {
-  connect,
-  credsAuthenticator,
-  errors,
-  headers,
-  nkeyAuthenticator,
-  type MsgHdrs,
-  type NatsConnection,
-  type NodeConnectionOptions,
-} from '@nats-io/transport-node';
+import { connect, credsAuthenticator, errors, headers, nkeyAuthenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { BusState } from './bus-state.ts';
 import { classifyConnectError } from './nats-connect-error.ts';

@@ -44,9 +44,7 @@ export function freePort(): Promise<number> {
  */
 export async function freePortRange(n: number, from?: number): Promise<number> {
   const bases =
-    from !== undefined
-      ? Array.from({ length: Math.floor((60_000 - from) / (n + 1)) }, (_, i) => from + i * (n + 1))
-      : Array.from({ length: 50 }, () => 20_000 + Math.floor(Math.random() * 30_000));
+    from !== undefined ? Array.from({ length: Math.floor((60_000 - from) / (n + 1)) }, (_, i) => from + i * (n + 1)) : Array.from({ length: 50 }, () => 20_000 + Math.floor(Math.random() * 30_000));
   for (const base of bases) {
     let ok = true;
     for (let i = 0; i < n && ok; i++) ok = await canListen(base + i);

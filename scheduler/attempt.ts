@@ -55,7 +55,6 @@ export type Answer = Extract<Attempt, { readonly kind: 'answer' }>;
 export async function attemptCall(
   d: CallDeps,
   w: WorkerView,
-  model: string,
   meta: RequestMeta,
   body: Uint8Array,
   signal: AbortSignal,
@@ -122,11 +121,14 @@ export async function attemptCall(
 async function firstByte(res: UpstreamResponse, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const e = new undiciErrors.HeadersTimeoutError();
-      res.body.abort(e);
-      reject(e);
-    }, Math.max(0, ms));
+    timer = setTimeout(
+      () => {
+        const e = new undiciErrors.HeadersTimeoutError();
+        res.body.abort(e);
+        reject(e);
+      },
+      Math.max(0, ms),
+    );
   });
   try {
     await Promise.race([res.body.whenFirstByte(), timedOut]);
@@ -201,7 +203,6 @@ export async function relay(a: Answer, out: StreamWriter, workerLabel: string, m
     return { error: broken, usage: null };
   }
 }
-
 
 /** An answer passed on: by whom (its label), its status, and the error if it broke on the way. */
 export interface PassedOn {

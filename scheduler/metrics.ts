@@ -51,10 +51,32 @@ export class SchedulerMetrics implements DispatchEvents {
         for (const [model, outcome, n] of counters.requestsByOutcome()) this.inc({ model, outcome }, n);
       },
     });
-    this.requestSeconds = new Histogram({ name: 'llm_router_scheduler_request_duration_seconds', help: 'From accepting a request to the end of its answer.', labelNames: ['model'], buckets: [...BUCKETS.request], registers });
-    this.#upstream = new Counter({ name: 'llm_router_upstream_responses_total', help: 'Worker calls by worker, leg (whole, prefill, decode) and status (or "error" for connection failures and timeouts).', labelNames: ['worker', 'leg', 'status'], registers });
-    this.#upstreamSeconds = new Histogram({ name: 'llm_router_upstream_response_seconds', help: 'From calling a worker to its status line (for a stream: its first token).', labelNames: ['leg'], buckets: [...BUCKETS.ttft], registers });
-    this.#picks = new Counter({ name: 'llm_router_policy_picks_total', help: 'Workers chosen, by pool (whole, prefill, decode), policy and worker.', labelNames: ['pool', 'policy', 'worker'], registers });
+    this.requestSeconds = new Histogram({
+      name: 'llm_router_scheduler_request_duration_seconds',
+      help: 'From accepting a request to the end of its answer.',
+      labelNames: ['model'],
+      buckets: [...BUCKETS.request],
+      registers,
+    });
+    this.#upstream = new Counter({
+      name: 'llm_router_upstream_responses_total',
+      help: 'Worker calls by worker, leg (whole, prefill, decode) and status (or "error" for connection failures and timeouts).',
+      labelNames: ['worker', 'leg', 'status'],
+      registers,
+    });
+    this.#upstreamSeconds = new Histogram({
+      name: 'llm_router_upstream_response_seconds',
+      help: 'From calling a worker to its status line (for a stream: its first token).',
+      labelNames: ['leg'],
+      buckets: [...BUCKETS.ttft],
+      registers,
+    });
+    this.#picks = new Counter({
+      name: 'llm_router_policy_picks_total',
+      help: 'Workers chosen, by pool (whole, prefill, decode), policy and worker.',
+      labelNames: ['pool', 'policy', 'worker'],
+      registers,
+    });
     this.#retries = new Counter({ name: 'llm_router_retries_total', help: 'Attempts retried on another worker, by model and reason.', labelNames: ['model', 'reason'], registers });
     new Counter({
       name: 'llm_router_pd_decisions_total',
@@ -66,10 +88,33 @@ export class SchedulerMetrics implements DispatchEvents {
         for (const [model, decision, n] of counters.decisionsByModel()) this.inc({ model, decision }, n);
       },
     });
-    this.#legs = new Histogram({ name: 'llm_router_pd_leg_seconds', help: 'P/D legs: prefill to its answer (KV ready), decode to its status line.', labelNames: ['leg'], buckets: [...BUCKETS.ttft], registers });
-    this.#ttft = new Histogram({ name: 'llm_router_upstream_ttft_seconds', help: 'From calling a worker to its first body chunk (time to first token for streams).', labelNames: ['model'], buckets: [...BUCKETS.ttft], registers });
-    this.#itl = new Histogram({ name: 'llm_router_upstream_itl_seconds', help: 'Between body chunks of a streamed answer (inter-token latency as the router receives it).', labelNames: ['model'], buckets: [...BUCKETS.itl], registers });
-    this.#tokens = new Counter({ name: 'llm_router_tokens_total', help: 'Tokens in answers, by model and kind (prompt, completion), from the answers\' usage or their streamed events.', labelNames: ['model', 'kind'], registers });
+    this.#legs = new Histogram({
+      name: 'llm_router_pd_leg_seconds',
+      help: 'P/D legs: prefill to its answer (KV ready), decode to its status line.',
+      labelNames: ['leg'],
+      buckets: [...BUCKETS.ttft],
+      registers,
+    });
+    this.#ttft = new Histogram({
+      name: 'llm_router_upstream_ttft_seconds',
+      help: 'From calling a worker to its first body chunk (time to first token for streams).',
+      labelNames: ['model'],
+      buckets: [...BUCKETS.ttft],
+      registers,
+    });
+    this.#itl = new Histogram({
+      name: 'llm_router_upstream_itl_seconds',
+      help: 'Between body chunks of a streamed answer (inter-token latency as the router receives it).',
+      labelNames: ['model'],
+      buckets: [...BUCKETS.itl],
+      registers,
+    });
+    this.#tokens = new Counter({
+      name: 'llm_router_tokens_total',
+      help: "Tokens in answers, by model and kind (prompt, completion), from the answers' usage or their streamed events.",
+      labelNames: ['model', 'kind'],
+      registers,
+    });
     new Counter({
       name: 'llm_router_heartbeats_total',
       help: 'Heartbeats received, by result: accepted, invalid (undecodable), or refused: subject_mismatch, future (sentAt beyond the clock skew), interval (above the bound), not_allowed (outside --worker-allow), conflict (a live worker id from another agent or at another URL).',
@@ -129,7 +174,7 @@ export class SchedulerMetrics implements DispatchEvents {
     });
     new Gauge({
       name: 'llm_router_worker_load',
-      help: 'A worker\'s reported load: running and waiting requests.',
+      help: "A worker's reported load: running and waiting requests.",
       labelNames: ['worker', 'kind'],
       registers,
       collect() {
@@ -142,7 +187,7 @@ export class SchedulerMetrics implements DispatchEvents {
     });
     new Gauge({
       name: 'llm_router_worker_kv_usage_ratio',
-      help: 'A worker\'s reported KV-cache usage (0–1).',
+      help: "A worker's reported KV-cache usage (0–1).",
       labelNames: ['worker'],
       registers,
       collect() {

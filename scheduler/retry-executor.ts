@@ -47,7 +47,10 @@ export class TriedWorkers {
 
   #set(pool: Pool): Set<string> {
     let s = this.#byPool.get(pool);
-    if (!s) this.#byPool.set(pool, (s = new Set()));
+    if (!s) {
+      s = new Set();
+      this.#byPool.set(pool, s);
+    }
     return s;
   }
 }

@@ -212,12 +212,16 @@ export class Scheduler {
     // The subject's agent token is what the bus vouches for (each agent may publish only under
     // its own); the payload must agree with it and stay within what an honest agent needs.
     const admitted = admitHeartbeat(hb.value, from, Date.now(), this.options.heartbeat);
-    if (!admitted.ok) return this.#refuseHeartbeat(from, admitted.result, admitted.reason);
+    if (!admitted.ok) {
+      this.#refuseHeartbeat(from, admitted.result, admitted.reason);
+      return;
+    }
     const was = this.registry.get(hb.value.id)?.state;
     const r = this.registry.upsert(hb.value);
     if (r === 'conflict') {
       const bound = this.registry.get(hb.value.id)!;
-      return this.#refuseHeartbeat(from, 'conflict', `worker is bound to agent ${bound.agent} at ${bound.url}; this beat names agent ${hb.value.agent} at ${hb.value.url}`);
+      this.#refuseHeartbeat(from, 'conflict', `worker is bound to agent ${bound.agent} at ${bound.url}; this beat names agent ${hb.value.agent} at ${hb.value.url}`);
+      return;
     }
     this.counters.countHeartbeat('accepted');
     // A worker that fails its health checks is restarting or gone, and a restarted vLLM has an
@@ -317,12 +321,15 @@ export class Scheduler {
     const deadline = meta.value.deadline;
     const timer =
       deadline !== null
-        ? setTimeout(() => {
-            const e = errors.LLMR_ERR_DEADLINE(new Date(deadline).toISOString());
-            if (!out.headSent) out.error(e);
-            else out.end({ error: toWire(e) });
-            controller.abort();
-          }, Math.max(0, deadline - Date.now()))
+        ? setTimeout(
+            () => {
+              const e = errors.LLMR_ERR_DEADLINE(new Date(deadline).toISOString());
+              if (!out.headSent) out.error(e);
+              else out.end({ error: toWire(e) });
+              controller.abort();
+            },
+            Math.max(0, deadline - Date.now()),
+          )
         : null;
     dispatch(
       {

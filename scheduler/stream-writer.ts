@@ -100,7 +100,11 @@ export class StreamWriter {
       // number, so that the ingress answers with an error instead of waiting or seeing a gap.
       this.#closed = true;
       const e = errors.LLMR_ERR_STREAM_BROKEN(`a frame could not be published: ${failure}`);
-      this.#publish(this.#headSent ? { seq: f.seq, headers: frameHeaders.end(f.seq), payload: encodeJson({ error: toWire(e) }) } : { seq: f.seq, headers: frameHeaders.error(f.seq, e.statusCode), payload: encodeJson(toWire(e)) });
+      this.#publish(
+        this.#headSent
+          ? { seq: f.seq, headers: frameHeaders.end(f.seq), payload: encodeJson({ error: toWire(e) }) }
+          : { seq: f.seq, headers: frameHeaders.error(f.seq, e.statusCode), payload: encodeJson(toWire(e)) },
+      );
       break;
     }
     frames.length = 0;
@@ -133,7 +137,6 @@ export class StreamWriter {
     this.#queued = true;
     atEndOfTurn(this.#flushJob);
   }
-
 
   /** Null when published, else why not (a closed connection: the ingress's probes notice). */
   #publish(f: Frame): string | null {

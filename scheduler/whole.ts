@@ -20,7 +20,7 @@ export function wholeStep(d: DispatchDeps, r: PreparedRequest, out: StreamWriter
     const w = picked.worker;
     tried.add('whole', w.id);
     const load = wholeLoad(r, picked.cachedTokens ?? 0);
-    const a = await attemptCall(d, w, r.model, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream, load, requestIdHeader: r.workerRequestId });
+    const a = await attemptCall(d, w, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream, load, requestIdHeader: r.workerRequestId });
     if (a.kind === 'aborted') return { kind: 'aborted', worker: w.id };
     if (a.kind === 'retry') {
       log.warn({ workerId: w.id, err: a.error.message, attempt: n }, 'worker call failed');

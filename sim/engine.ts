@@ -395,8 +395,7 @@ export class Engine {
       const index = seq.outputCount++;
       this.stats.generationTokens++;
       const produced = index + 1;
-      const ending =
-        produced >= seq.req.maxTokens ? 'length' : produced >= seq.req.eosAt && produced >= seq.req.minTokens ? 'stop' : null;
+      const ending = produced >= seq.req.maxTokens ? 'length' : produced >= seq.req.eosAt && produced >= seq.req.minTokens ? 'stop' : null;
       const stop = seq.req.sink.token({ index, at, ending, cachedTokens: seq.cachedTokens });
       if (seq.state !== 'running') continue; // the sink aborted it
       if (stop) this.#finish(seq, 'stop', at);

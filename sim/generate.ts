@@ -227,8 +227,11 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
     }
     if (reason === 'error') {
       const e = engineError('KV transfer failed and kv_load_failure_policy is "fail".');
-      if (!res.headersSent) return sendError(res, e, xRequestId);
-      chunked.end(res, new SseWriter(meta).error(e.body.error) + 'data: [DONE]\n\n');
+      if (!res.headersSent) {
+        sendError(res, e, xRequestId);
+        return;
+      }
+      chunked.end(res, `${new SseWriter(meta).error(e.body.error)}data: [DONE]\n\n`);
       return;
     }
     const usage = usageAt(outcome.cachedTokens);

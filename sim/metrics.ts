@@ -37,8 +37,6 @@ export interface RequestObserver {
 export class WorkerMetrics implements RequestObserver {
   readonly registry = new Registry();
   readonly #ttft;
-  readonly #itl;
-  readonly #tpot;
   readonly #e2e;
   readonly #queue;
   readonly #prefill;
@@ -122,11 +120,8 @@ export class WorkerMetrics implements RequestObserver {
       1,
     );
 
-    const hist = (name: string, help: string, buckets: number[]) =>
-      new Histogram({ name, help, buckets, labelNames, registers }).labels(labels);
+    const hist = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, buckets, labelNames, registers }).labels(labels);
     this.#ttft = hist('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', TTFT_BUCKETS);
-    this.#itl = hist('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', ITL_BUCKETS);
-    this.#tpot = hist('vllm:time_per_output_token_seconds', 'Histogram of time per output token in seconds (older name of inter_token_latency).', ITL_BUCKETS);
     this.#e2e = hist('vllm:e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', REQUEST_LATENCY_BUCKETS);
     this.#queue = hist('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', REQUEST_LATENCY_BUCKETS);
     this.#prefill = hist('vllm:request_prefill_time_seconds', 'Histogram of time spent in PREFILL phase for request.', REQUEST_LATENCY_BUCKETS);
@@ -136,8 +131,6 @@ export class WorkerMetrics implements RequestObserver {
     this.#genHist = hist('vllm:request_generation_tokens', 'Number of generation tokens processed.', tb);
     this.#iteration = hist('vllm:iteration_tokens_total', 'Histogram of number of tokens per engine_step.', ITERATION_TOKEN_BUCKETS);
     e.onStep = (tokens) => this.#iteration.observe(tokens);
-    this.registry.removeSingleMetric('vllm:inter_token_latency_seconds');
-    this.registry.removeSingleMetric('vllm:time_per_output_token_seconds');
     this.#labels = `model_name="${o.modelName}",engine="0"`;
   }
 

@@ -96,10 +96,8 @@ export class NixlLeases {
     if (p.remote_engine_id !== this.#o.engineId) return this.#fail(`unknown engine ${p.remote_engine_id}`);
     const lease = this.#leases.get(p.remote_request_id);
     if (!lease) return this.#fail(`no KV held for request ${p.remote_request_id} (never prefilled here, already read, or expired)`);
-    if (lease.blocks.length !== p.remote_block_ids.length || lease.blocks.some((b, i) => b !== p.remote_block_ids[i]))
-      return this.#fail('block ids do not match the ones held for this request');
-    if (lease.promptTokens !== p.prompt_tokens)
-      return this.#fail(`prompt has ${p.prompt_tokens} tokens, the KV held covers ${lease.promptTokens}`);
+    if (lease.blocks.length !== p.remote_block_ids.length || lease.blocks.some((b, i) => b !== p.remote_block_ids[i])) return this.#fail('block ids do not match the ones held for this request');
+    if (lease.promptTokens !== p.prompt_tokens) return this.#fail(`prompt has ${p.prompt_tokens} tokens, the KV held covers ${lease.promptTokens}`);
     const local = p.local_tokens ?? 0;
     if (local > lease.promptTokens) return this.#fail(`${local} tokens cached locally, more than the prompt's ${lease.promptTokens}`);
     this.#leases.delete(p.remote_request_id);

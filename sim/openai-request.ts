@@ -96,14 +96,10 @@ function schemaError(errors: Iterable<{ path: string; message: string }>): VllmE
 function commonChecks(body: CompletionBody | ChatBody, maxTokens: number | null): VllmError | null {
   if (maxTokens !== null && maxTokens < 1) return invalidValue(`max_tokens must be at least 1, got ${maxTokens}.`, 'max_tokens');
   if ((body.min_tokens ?? 0) < 0) return invalidValue(`min_tokens must be greater than or equal to 0, got ${body.min_tokens}.`, 'min_tokens');
-  if (maxTokens !== null && (body.min_tokens ?? 0) > maxTokens)
-    return invalidValue(`min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${body.min_tokens}.`, 'min_tokens');
-  if ((body.n ?? 1) !== 1)
-    return invalidValue(`n=${body.n} is not supported by this simulator: only n=1 is.`, 'n');
-  if ((body.priority ?? 0) !== 0)
-    return invalidValue('Priority scheduling is not enabled. Set --scheduling-policy priority to use it.', 'priority');
-  if (body.stream_options && !body.stream)
-    return invalidValue('Stream options can only be defined when `stream=True`.', 'stream_options');
+  if (maxTokens !== null && (body.min_tokens ?? 0) > maxTokens) return invalidValue(`min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${body.min_tokens}.`, 'min_tokens');
+  if ((body.n ?? 1) !== 1) return invalidValue(`n=${body.n} is not supported by this simulator: only n=1 is.`, 'n');
+  if ((body.priority ?? 0) !== 0) return invalidValue('Priority scheduling is not enabled. Set --scheduling-policy priority to use it.', 'priority');
+  if (body.stream_options && !body.stream) return invalidValue('Stream options can only be defined when `stream=True`.', 'stream_options');
   if (body.cache_salt === '') return invalidValue("Parameter 'cache_salt' must be a non-empty string if provided.", 'cache_salt');
   return null;
 }
@@ -125,8 +121,7 @@ export function parseCompletion(raw: unknown): Parsed {
   if (typeof b.prompt === 'string') prompt = { text: b.prompt };
   else if (b.prompt.length === 0) return { ok: false, error: invalidValue('Prompt cannot be empty.', 'prompt') };
   else if (typeof b.prompt[0] === 'number') prompt = { tokens: b.prompt as number[] };
-  else if (b.prompt.length > 1)
-    return { ok: false, error: invalidValue('Batched prompts are not supported by this simulator: send one prompt per request.', 'prompt') };
+  else if (b.prompt.length > 1) return { ok: false, error: invalidValue('Batched prompts are not supported by this simulator: send one prompt per request.', 'prompt') };
   else if (typeof b.prompt[0] === 'string') prompt = { text: b.prompt[0] };
   else prompt = { tokens: b.prompt[0] as number[] };
   return {

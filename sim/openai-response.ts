@@ -43,9 +43,7 @@ export class SseWriter {
 
   token(text: string, usage?: Usage): string {
     const t = JSON.stringify(text);
-    const choice = this.#chat
-      ? `{"index":0,"delta":{"content":${t}},"logprobs":null,"finish_reason":null}`
-      : `{"index":0,"text":${t},"logprobs":null,"finish_reason":null,"stop_reason":null}`;
+    const choice = this.#chat ? `{"index":0,"delta":{"content":${t}},"logprobs":null,"finish_reason":null}` : `{"index":0,"text":${t},"logprobs":null,"finish_reason":null,"stop_reason":null}`;
     return `${this.#head}${choice}]${this.#usageTail(usage)}}\n\n`;
   }
 

@@ -84,7 +84,7 @@ export const PROFILES = {
     weightReadMsSaturated: 25.0,
     weightSaturationSeqs: 32,
     kvReadMsPerToken: 70_272 / 3.36e9,
-    computeMsPerToken: 74e9 / 1.4e12 * 2.5,
+    computeMsPerToken: (74e9 / 1.4e12) * 2.5,
     attentionMsPerPair: (4 * 61 * 7168) / 1.4e12,
     frontendMs: 4.0,
     kvTransferSetupMs: 2.0,
@@ -131,7 +131,7 @@ export function isProfileName(name: string): name is ProfileName {
 export function stepDurationMs(p: Profile, s: StepShape): number {
   const seqs = s.decodeSeqs + (s.prefillTokens > 0 ? 1 : 0);
   if (seqs === 0 && s.prefillTokens === 0) return 0;
-  const touched = 1 - Math.exp(-Math.max(0, s.decodeSeqs + (s.prefillTokens > 0 ? s.prefillTokens : 0) - 1) / p.weightSaturationSeqs);
+  const touched = 1 - Math.exp(-Math.max(0, s.decodeSeqs + Math.max(s.prefillTokens, 0) - 1) / p.weightSaturationSeqs);
   const weights = p.weightReadMs + (p.weightReadMsSaturated - p.weightReadMs) * touched;
   const memory = weights + s.contextTokens * p.kvReadMsPerToken;
   const compute = (s.prefillTokens + s.decodeSeqs) * p.computeMsPerToken + s.attentionPairs * p.attentionMsPerPair;

@@ -11,15 +11,12 @@ export function vllmError(status: number, type: string, message: string, param: 
 }
 
 /** Schema-validation failure: FastAPI's 422 turned into 400, `type` is the HTTP phrase. */
-export const badRequest = (message: string, param: string | null = null): VllmError =>
-  vllmError(400, 'Bad Request', message, param);
+export const badRequest = (message: string, param: string | null = null): VllmError => vllmError(400, 'Bad Request', message, param);
 
 /** A value vLLM's own checks reject (VLLMValidationError / ValueError). */
-export const invalidValue = (message: string, param: string | null = null): VllmError =>
-  vllmError(400, 'BadRequestError', message, param);
+export const invalidValue = (message: string, param: string | null = null): VllmError => vllmError(400, 'BadRequestError', message, param);
 
-export const modelNotFound = (model: string): VllmError =>
-  vllmError(404, 'NotFoundError', `The model \`${model}\` does not exist.`, 'model');
+export const modelNotFound = (model: string): VllmError => vllmError(404, 'NotFoundError', `The model \`${model}\` does not exist.`, 'model');
 
 export const engineError = (message: string): VllmError => vllmError(500, 'InternalServerError', message);
 
@@ -39,5 +36,4 @@ const PHRASES: Record<number, string> = {
 };
 
 /** An injected error (fault): the type vLLM/OpenAI would use for that status. */
-export const injectedError = (status: number): VllmError =>
-  vllmError(status, PHRASES[status] ?? 'InternalServerError', `Injected fault: HTTP ${status}`);
+export const injectedError = (status: number): VllmError => vllmError(status, PHRASES[status] ?? 'InternalServerError', `Injected fault: HTTP ${status}`);

@@ -311,9 +311,7 @@ export class SimWorker {
       kv: { numBlocks: e.pool.numBlocks, free: e.pool.numFree, cached: e.pool.numCached, usage: e.pool.usage, leases: this.nixl.active },
       stats: { ...e.stats, finished: { ...e.stats.finished } },
       nixl: { failedTransfers: this.nixl.failedTransfers, expiredLeases: this.nixl.expiredLeases },
-      p2p: this.p2p
-        ? { registrationsSent: this.p2p.registrationsSent, kvSent: this.p2p.kvSent, kvReceived: this.p2p.kvReceived, failedTransfers: this.p2p.failedTransfers }
-        : null,
+      p2p: this.p2p ? { registrationsSent: this.p2p.registrationsSent, kvSent: this.p2p.kvSent, kvReceived: this.p2p.kvReceived, failedTransfers: this.p2p.failedTransfers } : null,
       faults: this.faults,
     };
   }
@@ -338,5 +336,10 @@ const ROUTES: Record<string, readonly string[]> = {
 
 function bearerMatches(header: string | undefined, key: string): boolean {
   const want = createHash('sha256').update(`Bearer ${key}`).digest();
-  return timingSafeEqual(createHash('sha256').update(header ?? '').digest(), want);
+  return timingSafeEqual(
+    createHash('sha256')
+      .update(header ?? '')
+      .digest(),
+    want,
+  );
 }

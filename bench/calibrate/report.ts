@@ -30,10 +30,8 @@ export function measurementTable(c: ProfileCalibration): string {
   for (const d of c.decode)
     rows.push(`| Decode @ batch ${d.batch} (mean ctx ${Math.round(d.meanContext)}): ITL / output | ${d.itlMs.toFixed(2)} ms / ${Math.round(d.outputTokPerS).toLocaleString('en-US')} tok/s |`);
   for (const p of c.prefill) rows.push(`| Prefill throughput, ${p.prompts} × ${p.promptLen}-token prompts | ${Math.round(p.promptTokPerS).toLocaleString('en-US')} tok/s |`);
-  for (const d of c.pdDecode)
-    rows.push(`| P/D decode pod @ ${d.batch} seqs, 1000 in / 1000 out (mean ctx ${Math.round(d.meanContext)}): ITL | ${d.itlMs.toFixed(2)} ms |`);
-  for (const d of c.pdDecode2k)
-    rows.push(`| P/D decode @ ${d.batch} seqs, 2000 in / 2000 out (mean ctx ${Math.round(d.meanContext)}): ITL | ${d.itlMs.toFixed(2)} ms |`);
+  for (const d of c.pdDecode) rows.push(`| P/D decode pod @ ${d.batch} seqs, 1000 in / 1000 out (mean ctx ${Math.round(d.meanContext)}): ITL | ${d.itlMs.toFixed(2)} ms |`);
+  for (const d of c.pdDecode2k) rows.push(`| P/D decode @ ${d.batch} seqs, 2000 in / 2000 out (mean ctx ${Math.round(d.meanContext)}): ITL | ${d.itlMs.toFixed(2)} ms |`);
   if (c.docsSample) {
     const r = c.docsSample;
     rows.push(`| Docs sample replay (10 prompts at once): TTFT / TPOT / ITL | ${r.ttftMs.toFixed(1)} / ${r.tpotMs.toFixed(2)} / ${r.itlMs.toFixed(2)} ms |`);
@@ -77,7 +75,6 @@ function profileParams(name: ProfileName): string {
     `numGpuBlocks ${p.numGpuBlocks}`,
   ].join(', ');
 }
-
 
 export function calibrationMarkdown(r: CalibrationReport): string {
   const keys = Object.keys(SOURCES) as SourceKey[];
@@ -134,11 +131,9 @@ loop keeps N clients busy with unique 1 K-token prompts and 1 K-token answers (\
   out.push('');
   out.push('## Sources');
   out.push('');
-  keys.forEach((k, i) => out.push(`${i + 1}. ${SOURCES[k]}`));
+  for (const [i, k] of keys.entries()) out.push(`${i + 1}. ${SOURCES[k]}`);
   out.push('');
-  out.push(
-    'Nothing here was measured on a GPU: the "published" figures are third-party or documentation numbers and first-principles derivations, each listed above with where it comes from.',
-  );
+  out.push('Nothing here was measured on a GPU: the "published" figures are third-party or documentation numbers and first-principles derivations, each listed above with where it comes from.');
   out.push('');
   return out.join('\n');
 }

@@ -34,7 +34,7 @@ export function calibrate(o: CalibrateOptions): void {
   process.stdout.write(consoleSummary(report));
   if (!o.write) return;
   const here = dirname(fileURLToPath(import.meta.url));
-  writeFileSync(join(here, 'calibration.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(here, 'calibration.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(here, 'CALIBRATION.md'), calibrationMarkdown(report));
   process.stdout.write(`wrote ${join(here, 'calibration.json')} and ${join(here, 'CALIBRATION.md')}\n`);
 }

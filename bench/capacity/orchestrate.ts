@@ -26,7 +26,18 @@ async function orchestrate(o: Options): Promise<number> {
   process.stderr.write(`capacity: simulator pid ${sim.pid} on core ${o.simCore}, ${o.workers} workers at ${urls[0]} …; ${o.streams} streams for ${o.warmup} s warm-up + ${o.seconds} s\n`);
   let r: ClientResult;
   try {
-    const cfg: ClientConfig = { urls, streams: o.streams, seconds: o.seconds, warmup: o.warmup, maxTokens: o.maxTokens, promptTokens: o.promptTokens, profile: o.profile, simPid: sim.pid, simCore: o.simCore, model: PROFILES[o.profile].model };
+    const cfg: ClientConfig = {
+      urls,
+      streams: o.streams,
+      seconds: o.seconds,
+      warmup: o.warmup,
+      maxTokens: o.maxTokens,
+      promptTokens: o.promptTokens,
+      profile: o.profile,
+      simPid: sim.pid,
+      simCore: o.simCore,
+      model: PROFILES[o.profile].model,
+    };
     r = await runTool<ClientResult>(CLIENT, cfg, { cpus: useTaskset ? String(o.clientCore) : null, timeoutS: cfg.warmup + cfg.seconds + 60, cwd: ROOT });
   } finally {
     // SIGTERM lets the simulator stop its workers and exit normally, which also writes --cpu-prof.
@@ -38,7 +49,7 @@ async function orchestrate(o: Options): Promise<number> {
   if (r.firstError) process.stdout.write(`first request error: ${r.firstError}\n`);
   process.stdout.write(`${v.pass ? 'PASS' : 'FAIL'}\n`);
   mkdirSync(dirname(o.out), { recursive: true });
-  writeFileSync(o.out, JSON.stringify(capacityJson(o, r, v, useTaskset), null, 2) + '\n');
+  writeFileSync(o.out, `${JSON.stringify(capacityJson(o, r, v, useTaskset), null, 2)}\n`);
   process.stdout.write(`wrote ${o.out}\n`);
   return v.pass ? 0 : 1;
 }

@@ -35,13 +35,18 @@ export function capacityTable(o: Options, r: ClientResult, { pass, devClient, de
     ['Cost-model ITL (stepDurationMs at sampled batch/KV)', `${r.costModelSampledItlMs.toFixed(3)} ms (mean ctx ${Math.round(r.meanContextPerSeq)} tokens)`],
     ['Deviation client / sim vs cost model', `${devClient >= 0 ? '+' : ''}${devClient.toFixed(2)} % / ${devSim >= 0 ? '+' : ''}${devSim.toFixed(2)} %`],
     ['Sim process CPU (one core = 100 %)', `${r.simCpuPct.toFixed(1)} %`],
-    ['Other processes / IRQ+softirq on the sim core', r.otherOnSimCorePct === null || r.irqOnSimCorePct === null ? 'n/a' : `${r.otherOnSimCorePct.toFixed(1)} % / ${r.irqOnSimCorePct.toFixed(1)} %${r.otherOnSimCorePct > 5 ? ' (contended: other processes shared the core)' : ''}`],
+    [
+      'Other processes / IRQ+softirq on the sim core',
+      r.otherOnSimCorePct === null || r.irqOnSimCorePct === null
+        ? 'n/a'
+        : `${r.otherOnSimCorePct.toFixed(1)} % / ${r.irqOnSimCorePct.toFixed(1)} %${r.otherOnSimCorePct > 5 ? ' (contended: other processes shared the core)' : ''}`,
+    ],
     ['Client process CPU', `${r.clientCpuPct.toFixed(1)} %`],
     ['Sim busy fraction (simulated busy / wall, per worker)', `${(r.busyFraction * 100).toFixed(1)} %`],
     ['Max engine-loop lag (at window start / end)', `${r.maxLagMsAtStart.toFixed(1)} / ${r.maxLagMsAtEnd.toFixed(1)} ms`],
     ['Result', `${pass ? 'PASS' : 'FAIL'} (|mean ITL − cost model| ≤ ${o.tolerancePct} %, no request errors)`],
   ];
-  return ['| Metric | Value |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n') + '\n';
+  return `${['| Metric | Value |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n')}\n`;
 }
 
 export function capacityJson(o: Options, r: ClientResult, { pass, devClient, devSim }: Verdict, pinned: boolean): object {

@@ -27,8 +27,7 @@ export async function startSim(o: Options, basePort: number, cpus: string | null
     let buf = '';
     out.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         const m = /^sim: (http:\/\/\S+)/.exec(line);

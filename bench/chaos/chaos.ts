@@ -53,8 +53,7 @@ class Restartable {
 async function main(o: ChaosOptions): Promise<void> {
   const { minutes, seed, concurrency, workers: workerCount, json, logLevel } = o;
   const durationMs = Math.round(minutes * 60_000);
-  const node = (name: string, sub: readonly string[]): Child =>
-    startChild(name, process.execPath, [BIN, ...sub, ...(sub[0] === 'sim' ? [] : ['--log-level', logLevel])], { cwd: ROOT });
+  const node = (name: string, sub: readonly string[]): Child => startChild(name, process.execPath, [BIN, ...sub, ...(sub[0] === 'sim' ? [] : ['--log-level', logLevel])], { cwd: ROOT });
 
   // The bus: a config of our own on a fixed port, so that a restart comes back where clients reconnect.
   const natsPort = await freePort();
@@ -194,7 +193,10 @@ async function main(o: ChaosOptions): Promise<void> {
   const retried = [...retriesSeen.values()].reduce((a, b) => a + b, 0);
   // Every request has ended for its client: none may still hold a sequence in a worker (the
   // router must have cancelled whatever it abandoned). Faults end with the run; give aborts a moment.
-  for (let w = 0; w < workers.length; w++) await request(`${workers[w]}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"reset":true}' }).then((r) => r.body.dump()).catch(() => undefined);
+  for (let w = 0; w < workers.length; w++)
+    await request(`${workers[w]}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"reset":true}' })
+      .then((r) => r.body.dump())
+      .catch(() => undefined);
   const leftInWorkers = async (): Promise<number> => {
     let n = 0;
     for (const u of workers) {
@@ -216,7 +218,9 @@ async function main(o: ChaosOptions): Promise<void> {
 
   const growth = Object.fromEntries(Object.keys(memEnd).map((k) => [k, (memEnd[k]! - memStart[k]!) / 1048576]));
   const restartedNames = new Set([...(bus.restarts ? ['nats-server'] : []), ...schedulers.filter((s) => s.restarts > 0).map((s) => s.name)]);
-  const overGrown = Object.entries(growth).filter(([k, g]) => !restartedNames.has(k) && g > MAX_GROWTH_MB).map(([k, g]) => `${k} +${g.toFixed(0)} MB`);
+  const overGrown = Object.entries(growth)
+    .filter(([k, g]) => !restartedNames.has(k) && g > MAX_GROWTH_MB)
+    .map(([k, g]) => `${k} +${g.toFixed(0)} MB`);
   const hideable = report.sent - report.midStream;
   const successRate = hideable > 0 ? report.outcomes.ok / hideable : 1;
   const result = {
@@ -257,13 +261,26 @@ async function main(o: ChaosOptions): Promise<void> {
     ['sequences left in the workers (must be 0)', leftRunning],
   ];
   process.stdout.write(`\n| chaos, ${minutes} min, seed ${seed} | count |\n|---|---|\n${rows.map(([k, v]) => `| ${k} | ${v} |`).join('\n')}\n`);
-  process.stdout.write(`\nfaults injected: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+  process.stdout.write(
+    `\nfaults injected: ${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}\n`,
+  );
   process.stdout.write(`\n| process | RSS at warm-up (MB) | RSS at end (MB) | growth (MB) |\n|---|---|---|---|\n`);
-  for (const [k, v] of Object.entries(result.memoryMb)) process.stdout.write(`| ${k}${k in result.restarted && result.restarted[k as keyof typeof result.restarted] > 0 ? ' (restarted)' : ''} | ${v.start} | ${v.end} | ${v.growth} |\n`);
-  process.stdout.write(`\nfailures by kind: ${Object.entries(report.failures).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\n`);
+  for (const [k, v] of Object.entries(result.memoryMb))
+    process.stdout.write(`| ${k}${k in result.restarted && result.restarted[k as keyof typeof result.restarted] > 0 ? ' (restarted)' : ''} | ${v.start} | ${v.end} | ${v.growth} |\n`);
+  process.stdout.write(
+    `\nfailures by kind: ${
+      Object.entries(report.failures)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }\n`,
+  );
   if (overGrown.length) process.stdout.write(`\nover the ${MAX_GROWTH_MB} MB growth bound: ${overGrown.join(', ')}\n`);
   if (Object.keys(report.examples).length) process.stdout.write(`\nhung/lost examples: ${JSON.stringify(report.examples)}\n`);
-  process.stdout.write(`\n${result.pass ? 'PASS' : 'FAIL'}: nothing hung or lost, ≥ ${MIN_SUCCESS * 100} % served, nothing left running, memory bounded${result.pass ? '' : ' — see above'}\nwrote ${json}\n`);
+  process.stdout.write(
+    `\n${result.pass ? 'PASS' : 'FAIL'}: nothing hung or lost, ≥ ${MIN_SUCCESS * 100} % served, nothing left running, memory bounded${result.pass ? '' : ' — see above'}\nwrote ${json}\n`,
+  );
   cleanupNow();
   process.exit(result.pass ? 0 : 1);
 }

@@ -70,7 +70,10 @@ export function classify(s: Seen, bounds?: HangBounds): { outcome: Outcome; why:
       return { outcome: 'lost', why: 'JSON body does not parse' };
     }
   }
-  const events = s.body.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  const events = s.body
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice(6));
   const errAt = events.findIndex((e) => e.startsWith('{"error"'));
   if (errAt >= 0) return { outcome: 'clear_error', why: `stream ${errorCode(events[errAt]!)}`, midStream: errAt > 0 };
   if (s.transportError) return { outcome: 'lost', why: `stream cut without an error event: ${s.transportError}` };

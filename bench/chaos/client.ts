@@ -95,7 +95,8 @@ export function startLoad(o: LoadOptions): { report: LoadReport; stop(): Promise
       if (midStream) report.midStream++;
       if (outcome === 'clear_error') report.clearErrors[why] = (report.clearErrors[why] ?? 0) + 1;
       else if (outcome !== 'ok') {
-        const list = (report.examples[outcome] ??= []);
+        report.examples[outcome] ??= [];
+        const list = report.examples[outcome];
         if (list.length < 5) list.push(why);
       }
       // A failed request is retried by a real client after a moment; keep the pressure steady.

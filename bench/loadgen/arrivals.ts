@@ -37,7 +37,7 @@ export function gammaSample(shape: number, scale: number, random: Random): numbe
   if (shape < 1) {
     let u = 0;
     while (u === 0) u = random();
-    return gammaSample(shape + 1, scale, random) * Math.pow(u, 1 / shape);
+    return gammaSample(shape + 1, scale, random) * u ** (1 / shape);
   }
   const d = shape - 1 / 3;
   const c = 1 / Math.sqrt(9 * d);

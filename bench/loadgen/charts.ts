@@ -85,7 +85,12 @@ export function throughputSpec(points: readonly SweepPoint[], o: ChartOptions = 
     ...frame('Throughput vs offered rate', o),
     layer: [
       {
-        data: { values: [{ offeredRate: 0, throughput: 0 }, { offeredRate: max, throughput: max }] },
+        data: {
+          values: [
+            { offeredRate: 0, throughput: 0 },
+            { offeredRate: max, throughput: max },
+          ],
+        },
         mark: { type: 'line', color: '#999', strokeDash: [2, 3] },
         encoding: { x, y },
       },

@@ -79,7 +79,10 @@ export function stamp(d: Date): string {
 export function resultFileName(result: RunResult): string {
   const { spec } = result;
   const conc = spec.maxConcurrency === null ? '' : `-concurrency${spec.maxConcurrency}`;
-  const model = spec.model.split('/').pop()!.replace(/[^\w.-]/g, '_');
+  const model = spec.model
+    .split('/')
+    .pop()!
+    .replace(/[^\w.-]/g, '_');
   return `${spec.workload.kind}-${rateLabel(spec.requestRate)}qps${conc}-${model}-${stamp(new Date(result.startedAt))}.json`;
 }
 

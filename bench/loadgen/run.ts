@@ -226,7 +226,8 @@ export async function runLoad(input: RunSpec): Promise<RunResult> {
         for (;;) {
           if (stopped()) break send;
           const slot = spec.maxConcurrency === null || inflight < spec.maxConcurrency;
-          if (slot && (item = source.next()) !== null) break;
+          if (slot) item = source.next();
+          if (item !== null) break;
           if (slot && inflight === 0) throw new Error(`workload ${spec.workload.kind} has nothing to send and nothing in flight`);
           await changed();
         }

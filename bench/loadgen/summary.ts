@@ -81,7 +81,10 @@ export function peakTokensPerSecond(outcomes: readonly RequestOutcome[]): number
     if (!r.ok || r.outputTokens === 0) continue;
     let t = r.sentAtMs + r.ttftMs;
     add(t);
-    for (const gap of r.itlMs) add((t += gap));
+    for (const gap of r.itlMs) {
+      t += gap;
+      add(t);
+    }
   }
   let max = 0;
   for (const v of bins.values()) max = Math.max(max, v);

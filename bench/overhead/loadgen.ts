@@ -208,10 +208,13 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
       }
       if (next >= w1) {
         const wait = w1 - performance.now();
-        setTimeout(() => {
-          cpu1 = { at: performance.now(), snap: cpuSnapshot(cfg.cpuOf), self: process.cpuUsage(cpu0.self), machine: machineSeconds() };
-          resolveSending();
-        }, Math.max(0, wait));
+        setTimeout(
+          () => {
+            cpu1 = { at: performance.now(), snap: cpuSnapshot(cfg.cpuOf), self: process.cpuUsage(cpu0.self), machine: machineSeconds() };
+            resolveSending();
+          },
+          Math.max(0, wait),
+        );
         return;
       }
       setTimeout(tick, Math.max(0, next - performance.now() - 0.5));

@@ -86,7 +86,17 @@ export const FULL: Readonly<Options> = Object.freeze({
   out: join(ROOT, 'bench', 'results', 'overhead.json'),
 } satisfies Options);
 
-export const QUICK: Readonly<Partial<Options>> = Object.freeze({ quick: true, seconds: 3, warmup: 1, drain: 5, sweepRates: [1000, 2000, 3000, 4000], sweepArms: ['direct', 'router'], sweepStopAfter: 1, rssHold: 4, retries: 0 } satisfies Partial<Options>);
+export const QUICK: Readonly<Partial<Options>> = Object.freeze({
+  quick: true,
+  seconds: 3,
+  warmup: 1,
+  drain: 5,
+  sweepRates: [1000, 2000, 3000, 4000],
+  sweepArms: ['direct', 'router'],
+  sweepStopAfter: 1,
+  rssHold: 4,
+  retries: 0,
+} satisfies Partial<Options>);
 
 /** Systems, comma-separated, in the canonical order. */
 function armList(value: string): Arm[] {
@@ -100,7 +110,14 @@ export function parseOptions(argv: readonly string[]): Options {
   const d = FULL;
   const q = QUICK;
   const cmd = benchCommand('overhead', 'what nginx and the router add over sending straight to simulated vLLM workers: streaming points, a non-streaming sweep, memory with open streams')
-    .option('--quick', `a short run (${Object.entries(q).filter(([k]) => k !== 'quick').map(([k, v]) => `${k} ${String(v)}`).join(', ')}; flags given win)`, false)
+    .option(
+      '--quick',
+      `a short run (${Object.entries(q)
+        .filter(([k]) => k !== 'quick')
+        .map(([k, v]) => `${k} ${String(v)}`)
+        .join(', ')}; flags given win)`,
+      false,
+    )
     .addOption(new Option('--rates <list>', 'streaming rates (req/s)').argParser(positiveList).default(d.rates))
     .addOption(new Option('--seconds <s>', 'measured window per point').argParser(atLeast(1)).default(d.seconds))
     .addOption(new Option('--warmup <s>', 'warm-up per point').argParser(atLeast(0)).default(d.warmup))

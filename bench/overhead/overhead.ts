@@ -237,7 +237,15 @@ async function main(o: Options): Promise<number> {
     sys.nginx = null;
     await stopChild(sys.sim.child);
     const perWorker = Math.ceil(o.rssStreams / 2) + 16;
-    const slow = await startSim({ root: ROOT, workers: 2, profile: 'deepseek-v3-tp8-h200', cpus: pins.rest, entry: cliEntry, env, extra: ['--max-num-seqs', String(perWorker), '--kv-blocks', String(perWorker * 200)] });
+    const slow = await startSim({
+      root: ROOT,
+      workers: 2,
+      profile: 'deepseek-v3-tp8-h200',
+      cpus: pins.rest,
+      entry: cliEntry,
+      env,
+      extra: ['--max-num-seqs', String(perWorker), '--kv-blocks', String(perWorker * 200)],
+    });
     const router = await startRouter({ root: ROOT, policy: o.policy, logLevel: 'warn', cpus: pins.rest, nodeFlags: profFlags, entry: routerEntry, env }, slow.urls);
     sys.router = router;
     sys.sim = slow;
@@ -258,7 +266,10 @@ async function main(o: Options): Promise<number> {
     };
     load.samples.push(loadAverage1());
     hold = await tool<HoldResult>('hold.ts', cfg, pins.loadgen, cfg.rampS + cfg.openTimeoutS + cfg.holdS + 90);
-    log(`memory phase: ${hold.opened}/${hold.requested} opened in ${hold.openTimeS.toFixed(1)} s, open during hold ${hold.openDuringHoldMin}–${hold.openDuringHoldMax}, errors ${hold.errors}` + (hold.firstError ? ` (${hold.firstError})` : ''));
+    log(
+      `memory phase: ${hold.opened}/${hold.requested} opened in ${hold.openTimeS.toFixed(1)} s, open during hold ${hold.openDuringHoldMin}–${hold.openDuringHoldMax}, errors ${hold.errors}` +
+        (hold.firstError ? ` (${hold.firstError})` : ''),
+    );
   }
   load.samples.push(loadAverage1());
 
@@ -269,8 +280,26 @@ async function main(o: Options): Promise<number> {
 
   // Verdicts.
   const baseP99 = streamBase.e2eMs.p99;
-  const streamHighest = Object.fromEntries(o.arms.map((a) => [a, highestSustained(streamPoints.filter((p) => p.arm === a).map((p) => p.point), baseP99)])) as Record<Arm, number | null>;
-  const sweepHighest = Object.fromEntries(o.sweepArms.map((a) => [a, o.sweep && sweepBase ? highestSustained(sweepPoints.filter((p) => p.arm === a).map((p) => p.point), sweepBase.e2eMs.p99) : null])) as Record<Arm, number | null>;
+  const streamHighest = Object.fromEntries(
+    o.arms.map((a) => [
+      a,
+      highestSustained(
+        streamPoints.filter((p) => p.arm === a).map((p) => p.point),
+        baseP99,
+      ),
+    ]),
+  ) as Record<Arm, number | null>;
+  const sweepHighest = Object.fromEntries(
+    o.sweepArms.map((a) => [
+      a,
+      o.sweep && sweepBase
+        ? highestSustained(
+            sweepPoints.filter((p) => p.arm === a).map((p) => p.point),
+            sweepBase.e2eMs.p99,
+          )
+        : null,
+    ]),
+  ) as Record<Arm, number | null>;
   const targets: Target[] = [];
   const r1000 = (arm: Arm): PointResult | undefined => streamPoints.find((p) => p.arm === arm && p.point.offeredRate === 1000)?.point;
   if (o.arms.includes('router') && o.rates.includes(1000)) {
@@ -327,7 +356,9 @@ async function main(o: Options): Promise<number> {
     md.push('');
     md.push(sweepTable(sweepPoints, sweepBase.e2eMs.p99));
     md.push('');
-    md.push(`Unloaded baseline (direct, ${o.baselineRate} req/s): E2E p50/p99 ${fmt(sweepBase.e2eMs.p50)}/${fmt(sweepBase.e2eMs.p99)} ms. Each system's sweep stops after ${o.sweepStopAfter} rate${o.sweepStopAfter === 1 ? '' : 's'} in a row that it does not sustain (so that one hiccup does not end it); each rate is measured once.`);
+    md.push(
+      `Unloaded baseline (direct, ${o.baselineRate} req/s): E2E p50/p99 ${fmt(sweepBase.e2eMs.p50)}/${fmt(sweepBase.e2eMs.p99)} ms. Each system's sweep stops after ${o.sweepStopAfter} rate${o.sweepStopAfter === 1 ? '' : 's'} in a row that it does not sustain (so that one hiccup does not end it); each rate is measured once.`,
+    );
     md.push('');
   }
   md.push('## Highest sustained rate');
@@ -339,7 +370,10 @@ async function main(o: Options): Promise<number> {
         streaming: o.arms.includes(a) ? streamHighest[a] : null,
         streamingTried: o.rates.join(', '),
         nonStreaming: o.sweep && o.sweepArms.includes(a) ? sweepHighest[a] : undefined,
-        nonStreamingTried: sweepPoints.filter((p) => p.arm === a).map((p) => p.point.offeredRate).join(', '),
+        nonStreamingTried: sweepPoints
+          .filter((p) => p.arm === a)
+          .map((p) => p.point.offeredRate)
+          .join(', '),
       })),
     ),
   );
@@ -349,12 +383,16 @@ async function main(o: Options): Promise<number> {
   if (hold) {
     md.push(`## Memory with ${o.rssStreams.toLocaleString('en-US')} open streams`);
     md.push('');
-    md.push(`${holdDesc}. ${hold.opened.toLocaleString('en-US')}/${hold.requested.toLocaleString('en-US')} streams delivered a first event within ${hold.openTimeS.toFixed(1)} s; open during the ${o.rssHold} s hold: ${hold.openDuringHoldMin}–${hold.openDuringHoldMax}; ${Math.round(hold.eventsPerS).toLocaleString('en-US')} SSE events/s flowing; ${hold.errors} errors.`);
+    md.push(
+      `${holdDesc}. ${hold.opened.toLocaleString('en-US')}/${hold.requested.toLocaleString('en-US')} streams delivered a first event within ${hold.openTimeS.toFixed(1)} s; open during the ${o.rssHold} s hold: ${hold.openDuringHoldMin}–${hold.openDuringHoldMax}; ${Math.round(hold.eventsPerS).toLocaleString('en-US')} SSE events/s flowing; ${hold.errors} errors.`,
+    );
     md.push('');
     md.push(memoryTable(hold));
     md.push('');
     const mb = (m: { rss: number; hwm: number } | null): string => (m ? `${(m.rss / 2 ** 20).toFixed(1)} MB (peak ${(m.hwm / 2 ** 20).toFixed(1)} MB)` : '—');
-    md.push(`For the record, the rate-phase router at the end of phases 1–2 (after the overloaded points): ingress ${mb(ratePhaseRouterMemory.ingress)}, scheduler ${mb(ratePhaseRouterMemory.scheduler)}.`);
+    md.push(
+      `For the record, the rate-phase router at the end of phases 1–2 (after the overloaded points): ingress ${mb(ratePhaseRouterMemory.ingress)}, scheduler ${mb(ratePhaseRouterMemory.scheduler)}.`,
+    );
     md.push('');
   }
   md.push('## Targets');
@@ -364,12 +402,12 @@ async function main(o: Options): Promise<number> {
   const text = md.join('\n');
   process.stdout.write(`${text}\n`);
 
-  const mdPath = o.out.replace(/\.json$/, '') + '.md';
+  const mdPath = `${o.out.replace(/\.json$/, '')}.md`;
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(mdPath, `${text}\n`);
   writeFileSync(
     o.out,
-    JSON.stringify(
+    `${JSON.stringify(
       {
         command: `node --import tsx bench/overhead/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
         date: new Date().toISOString(),
@@ -388,7 +426,7 @@ async function main(o: Options): Promise<number> {
       },
       null,
       2,
-    ) + '\n',
+    )}\n`,
   );
   log(`wrote ${o.out} and ${mdPath}`);
   return targets.every((t) => t.verdict === 'PASS') ? 0 : 1;

@@ -23,7 +23,19 @@ export interface SimFleet {
 
 export async function startSim(o: SimOptions): Promise<SimFleet> {
   const base = await freePortRange(o.workers);
-  const args = [o.entry ?? join(o.root, 'bin', 'llm-router.js'), 'sim', '--workers', String(o.workers), '--base-port', String(base), '--profile', o.profile, '--kv-connector', 'none', ...(o.extra ?? [])];
+  const args = [
+    o.entry ?? join(o.root, 'bin', 'llm-router.js'),
+    'sim',
+    '--workers',
+    String(o.workers),
+    '--base-port',
+    String(base),
+    '--profile',
+    o.profile,
+    '--kv-connector',
+    'none',
+    ...(o.extra ?? []),
+  ];
   const child = startChild(`sim(${o.profile})`, process.execPath, args, { cpus: o.cpus, cwd: o.root, env: o.env ?? {} });
   const urls = Array.from({ length: o.workers }, (_, i) => `http://127.0.0.1:${base + i}`);
   await waitFor(`${o.workers} simulated workers`, () => (child.output().match(/^sim: http:/gm)?.length ?? 0) >= o.workers, 60_000, child);

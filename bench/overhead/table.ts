@@ -46,7 +46,18 @@ export function streamingTable(points: readonly ArmPoint[], rates: readonly numb
     }
   }
   return table(
-    ['Offered req/s', 'System', 'Achieved req/s', 'Errors', 'TTFT p50 / p99 (ms)', 'E2E p50 / p99 (ms)', 'Added TTFT p50 / p99 vs direct (ms)', 'Added E2E p50 / p99 vs direct (ms)', 'Sustained', 'CPU % of one core (window)'],
+    [
+      'Offered req/s',
+      'System',
+      'Achieved req/s',
+      'Errors',
+      'TTFT p50 / p99 (ms)',
+      'E2E p50 / p99 (ms)',
+      'Added TTFT p50 / p99 vs direct (ms)',
+      'Added E2E p50 / p99 vs direct (ms)',
+      'Sustained',
+      'CPU % of one core (window)',
+    ],
     rows,
   );
 }
@@ -77,7 +88,14 @@ export function highestTable(rows: readonly { arm: Arm; streaming: number | null
 }
 
 export function memoryTable(h: HoldResult): string {
-  const rows = Object.entries(h.memory).map(([name, m]) => [name, fmt(m.beforeMB), fmt(m.maxMB), fmt(m.meanMB), fmt(m.hwmMB), h.cpuPct[name] === null || h.cpuPct[name] === undefined ? '—' : fmt(h.cpuPct[name]!, 0)]);
+  const rows = Object.entries(h.memory).map(([name, m]) => [
+    name,
+    fmt(m.beforeMB),
+    fmt(m.maxMB),
+    fmt(m.meanMB),
+    fmt(m.hwmMB),
+    h.cpuPct[name] === null || h.cpuPct[name] === undefined ? '—' : fmt(h.cpuPct[name]!, 0),
+  ]);
   return table(['Process', 'VmRSS before (MB)', 'VmRSS max while open (MB)', 'VmRSS mean while open (MB)', 'VmHWM at end (MB)', 'CPU % while open'], rows);
 }
 

@@ -65,7 +65,6 @@ export interface ScenarioDef {
 /** A system's sweep stops after this many offered rates in a row that it did not sustain. */
 export const STOP_AFTER_UNSUSTAINED = 2;
 
-
 export const SYSTEMS: readonly SystemDef[] = [
   { name: 'k8s-round-robin', kind: 'nginx', note: 'nginx round robin over all pods as plain replicas (a Kubernetes Service: P/D unaware)' },
   {
@@ -76,9 +75,9 @@ export const SYSTEMS: readonly SystemDef[] = [
     schedulerArgs: ['--pd-local-margin-tokens', '-1'],
     // llm-d's scorers read metrics it scrapes every 50 ms (--refresh-metrics-interval).
     heartbeatMs: 50,
-    note: 'P/D with llm-d\'s default scorers (prefix 3, queue 2, KV 2) for both pools and its prefix-based decider',
+    note: "P/D with llm-d's default scorers (prefix 3, queue 2, KV 2) for both pools and its prefix-based decider",
   },
-  { name: 'router-consistent-hash', kind: 'router', policy: 'consistent_hash', note: 'P/D, consistent hashing in both pools (the vLLM Router\'s recommended policy)' },
+  { name: 'router-consistent-hash', kind: 'router', policy: 'consistent_hash', note: "P/D, consistent hashing in both pools (the vLLM Router's recommended policy)" },
   {
     name: 'router-best',
     kind: 'router',

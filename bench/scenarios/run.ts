@@ -88,7 +88,12 @@ async function startFleet(s: ScenarioDef, root: string, timeScale: number): Prom
   const children: Child[] = [];
   const start = async (role: 'prefill' | 'decode', n: number): Promise<string[]> => {
     const base = await freePortRange(n);
-    const child = startChild(`sim-${role}`, process.execPath, [bin, 'sim', '--workers', String(n), '--base-port', String(base), '--role', role, '--profile', s.profile, '--time-scale', String(timeScale)], { cwd: root });
+    const child = startChild(
+      `sim-${role}`,
+      process.execPath,
+      [bin, 'sim', '--workers', String(n), '--base-port', String(base), '--role', role, '--profile', s.profile, '--time-scale', String(timeScale)],
+      { cwd: root },
+    );
     children.push(child);
     await waitFor(`${n} ${role} workers`, () => tcpAnswers(base + n - 1), 30_000, child);
     return Array.from({ length: n }, (_, i) => `http://127.0.0.1:${base + i}`);
@@ -125,7 +130,12 @@ async function startSystem(sys: SystemDef, fleet: Fleet, root: string, model: st
   const nats = await startNats(null);
   const common = ['--nats-url', nats.url, '--log-level', 'warn'];
   const node = (name: string, args: string[]): Child => startChild(name, process.execPath, [bin, ...args, ...common], { cwd: root });
-  const policies = ['--policy', sys.policy ?? 'power_of_two', ...(sys.prefillPolicy ? ['--prefill-policy', sys.prefillPolicy] : []), ...(sys.decodePolicy ? ['--decode-policy', sys.decodePolicy] : [])];
+  const policies = [
+    '--policy',
+    sys.policy ?? 'power_of_two',
+    ...(sys.prefillPolicy ? ['--prefill-policy', sys.prefillPolicy] : []),
+    ...(sys.decodePolicy ? ['--decode-policy', sys.decodePolicy] : []),
+  ];
   const port = await freePort();
   // Not below 50 ms of wall time: faster than that, a probe of a busy worker outlasts three
   // intervals and the scheduler drops a live worker for missed beats.

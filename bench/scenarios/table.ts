@@ -1,7 +1,3 @@
-// The scenario report: per system, the highest rate it sustained and its latencies at the
-// highest rate every system sustained (a like-for-like point), beside the announcement's claims;
-// then every point of the sweep. Pure: results in, Markdown out.
-import type { BenchSummary } from '../loadgen/summary.ts';
 import type { ScenarioPoint, ScenarioResult, SystemResult } from './run.ts';
 
 type Point = ScenarioPoint;

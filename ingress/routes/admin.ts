@@ -75,7 +75,10 @@ export function mergeWorkers(replies: readonly { scheduler: string; workers: rea
       }
       prev.breaker[r.scheduler] = w.breaker;
       // Freshest heartbeat wins for the rest of the view.
-      const merged = w.lastSeenMsAgo < prev.lastSeenMsAgo ? { ...prev, ...w, breaker: prev.breaker, inflight: Math.max(prev.inflight, w.inflight.all) } : { ...prev, inflight: Math.max(prev.inflight, w.inflight.all) };
+      const merged =
+        w.lastSeenMsAgo < prev.lastSeenMsAgo
+          ? { ...prev, ...w, breaker: prev.breaker, inflight: Math.max(prev.inflight, w.inflight.all) }
+          : { ...prev, inflight: Math.max(prev.inflight, w.inflight.all) };
       merged.adminDrained = prev.adminDrained || w.adminDrained;
       byId.set(w.id, merged);
     }

@@ -61,8 +61,7 @@ export function checkBody(route: Route, raw: Buffer): Record<string, unknown> {
     throw e;
   }
   // A lone surrogate could not travel in a subject token and come back as the same name.
-  if (typeof b.model !== 'string' || b.model.length === 0 || b.model.length > 512 || !b.model.isWellFormed())
-    throw invalid('model must be a non-empty string of at most 512 characters.', 'model');
+  if (typeof b.model !== 'string' || b.model.length === 0 || b.model.length > 512 || !b.model.isWellFormed()) throw invalid('model must be a non-empty string of at most 512 characters.', 'model');
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw invalid('stream must be a boolean.', 'stream');
   if (route === 'chat') {
     if (!Array.isArray(b.messages)) throw invalid('messages must be a list of messages.', 'messages');

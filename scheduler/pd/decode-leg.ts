@@ -13,7 +13,7 @@ import { usageRewriter } from './usage-rewriter.ts';
 export async function decodeLeg(c: PdContext, { mayRetry, tried }: AttemptContext, decode: WorkerView, kv: Prefilled): Promise<StepResult> {
   const { d, r } = c;
   tried.add('decode', decode.id);
-  const a = await attemptCall(d, decode, r.model, r.meta, new TextEncoder().encode(JSON.stringify(decodeBody(c.body, kv.kvTransferParams))), r.signal, {
+  const a = await attemptCall(d, decode, r.meta, new TextEncoder().encode(JSON.stringify(decodeBody(c.body, kv.kvTransferParams))), r.signal, {
     mayRetry,
     leg: 'decode',
     buffer: !r.meta.stream,
@@ -35,7 +35,7 @@ export async function wholeOnDecode(c: PdContext, { mayRetry, tried }: AttemptCo
   const { d, r } = c;
   tried.add('decode', decode.id);
   const tokens = r.promptTokens();
-  const a = await attemptCall(d, decode, r.model, r.meta, r.body, r.signal, {
+  const a = await attemptCall(d, decode, r.meta, r.body, r.signal, {
     mayRetry,
     leg: 'whole',
     buffer: !r.meta.stream,

@@ -26,10 +26,9 @@ export async function prefillLeg(c: PdContext, { n, tried }: AttemptContext, dec
   if (!picked) return { kind: 'none_left' };
   const p = picked.worker;
   tried.add('prefill', p.id);
-  const requestIdHeader =
-    connector === 'p2p-nccl' ? p2pRequestId(p.connector.zmqAddress ?? p.url, decode.connector.zmqAddress ?? decode.url, randomUUID().replaceAll('-', '')) : r.workerRequestId;
+  const requestIdHeader = connector === 'p2p-nccl' ? p2pRequestId(p.connector.zmqAddress ?? p.url, decode.connector.zmqAddress ?? decode.url, randomUUID().replaceAll('-', '')) : r.workerRequestId;
   const cached = picked.cachedTokens ?? cachedTokensOn(d.prefix, p.id, r.prefixChain());
-  const a = await attemptCall(d, p, r.model, r.meta, new TextEncoder().encode(JSON.stringify(prefillBody(c.body, connector))), r.signal, {
+  const a = await attemptCall(d, p, r.meta, new TextEncoder().encode(JSON.stringify(prefillBody(c.body, connector))), r.signal, {
     // The prefill worker's own failure is never the client's answer: the decode worker can still compute the prompt.
     mayRetry: true,
     leg: 'prefill',

@@ -61,10 +61,14 @@ export function pipelinePolicy(type: string, c: PipelineConfig): PipelinePolicy 
         list.forEach((cand, i) => {
           const v = clamp(out[i] ?? 0);
           totals[i]! += v * weight;
-          (scores[cand.worker.id] ??= {})[scorer.type] = v;
+          scores[cand.worker.id] ??= {};
+          scores[cand.worker.id]![scorer.type] = v;
         });
       }
-      list.forEach((cand, i) => ((scores[cand.worker.id] ??= {}).total = totals[i]!));
+      for (const [i, cand] of list.entries()) {
+        scores[cand.worker.id] ??= {};
+        scores[cand.worker.id]!.total = totals[i]!;
+      }
       const s = performance.now();
       const picked = c.picker.pick(list, totals, ctx);
       timings[`pick:${c.picker.type}`] = (performance.now() - s) * 1000;

@@ -43,7 +43,12 @@ test('chaos - one minute of faults: nothing hangs, nothing is lost', { timeout: 
     p.on('exit', (c) => resolve(c ?? 1));
   });
   const r = JSON.parse(await readFile(json, 'utf8')) as ChaosResult;
-  const tail = out.join('').split('\n').filter((l) => !l.startsWith('{"level"')).slice(-40).join('\n');
+  const tail = out
+    .join('')
+    .split('\n')
+    .filter((l) => !l.startsWith('{"level"'))
+    .slice(-40)
+    .join('\n');
   assert.equal(r.hung, 0, `hung requests:\n${tail}`);
   assert.equal(r.lost, 0, `lost requests: ${JSON.stringify(r.examples)}\n${tail}`);
   assert.ok(r.successRate >= 0.99, `only ${(r.successRate * 100).toFixed(2)} % served apart from mid-stream cuts; failures: ${JSON.stringify(r.failures)}`);

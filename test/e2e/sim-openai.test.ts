@@ -141,18 +141,15 @@ test('openai completions - stream text equals the non-stream text and include_us
 
 test('openai errors - unknown model throws NotFoundError with vLLM wording', async (t) => {
   const { client } = await setup(t);
-  await assert.rejects(
-    client.chat.completions.create({ model: 'x', messages: question }),
-    (e: unknown) => {
-      assert.ok(e instanceof NotFoundError, `got ${String(e)}`);
-      assert.equal(e.status, 404);
-      assert.equal((e.error as { message?: string }).message, 'The model `x` does not exist.');
-      assert.ok(e.message.includes('The model `x` does not exist.'), e.message);
-      assert.equal(e.type, 'NotFoundError');
-      assert.equal(e.param, 'model');
-      return true;
-    },
-  );
+  await assert.rejects(client.chat.completions.create({ model: 'x', messages: question }), (e: unknown) => {
+    assert.ok(e instanceof NotFoundError, `got ${String(e)}`);
+    assert.equal(e.status, 404);
+    assert.equal((e.error as { message?: string }).message, 'The model `x` does not exist.');
+    assert.ok(e.message.includes('The model `x` does not exist.'), e.message);
+    assert.equal(e.type, 'NotFoundError');
+    assert.equal(e.param, 'model');
+    return true;
+  });
   await assert.rejects(client.completions.create({ model: 'x', prompt: 'hi', stream: true }), NotFoundError);
 });
 

@@ -108,10 +108,7 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
   });
   const connect = async (principal: BusPrincipal, name: string = principal): Promise<NatsConnection> => {
     const user = busUser(principal);
-    const nc = await connectNats(
-      { servers: nats.url, ...(authenticated ? { user, password: `${user}-dev` } : {}), name, inboxPrefix: `_INBOX_${user}` },
-      log,
-    );
+    const nc = await connectNats({ servers: nats.url, ...(authenticated ? { user, password: `${user}-dev` } : {}), name, inboxPrefix: `_INBOX_${user}` }, log);
     conns.push(nc);
     return nc;
   };
@@ -149,7 +146,11 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
   const addScheduler = async (overrides: Partial<SchedulerOptions> = {}) => {
     const id = overrides.id ?? `sched-${schedulers.length}`;
     const nc = await connect('scheduler', id);
-    const s = new Scheduler(nc, schedulerOptions(id, { policy: o.policy ?? 'round_robin', ...(o.retry ? { retry: { ...RETRY_DEFAULTS, initialBackoffMs: 5, maxBackoffMs: 50, ...o.retry } } : {}), ...overrides }), log);
+    const s = new Scheduler(
+      nc,
+      schedulerOptions(id, { policy: o.policy ?? 'round_robin', ...(o.retry ? { retry: { ...RETRY_DEFAULTS, initialBackoffMs: 5, maxBackoffMs: 50, ...o.retry } } : {}), ...overrides }),
+      log,
+    );
     await s.start();
     schedulers.push(s);
     return s;
@@ -205,10 +206,7 @@ export async function startStack(t: Pick<TestContext, 'after'>, o: StackOptions 
     connect,
     authenticated,
     async waitForWorkers(n) {
-      await eventually(
-        () => schedulers.every((s) => s.registry.candidates(SIM_MODEL, 'whole').length === n),
-        `every scheduler sees ${n} ready workers`,
-      );
+      await eventually(() => schedulers.every((s) => s.registry.candidates(SIM_MODEL, 'whole').length === n), `every scheduler sees ${n} ready workers`);
     },
   };
   await stack.waitForWorkers(o.workers ?? 2);

@@ -50,7 +50,7 @@ describe('agent - heartbeats into the registry', () => {
     await agent.start();
     scope.after(() => agent.stop());
     const late = await stack.addScheduler({ id: 'late-scheduler' });
-    await eventually(() => late.registry.get(agent.ids()[0]!) !== undefined, 'the new scheduler knows the slow agent\'s worker', 5000);
+    await eventually(() => late.registry.get(agent.ids()[0]!) !== undefined, "the new scheduler knows the slow agent's worker", 5000);
   });
 
   test('agent - a dead engine makes the worker unhealthy, and a recovered one ready again', async () => {
@@ -77,14 +77,14 @@ describe('agent - heartbeats into the registry', () => {
     // While /health says 503 the worker must never be a candidate.
     const watch = setInterval(() => {
       const v = sched.registry.get(id);
-      if (v && (w.faults.slowStartUntil > w.clock.now())) seenWhileLoading.push(v.state);
+      if (v && w.faults.slowStartUntil > w.clock.now()) seenWhileLoading.push(v.state);
     }, 10);
     await eventually(() => sched.registry.get(id)?.state === 'ready', 'the worker joins once healthy');
     clearInterval(watch);
     assert.deepEqual(seenWhileLoading, []);
   });
 
-  test('agent - heartbeats carry the worker\'s load', async () => {
+  test("agent - heartbeats carry the worker's load", async () => {
     const w = stack.workers[0]!;
     const id = stack.agents[0]!.ids()[0]!;
     const sched = stack.schedulers[0]!;

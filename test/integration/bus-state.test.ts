@@ -72,7 +72,10 @@ describe('bus-state', () => {
     await eventually(() => !bus.up, 'the state says down');
     assert.equal(await value(registry, 'llm_router_nats_connected'), 0);
     assert.ok((await value(registry, 'llm_router_nats_events_total', { event: 'disconnect' }))! >= 1);
-    assert.ok(lines.some((l) => l.nats === 'disconnect'), 'the disconnect is logged');
+    assert.ok(
+      lines.some((l) => l.nats === 'disconnect'),
+      'the disconnect is logged',
+    );
     const back = bus.whenUp(30_000);
 
     await nats.start();
@@ -80,7 +83,10 @@ describe('bus-state', () => {
     assert.equal(bus.up, true);
     assert.equal(await value(registry, 'llm_router_nats_connected'), 1);
     assert.ok((await value(registry, 'llm_router_nats_events_total', { event: 'reconnect' }))! >= 1);
-    assert.ok(lines.some((l) => l.nats === 'reconnect'), 'the reconnect is logged');
+    assert.ok(
+      lines.some((l) => l.nats === 'reconnect'),
+      'the reconnect is logged',
+    );
     assert.deepEqual(seen, ['down', 'up'], 'each listener hears each edge once');
     assert.equal(statusCalls, 0);
   });

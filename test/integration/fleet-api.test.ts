@@ -25,7 +25,10 @@ describe('fleet api - workers, drain, schedulers', () => {
   const admin = (path: string, method = 'GET', token = TOKEN) => fetch(`${stack.url()}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
 
   test('fleet api - refuses callers without the token', async () => {
-    for (const [token, status] of [['wrong', 401], ['', 401]] as const) {
+    for (const [token, status] of [
+      ['wrong', 401],
+      ['', 401],
+    ] as const) {
       const r = await admin('/admin/v1/workers', 'GET', token);
       assert.equal(r.status, status);
       assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'LLMR_ERR_UNAUTHORIZED');
@@ -50,7 +53,10 @@ describe('fleet api - workers, drain, schedulers', () => {
     const r = await admin('/admin/v1/schedulers');
     assert.equal(r.status, 200);
     const body = (await r.json()) as { data: { id: string; workers: number; peers: string[] }[] };
-    assert.deepEqual(body.data.map((s) => s.id), ['sched-0', 'sched-1']);
+    assert.deepEqual(
+      body.data.map((s) => s.id),
+      ['sched-0', 'sched-1'],
+    );
     assert.ok(body.data.every((s) => s.workers === 2));
   });
 

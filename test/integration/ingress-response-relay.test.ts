@@ -317,7 +317,15 @@ describe('ingress response relay', () => {
 
   test('ingress response relay - a resubmission waits for the bus, and fails with its cause when the bus stays down', async () => {
     let waited = 0;
-    const { response, call } = await start({ bus: { up: false, whenUp: async () => (waited++, false) } });
+    const { response, call } = await start({
+      bus: {
+        up: false,
+        whenUp: async () => {
+          waited++;
+          return false;
+        },
+      },
+    });
     call.sent[0]!.handlers.fail(errors.LLMR_ERR_STREAM_BROKEN('scheduler gone'));
     const r = await response;
     assert.equal(r.status, 502);

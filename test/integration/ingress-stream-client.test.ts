@@ -56,7 +56,8 @@ describe('ingress stream client', () => {
     sched.subscribe(`llm.v1.req.${MODEL}`, { callback: (_e, m) => void requests.push(m) });
     sched.subscribe(`llm.v1.cancel.${SCHED}.${INGRESS}`, {
       callback: (_e, m) => {
-        if (m.reply) m.respond(); // a liveness probe: alive
+        if (m.reply)
+          m.respond(); // a liveness probe: alive
         else cancels.push(m.string());
       },
     });
@@ -123,7 +124,15 @@ describe('ingress stream client', () => {
     send(m, frameHeaders.data(2), new TextEncoder().encode('data: x\n\n'));
     send(m, frameHeaders.end(3), encodeJson({ usage: { promptTokens: 1, completionTokens: 1 } }));
     await s.ended;
-    assert.deepEqual(s.frames.map((f) => [f.kind, f.seq]), [['accepted', 0], ['head', 1], ['data', 2], ['end', 3]]);
+    assert.deepEqual(
+      s.frames.map((f) => [f.kind, f.seq]),
+      [
+        ['accepted', 0],
+        ['head', 1],
+        ['data', 2],
+        ['end', 3],
+      ],
+    );
     assert.equal(c.openStreams, 0);
     assert.equal(c.protocolErrors, 0);
   });
@@ -191,7 +200,10 @@ describe('ingress stream client', () => {
       send(m, frameHeaders.end(9));
       await settle();
       assert.equal(c.strayFrames, strays + 1);
-      assert.deepEqual(s.frames.map((f) => f.kind), v.accepted ? ['accepted'] : []);
+      assert.deepEqual(
+        s.frames.map((f) => f.kind),
+        v.accepted ? ['accepted'] : [],
+      );
     });
   }
 
@@ -263,7 +275,7 @@ describe('ingress stream client', () => {
     const e = await dead.failed;
     assert.equal(e.code, 'LLMR_ERR_STREAM_BROKEN');
     assert.match(e.message, /scheduler sched-gone is gone/);
-    assert.equal(c.openStreams, 1, 'the live scheduler\'s stream stays open');
+    assert.equal(c.openStreams, 1, "the live scheduler's stream stays open");
   });
 
   test('ingress stream client - stopping fails open streams with LLMR_ERR_SHUTTING_DOWN and tells their schedulers', async (t) => {

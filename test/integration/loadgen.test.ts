@@ -22,9 +22,20 @@ function checkConsistent(r: RunResult): RequestRecord[] {
   assert.ok(s.completed > 0, 'some requests completed');
   assert.equal(s.failed, 0, `no failures (first: ${measured.find((x) => !x.ok)?.error})`);
   assert.equal(s.completed, measured.length);
-  assert.equal(s.total_output_tokens, measured.reduce((a, x) => a + x.expectedOutputTokens, 0), 'output tokens = sum of max_tokens');
-  assert.equal(s.total_input_tokens, measured.reduce((a, x) => a + x.expectedInputTokens, 0), 'input tokens = what the workload built');
-  assert.equal(s.total_cached_tokens, measured.reduce((a, x) => a + x.cachedTokens, 0));
+  assert.equal(
+    s.total_output_tokens,
+    measured.reduce((a, x) => a + x.expectedOutputTokens, 0),
+    'output tokens = sum of max_tokens',
+  );
+  assert.equal(
+    s.total_input_tokens,
+    measured.reduce((a, x) => a + x.expectedInputTokens, 0),
+    'input tokens = what the workload built',
+  );
+  assert.equal(
+    s.total_cached_tokens,
+    measured.reduce((a, x) => a + x.cachedTokens, 0),
+  );
   assert.ok(s.duration > 0);
   assert.ok(Math.abs(s.request_throughput - s.completed / s.duration) < 1e-9);
   assert.ok(s.max_concurrent_requests >= 1);
@@ -80,8 +91,14 @@ test('loadgen - each workload against a simulated worker gives a complete, consi
     assert.ok(Math.abs(warm.length - 20) <= 1, `about 0.4 s × 50/s warm-up requests, got ${warm.length}`);
     assert.ok(Math.abs(measured.length - 30) <= 1, `about 0.6 s × 50/s measured requests, got ${measured.length}`);
     assert.equal(r.summary.completed, measured.length, 'the summary counts the window only');
-    assert.ok(measured.every((x) => x.dueAtMs >= 0), 'measured requests were due in the window');
-    assert.ok(warm.every((x) => x.dueAtMs < 400), 'warm-up requests were due before it');
+    assert.ok(
+      measured.every((x) => x.dueAtMs >= 0),
+      'measured requests were due in the window',
+    );
+    assert.ok(
+      warm.every((x) => x.dueAtMs < 400),
+      'warm-up requests were due before it',
+    );
     assert.throws(() => resolveRunSpec({ baseUrl: w1.url, model: 'm', workload: { kind: 'random' }, warmupS: -1 }), RangeError);
   });
 
@@ -126,7 +143,11 @@ test('loadgen - each workload against a simulated worker gives a complete, consi
     for (const x of all) bySession.set(x.sessionId!, [...(bySession.get(x.sessionId!) ?? []), x]);
     for (const [id, turns] of bySession) {
       turns.sort((a, b) => a.turn! - b.turn!);
-      assert.deepEqual(turns.map((x) => x.turn), turns.map((_, i) => i), `session ${id} turns in order`);
+      assert.deepEqual(
+        turns.map((x) => x.turn),
+        turns.map((_, i) => i),
+        `session ${id} turns in order`,
+      );
       for (let i = 1; i < turns.length; i++) {
         const prev = turns[i - 1]!;
         const cur = turns[i]!;
@@ -157,7 +178,15 @@ test('loadgen - a sweep over two systems and two rates gives points that chart t
     },
   });
   assert.deepEqual(runs, ['worker-a@20', 'worker-a@50', 'worker-b@20', 'worker-b@50']);
-  assert.deepEqual(points.map((p) => [p.system, p.offeredRate, p.summary.completed]), [['worker-a', 20, 6], ['worker-a', 50, 6], ['worker-b', 20, 6], ['worker-b', 50, 6]]);
+  assert.deepEqual(
+    points.map((p) => [p.system, p.offeredRate, p.summary.completed]),
+    [
+      ['worker-a', 20, 6],
+      ['worker-a', 50, 6],
+      ['worker-b', 20, 6],
+      ['worker-b', 50, 6],
+    ],
+  );
   const files = await writeSweepCharts(points, dir, { prefix: 'it' });
   for (const path of [files.ttft, files.throughput, files.itl]) {
     const svg = await readFile(path, 'utf8');
@@ -196,7 +225,10 @@ test('loadgen - failures are counted with their cause and a hung server times ou
   assert.equal(errored.summary.completed, 0);
   assert.equal(errored.summary.failed, 4);
   assert.match(errored.records[0]!.error!, /^HTTP 500: .*boom/);
-  assert.ok(seen.every((h) => typeof h[SESSION_HEADER] === 'string' && typeof h['x-request-id'] === 'string'), 'session and request id headers sent');
+  assert.ok(
+    seen.every((h) => typeof h[SESSION_HEADER] === 'string' && typeof h['x-request-id'] === 'string'),
+    'session and request id headers sent',
+  );
   assert.equal(new Set(errored.records.map((x) => x.sessionId)).size, 4, 'a failed turn ends its session');
 
   mode = 'cut';
@@ -207,5 +239,8 @@ test('loadgen - failures are counted with their cause and a hung server times ou
   mode = 'hang';
   const hung = await run();
   assert.equal(hung.summary.failed, 4);
-  assert.ok(hung.records.every((x) => /^timeout/.test(x.error!)), hung.records[0]!.error!);
+  assert.ok(
+    hung.records.every((x) => /^timeout/.test(x.error!)),
+    hung.records[0]!.error!,
+  );
 });

@@ -70,7 +70,7 @@ describe('pd nixl - disaggregated serving through the router', () => {
     const d1 = await totals(decode);
     const p1 = await totals(prefill);
     assert.equal(d1.promptComputed, d0.promptComputed, 'the decode worker computed no prompt tokens');
-    assert.equal(d1.remoteLoaded - d0.remoteLoaded, r.data.usage!.prompt_tokens, 'it pulled the whole prompt\'s KV');
+    assert.equal(d1.remoteLoaded - d0.remoteLoaded, r.data.usage!.prompt_tokens, "it pulled the whole prompt's KV");
     assert.equal(p1.promptComputed - p0.promptComputed, r.data.usage!.prompt_tokens, 'the prefill worker computed the prompt');
     await eventually(async () => (await totals(prefill)).leases === 0 && (await totals(prefill)).free, 'the prefill worker released its blocks');
     assert.equal(stack.schedulers[0]!.counters.decisions.disaggregate >= 1, true);
@@ -82,7 +82,12 @@ describe('pd nixl - disaggregated serving through the router', () => {
     const viaPd = await client.chat.completions.create(body);
     assert.equal(viaPd.usage!.prompt_tokens, whole.usage!.prompt_tokens);
     assert.equal(viaPd.usage!.prompt_tokens_details?.cached_tokens, 0, 'not the KV pulled from the prefill worker');
-    const res = await postJson(`${stack.url()}/v1/chat/completions`, { ...body, messages: [{ role: 'user', content: `${long()} usage stream` }], stream: true, stream_options: { include_usage: true } });
+    const res = await postJson(`${stack.url()}/v1/chat/completions`, {
+      ...body,
+      messages: [{ role: 'user', content: `${long()} usage stream` }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const chunks = sseJson<{ choices: unknown[]; usage?: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details: { cached_tokens: number } } }>(await readSse(res));
     const usage = chunks.at(-1)!.usage!;
     assert.equal(usage.completion_tokens, 8);
@@ -153,14 +158,19 @@ describe('pd nixl - disaggregated serving through the router', () => {
     try {
       const d0 = await totals(decode);
       const ac = new AbortController();
-      const pending = postJson(`${stack.url()}/v1/chat/completions`, { model: SIM_MODEL, messages: [{ role: 'user', content: `${long()} cancel` }], max_tokens: 3 }, {}, { signal: ac.signal }).catch((e: unknown) => e);
+      const pending = postJson(`${stack.url()}/v1/chat/completions`, { model: SIM_MODEL, messages: [{ role: 'user', content: `${long()} cancel` }], max_tokens: 3 }, {}, { signal: ac.signal }).catch(
+        (e: unknown) => e,
+      );
       await eventually(async () => (await Promise.all(prefill.map(simState))).some((s) => s.openRequests === 1), 'the prefill leg is in flight');
       ac.abort();
       await pending;
       await eventually(async () => (await Promise.all(prefill.map(simState))).every((s) => s.openRequests === 0), 'the prefill call is aborted');
       const d1 = await totals(decode);
       assert.equal(d1.finished, d0.finished);
-      assert.ok((await Promise.all(decode.map(simState))).every((s) => s.openRequests === 0), 'no decode leg started');
+      assert.ok(
+        (await Promise.all(decode.map(simState))).every((s) => s.openRequests === 0),
+        'no decode leg started',
+      );
     } finally {
       await Promise.all(prefill.map((w) => setFaults(w, { reset: true })));
     }
@@ -214,7 +224,10 @@ describe('pd nixl - fleets missing a role', () => {
     assert.equal(r.status, 200);
     assert.doesNotMatch(r.headers.get('x-router-worker') ?? '', /,/);
     await r.arrayBuffer();
-    assert.equal((await Promise.all(prefill.map(simState))).reduce((n, x) => n + x.stats.finished.length, 0), before);
+    assert.equal(
+      (await Promise.all(prefill.map(simState))).reduce((n, x) => n + x.stats.finished.length, 0),
+      before,
+    );
     assert.equal(s.counters.accepted, 1);
   });
 });

@@ -97,10 +97,7 @@ describe('pd p2p-nccl - ZeroMQ discovery and request-id routing', () => {
   for (const route of ['chat', 'completions'] as const) {
     for (const stream of [false, true]) {
       test(`pd p2p-nccl - a short ${route} prompt (${stream ? 'streamed' : 'not streamed'}) is disaggregated, never sent whole to a consumer`, async () => {
-        const body =
-          route === 'chat'
-            ? { model: SIM_MODEL, messages: [{ role: 'user', content: 'Hi!' }], max_tokens: 3, stream }
-            : { model: SIM_MODEL, prompt: 'Hi!', max_tokens: 3, stream };
+        const body = route === 'chat' ? { model: SIM_MODEL, messages: [{ role: 'user', content: 'Hi!' }], max_tokens: 3, stream } : { model: SIM_MODEL, prompt: 'Hi!', max_tokens: 3, stream };
         const before = (await Promise.all(prefill.map(simState))).reduce((n, s) => n + s.p2p!.kvSent, 0);
         const res = await postJson(`${stack.url()}/v1/${route === 'chat' ? 'chat/completions' : 'completions'}`, body);
         const text = await res.text();

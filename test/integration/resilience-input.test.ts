@@ -68,7 +68,7 @@ describe('resilience - bad input', () => {
     await r.arrayBuffer();
   });
 
-  test('resilience - garbage on a live stream\'s reply subject: resubmitted before its head, a clear error after', async () => {
+  test("resilience - garbage on a live stream's reply subject: resubmitted before its head, a clear error after", async () => {
     // The only principal that may publish on a stream's reply subject is a scheduler (a broken or
     // compromised one here); reading the ingress's streams takes the ingress's own user.
     const spy = await stack.connect('ingress-1', 'spy');

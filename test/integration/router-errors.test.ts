@@ -80,7 +80,7 @@ describe('router errors - answered by the ingress and scheduler', () => {
     await expectError(res, 405, 'LLMR_ERR_METHOD_NOT_ALLOWED');
   });
 
-  test('router errors - X-Request-Id is echoed, or made; workers see the router\'s own id, never the client\'s', async () => {
+  test("router errors - X-Request-Id is echoed, or made; workers see the router's own id, never the client's", async () => {
     const res = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'hi', max_tokens: 2 }, { 'x-request-id': 'my-id-123' });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-request-id'), 'my-id-123');

@@ -61,7 +61,7 @@ describe('router failure codes - timeouts and clients', () => {
       return await fn();
     } finally {
       await setFaults(w, { reset: true });
-      await eventually(async () => (await simState(w)).openRequests === 0, 'the worker\'s hung requests are closed');
+      await eventually(async () => (await simState(w)).openRequests === 0, "the worker's hung requests are closed");
     }
   }
 
@@ -97,7 +97,7 @@ describe('router failure codes - timeouts and clients', () => {
       assert.equal(r.status, 504);
       const e = await errorOf(r);
       assert.equal(e.code, 'LLMR_ERR_UPSTREAM_TIMEOUT');
-      assert.doesNotMatch(e.message, /127\.0\.0\.1|localhost/, 'the worker\'s address stays the operator\'s business');
+      assert.doesNotMatch(e.message, /127\.0\.0\.1|localhost/, "the worker's address stays the operator's business");
     });
   });
 

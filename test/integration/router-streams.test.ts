@@ -26,12 +26,7 @@ describe('router streams - clients that go away', () => {
     const w = stack.workers[0]!;
     const before = (await simState(w)).stats.finished.abort;
     const ac = new AbortController();
-    const res = await postJson(
-      `${stack.url()}/v1/completions`,
-      { model: SIM_MODEL, prompt: 'A long story', max_tokens: 3000, ignore_eos: true, stream: true },
-      {},
-      { signal: ac.signal },
-    );
+    const res = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'A long story', max_tokens: 3000, ignore_eos: true, stream: true }, {}, { signal: ac.signal });
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     await reader.read();

@@ -243,7 +243,11 @@ test('http metrics - latency histograms use vLLM buckets', async (t) => {
     const inf = value(text, `${family}_bucket`, { ...LABELS, le: '+Inf' });
     assert.equal(inf, value(text, `${family}_count`, LABELS), `${family} +Inf bucket = count`);
     const counts = find(text, `${family}_bucket`, LABELS).map((s) => s.value);
-    assert.deepEqual(counts, [...counts].sort((a, b) => a - b), `${family} buckets are cumulative`);
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => a - b),
+      `${family} buckets are cumulative`,
+    );
   }
 });
 

@@ -54,7 +54,10 @@ describe('stream writer', () => {
       frames.map((f) => f.kind),
       ['accepted', 'head', 'data', 'data', 'end'],
     );
-    assert.deepEqual(frames.map((f) => f.seq), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      frames.map((f) => f.seq),
+      [0, 1, 2, 3, 4],
+    );
     const text = frames.flatMap((f) => (f.kind === 'data' ? [Buffer.from(f.data).toString()] : []));
     assert.deepEqual(text, ['data: a\n\ndata: b\n\ndata: c\n\n', 'data: d\n\n']);
     const end = frames.at(-1)!;
@@ -77,7 +80,10 @@ describe('stream writer', () => {
     assert.ok(data.length >= 3, `expected the 80 KiB burst to split, got ${data.length} frame(s)`);
     const joined = Buffer.concat(data.map((f) => (f.kind === 'data' ? f.data : new Uint8Array())));
     assert.equal(joined.toString(), Buffer.concat(chunks).toString());
-    assert.deepEqual(frames.map((f) => f.seq), frames.map((_, i) => i));
+    assert.deepEqual(
+      frames.map((f) => f.seq),
+      frames.map((_, i) => i),
+    );
   });
 
   test('stream writer - many streams sharing one flush each keep their own order', async () => {
@@ -94,7 +100,10 @@ describe('stream writer', () => {
     for (const w of writers) w.end();
     const all = await Promise.all(got);
     for (const [i, frames] of all.entries()) {
-      assert.deepEqual(frames.map((f) => f.seq), frames.map((_, k) => k));
+      assert.deepEqual(
+        frames.map((f) => f.seq),
+        frames.map((_, k) => k),
+      );
       assert.equal(frames[0]!.kind, 'head');
       assert.equal(frames.at(-1)!.kind, 'end');
       const body = frames.flatMap((f) => (f.kind === 'data' ? [Buffer.from(f.data).toString()] : [])).join('');
@@ -119,7 +128,11 @@ describe('stream writer', () => {
     assert.ok(data.length >= 5, `split into ${data.length} frame(s)`);
     for (const f of data) assert.ok(f.kind === 'data' && f.data.length <= 64 * 1024);
     assert.deepEqual(Buffer.concat(data.map((f) => (f.kind === 'data' ? f.data : new Uint8Array()))), body);
-    assert.deepEqual(frames.map((f) => f.seq), frames.map((_, i) => i), 'no gap');
+    assert.deepEqual(
+      frames.map((f) => f.seq),
+      frames.map((_, i) => i),
+      'no gap',
+    );
     assert.equal(frames.at(-1)!.kind, 'end');
   });
 
@@ -144,7 +157,10 @@ describe('stream writer', () => {
     w.error(errors.LLMR_ERR_NO_WORKER('m'));
     w.end();
     const frames = await got;
-    assert.deepEqual(frames.map((f) => f.kind), ['accepted', 'error']);
+    assert.deepEqual(
+      frames.map((f) => f.kind),
+      ['accepted', 'error'],
+    );
     assert.ok(frames[1]!.kind === 'error' && frames[1]!.error.code === 'LLMR_ERR_NO_WORKER');
   });
 });

@@ -133,9 +133,11 @@ describe('upstream calls through undici dispatch', () => {
   test('a consumer that throws stops the body with its own error', async () => {
     const res = await call('endless');
     const refused = new Error('too much');
-    const err = await res.body.consume(() => {
-      throw refused;
-    }).catch((e: unknown) => e);
+    const err = await res.body
+      .consume(() => {
+        throw refused;
+      })
+      .catch((e: unknown) => e);
     assert.equal(err, refused);
   });
 
@@ -143,7 +145,10 @@ describe('upstream calls through undici dispatch', () => {
     const res = await call('unavailable');
     assert.equal(res.status, 503);
     await res.body.dump();
-    await assert.rejects(res.body.consume(() => undefined), /already being read/);
+    await assert.rejects(
+      res.body.consume(() => undefined),
+      /already being read/,
+    );
   });
 
   test('whenFirstByte: a head with no bytes yet has not begun; it settles at the first bytes, and fails if the worker dies first', async () => {
@@ -159,7 +164,9 @@ describe('upstream calls through undici dispatch', () => {
   });
 
   test('a worker that is not there is a retryable connection error that does not name its address', async () => {
-    const err = (await callWorker(agent, OPTIONS, { url: 'http://127.0.0.1:1', meta: META, body: Buffer.from('{}'), signal: new AbortController().signal, requestIdHeader: 'r1' }).catch((e: unknown) => e)) as ClassifiedError;
+    const err = (await callWorker(agent, OPTIONS, { url: 'http://127.0.0.1:1', meta: META, body: Buffer.from('{}'), signal: new AbortController().signal, requestIdHeader: 'r1' }).catch(
+      (e: unknown) => e,
+    )) as ClassifiedError;
     assert.equal(err.code, 'LLMR_ERR_UPSTREAM_UNREACHABLE');
     assert.equal(err.retryable, true);
     // The message reaches the client: what failed, never where.

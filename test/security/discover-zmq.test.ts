@@ -93,7 +93,11 @@ function refused(d: ZmqDiscovery, reason: string): number {
 type Reg = { type: 'P' | 'D'; http_address: string; zmq_address: string };
 
 /** A registrant we control: a DEALER, optionally from another source address or with CURVE keys. */
-function registrant(t: Pick<TestContext, 'after'>, endpoint: string, o: { source?: string; curve?: { serverKey: string; publicKey: string; secretKey: string } } = {}): { send(r: Reg): Promise<void> } {
+function registrant(
+  t: Pick<TestContext, 'after'>,
+  endpoint: string,
+  o: { source?: string; curve?: { serverKey: string; publicKey: string; secretKey: string } } = {},
+): { send(r: Reg): Promise<void> } {
   const dealer = new Dealer({
     linger: 0,
     ipv6: endpoint.includes('['),

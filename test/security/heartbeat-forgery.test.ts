@@ -79,11 +79,11 @@ describe('security - forged heartbeats', () => {
     await assertUntouched();
   }
 
-  test('security - the issue\'s attack: another agent announces a live worker at its own URL, far in the future, with a long interval', async () => {
+  test("security - the issue's attack: another agent announces a live worker at its own URL, far in the future, with a long interval", async () => {
     await forgeAndCheck('agent-2', { sentAt: Date.now() + 30 * 60_000, intervalMs: 600_000, seq: 1_000_000 }, ['conflict', 'future', 'interval']);
   });
 
-  test('security - a live worker id is bound to its agent: another agent\'s sane-looking beat is a conflict', async () => {
+  test("security - a live worker id is bound to its agent: another agent's sane-looking beat is a conflict", async () => {
     await forgeAndCheck('agent-2', {}, ['conflict']);
   });
 
@@ -91,7 +91,7 @@ describe('security - forged heartbeats', () => {
     await forgeAndCheck('agent-1', {}, ['conflict']);
   });
 
-  test('security - an agent cannot publish under another agent\'s id (the bus refuses it; no scheduler sees it)', async () => {
+  test("security - an agent cannot publish under another agent's id (the bus refuses it; no scheduler sees it)", async () => {
     // A beat that agent-1 itself could send (its worker, its URL) saying the worker is unhealthy:
     // were it delivered, the worker would leave service. The bus must not route it at all.
     const errors = permissionErrors(agent2);

@@ -61,8 +61,7 @@ function adminPaths(stack: Stack): { method: string; path: string }[] {
 }
 
 function assertNothingDrained(stack: Stack): void {
-  for (const s of stack.schedulers)
-    for (const w of s.registry.all()) assert.equal(s.registry.isAdminDrained(w.id), false, `${s.options.id} sees ${w.id} drained`);
+  for (const s of stack.schedulers) for (const w of s.registry.all()) assert.equal(s.registry.isAdminDrained(w.id), false, `${s.options.id} sees ${w.id} drained`);
 }
 
 /** Tries every spelling × path × header on `base`; returns the answers that were not refused. */
@@ -173,7 +172,14 @@ describe('ingress admin - the fleet API speaks over its own NATS connection', ()
     ] as const) {
       const p = spawnRouter(scope, [...common, ...args], env);
       await waitForOutput(p, /ingress listening/, 30_000);
-      const url = (JSON.parse(p.output().split('\n').find((l) => l.includes('ingress listening'))!) as { address: string }).address;
+      const url = (
+        JSON.parse(
+          p
+            .output()
+            .split('\n')
+            .find((l) => l.includes('ingress listening'))!,
+        ) as { address: string }
+      ).address;
       const r = await rawRequest(url, { target: '/admin/v1/workers', headers: { authorization: `Bearer ${TOKEN}` } });
       assert.equal(r.status, 200, r.body);
       assert.doesNotMatch(p.output(), /admin-pw/);

@@ -44,7 +44,15 @@ describe('ingress api keys - /v1 behind bearer keys', () => {
     await writeFile(keysFile, FILE);
     stack = await startStack(scope, { workers: 1, ingresses: 0 });
     // An ingress of our own, with its log lines captured.
-    const log = pino({ level: 'debug' }, new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }));
+    const log = pino(
+      { level: 'debug' },
+      new Writable({
+        write: (c: Buffer, _e, cb) => {
+          lines.push(c.toString());
+          cb();
+        },
+      }),
+    );
     const nc = await stack.connect('ingress-1', 'ingress-keys');
     ingress = await startIngress(nc, validateIngressOptions({ ...INGRESS_DEFAULTS, id: 'ingress-1', port: 0, bodyLimit: null, region: 'test', apiKeysFile: keysFile }), log);
     scope.after(() => ingress.stop(0));
@@ -98,7 +106,10 @@ describe('ingress api keys - /v1 behind bearer keys', () => {
     ];
     for (const h of wrong) await assert401(await postJson(`${ingress.url}/v1/chat/completions`, chatBody, h), JSON.stringify(h).slice(0, 60));
     await assert401(await fetch(`${ingress.url}/v1/models?api_key=${ALICE}`), 'key in the query');
-    await assert.rejects(client('sk-not-a-key-of-this-router').chat.completions.create({ ...chatBody, messages: [{ role: 'user', content: 'hi' }] }), (e: unknown) => e instanceof OpenAI.AuthenticationError && e.status === 401 && (e.error as { code?: string }).code === 'LLMR_ERR_INVALID_API_KEY');
+    await assert.rejects(
+      client('sk-not-a-key-of-this-router').chat.completions.create({ ...chatBody, messages: [{ role: 'user', content: 'hi' }] }),
+      (e: unknown) => e instanceof OpenAI.AuthenticationError && e.status === 401 && (e.error as { code?: string }).code === 'LLMR_ERR_INVALID_API_KEY',
+    );
   });
 
   test('ingress api keys - the right keys work with the official client, JSON, streamed and models', async () => {
@@ -109,7 +120,10 @@ describe('ingress api keys - /v1 behind bearer keys', () => {
       let chunks = 0;
       for await (const _ of await c.completions.create({ model: SIM_MODEL, prompt: 'keyed stream', max_tokens: 3, stream: true })) chunks++;
       assert.ok(chunks >= 1);
-      assert.deepEqual((await c.models.list()).data.map((m) => m.id), [SIM_MODEL]);
+      assert.deepEqual(
+        (await c.models.list()).data.map((m) => m.id),
+        [SIM_MODEL],
+      );
     }
     const lower = await postJson(`${ingress.url}/v1/completions`, { model: SIM_MODEL, prompt: 'scheme case', max_tokens: 1, stream: true }, { authorization: `bearer ${ALICE}` });
     assert.equal(lower.status, 200);
@@ -121,14 +135,19 @@ describe('ingress api keys - /v1 behind bearer keys', () => {
     await eventually(async () => (await fetch(`${ingress.url}/readiness`)).status === 200, 'ready without a key');
   });
 
-  test('ingress api keys - the key\'s name is in metrics and on the request\'s log lines; no key ever is', async () => {
-    const r = await client(ALICE).completions.create({ model: SIM_MODEL, prompt: 'named', max_tokens: 2, kv_transfer_params: { do_remote_prefill: true } } as OpenAI.CompletionCreateParamsNonStreaming).withResponse();
+  test("ingress api keys - the key's name is in metrics and on the request's log lines; no key ever is", async () => {
+    const r = await client(ALICE)
+      .completions.create({ model: SIM_MODEL, prompt: 'named', max_tokens: 2, kv_transfer_params: { do_remote_prefill: true } } as OpenAI.CompletionCreateParamsNonStreaming)
+      .withResponse();
     const reqId = r.response.headers.get('x-request-id');
     const text = await metrics();
     assert.ok(find(text, 'llm_router_http_requests_total', { api_key: 'alice', route: '/v1/completions', status: '200' }).reduce((n, s) => n + s.value, 0) >= 1);
     assert.ok(find(text, 'llm_router_http_requests_total', { api_key: 'key-4' }).length > 0, 'a bare key is named by its line');
     const names = new Set(find(text, 'llm_router_http_requests_total').map((s) => s.labels.api_key));
-    assert.deepEqual([...names].filter((n) => !['', 'alice', 'key-4', 'bob'].includes(n!)), []);
+    assert.deepEqual(
+      [...names].filter((n) => !['', 'alice', 'key-4', 'bob'].includes(n!)),
+      [],
+    );
     // Every line about that request (the stripped-field line at info, the answer at debug) names the key.
     const about = lines.map((l) => JSON.parse(l) as { reqId?: string; apiKey?: string; msg: string }).filter((l) => l.reqId === reqId);
     assert.ok(about.length >= 2, JSON.stringify(about));
@@ -188,7 +207,10 @@ describe('ingress api keys - the ingress command', () => {
     await writeFile(file, `alice:${ALICE}\n`);
     const p = spawnRouter(scope, ingressArgs(file), { NATS_PASSWORD: 'ingress-2-dev' });
     await waitForOutput(p, /ingress listening/, 30_000);
-    const line = p.output().split('\n').find((l) => l.includes('ingress listening'))!;
+    const line = p
+      .output()
+      .split('\n')
+      .find((l) => l.includes('ingress listening'))!;
     const url = (JSON.parse(line) as { address: string }).address;
     const status = async (key: string) => {
       const r = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { WorkerAgent } from '../../adapters/agent.ts';
 import type { SimWorker } from '../../sim/worker.ts';
 import { HEARTBEAT_MS, cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
@@ -38,10 +38,13 @@ async function capturingProxy(scope: ReturnType<typeof cleanupScope>, target: st
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  scope.after(() => new Promise<void>((r) => {
-    server.close(() => r());
-    server.closeAllConnections();
-  }));
+  scope.after(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
   const a = server.address();
   return { url: `http://127.0.0.1:${a && typeof a === 'object' ? a.port : 0}`, seen };
 }
@@ -78,7 +81,15 @@ describe('ingress body fields - clients cannot steer KV transfer', () => {
   after(() => scope.run());
 
   const steering = (host: string, port: number) => ({
-    kv_transfer_params: { do_remote_prefill: true, do_remote_decode: false, remote_host: host, remote_port: port, remote_engine_id: 'attacker-engine', remote_block_ids: [1, 2, 3], remote_request_id: 'attacker' },
+    kv_transfer_params: {
+      do_remote_prefill: true,
+      do_remote_decode: false,
+      remote_host: host,
+      remote_port: port,
+      remote_engine_id: 'attacker-engine',
+      remote_block_ids: [1, 2, 3],
+      remote_request_id: 'attacker',
+    },
     request_id: 'chosen-by-the-client',
   });
 
@@ -129,7 +140,7 @@ describe('ingress body fields - clients cannot steer KV transfer', () => {
     }
   }
 
-  test('ingress body fields - a remote_host on the public internet (the issue\'s example) is not passed on either', async () => {
+  test("ingress body fields - a remote_host on the public internet (the issue's example) is not passed on either", async () => {
     const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'far away', max_tokens: 2, ...steering('203.0.113.9', 1234) });
     assert.equal(r.status, 200);
     assert.equal(((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2);

@@ -48,7 +48,10 @@ describe('ingress tls - HTTPS only on the public port', () => {
     for await (const _ of s) chunks++;
     assert.ok(chunks >= 1);
     const models = await c.models.list();
-    assert.deepEqual(models.data.map((m) => m.id), [SIM_MODEL]);
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [SIM_MODEL],
+    );
   });
 
   test('ingress tls - plain HTTP on the TLS port gets no HTTP answer', async () => {
@@ -62,7 +65,9 @@ describe('ingress tls - HTTPS only on the public port', () => {
   test('ingress tls - a client that does not trust the CA is refused', async () => {
     const untrusting = new Agent();
     try {
-      await assert.rejects(undiciFetch(`${ingress.url}/health`, { dispatcher: untrusting }), (e: Error & { cause?: { code?: string } }) => /UNABLE_TO_VERIFY|CERT|SELF_SIGNED|UNABLE_TO_GET_ISSUER/.test(String(e.cause?.code)));
+      await assert.rejects(undiciFetch(`${ingress.url}/health`, { dispatcher: untrusting }), (e: Error & { cause?: { code?: string } }) =>
+        /UNABLE_TO_VERIFY|CERT|SELF_SIGNED|UNABLE_TO_GET_ISSUER/.test(String(e.cause?.code)),
+      );
     } finally {
       await untrusting.close();
     }
@@ -74,7 +79,7 @@ describe('ingress tls - HTTPS only on the public port', () => {
     const nc = await stack.connect('ingress', 'tls-bad');
     const notPem = join(ca.dir, 'not-a-key.pem');
     await writeFile(notPem, 'not a key\n');
-    
+
     for (const [cert, key, re] of [
       [join(ca.dir, 'missing.crt'), ca.serverKeyFile, /cannot read --tls-cert .*missing\.crt/],
       [ca.serverCertFile, join(ca.dir, 'missing.key'), /cannot read --tls-key .*missing\.key/],

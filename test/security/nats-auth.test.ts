@@ -99,7 +99,7 @@ describe('nats-auth - TLS', () => {
     await assert.rejects(open(natsOptions(flags({ natsUrl: plainServer.url, natsTlsCa: pki.caFile }), WHO)), /does not offer it/);
   });
 
-  test('nats-auth - a server that verifies clients refuses a client without a certificate or with a stranger CA\'s, and accepts ours', BOUNDED, async () => {
+  test("nats-auth - a server that verifies clients refuses a client without a certificate or with a stranger CA's, and accepts ours", BOUNDED, async () => {
     await assert.rejects(open(natsOptions(flags({ natsUrl: tlsUrl(mtlsServer), natsTlsCa: pki.caFile }), WHO)), /TLS handshake failed.*certificate/i);
     await assert.rejects(
       open(natsOptions(flags({ natsUrl: tlsUrl(mtlsServer), natsTlsCa: pki.caFile, natsTlsCert: pki.strangerCertFile, natsTlsKey: pki.strangerKeyFile }), WHO)),
@@ -127,7 +127,7 @@ describe('nats-auth - nkeys', () => {
     await connectsAndRoundTrips(natsOptions(flags({ natsUrl: server.url, natsNkeySeedFile: file }), WHO));
   });
 
-  test('nats-auth - nkeys: another user\'s seed, and no credentials, are refused at once', BOUNDED, async () => {
+  test("nats-auth - nkeys: another user's seed, and no credentials, are refused at once", BOUNDED, async () => {
     const other = await tempFile('other.nk', new TextDecoder().decode(nkeys.createUser().getSeed()));
     await assert.rejects(open(natsOptions(flags({ natsUrl: server.url, natsNkeySeedFile: other }), WHO)), /refused the credentials.*Authorization Violation/i);
     await assert.rejects(open(natsOptions(flags({ natsUrl: server.url }), WHO)), /Authorization Violation/i);
@@ -160,17 +160,14 @@ describe('nats-auth - .creds in operator mode', () => {
     strangerCreds = await tempFile('stranger.creds', fmtCreds(await encodeUser('stranger', stranger, otherAccount), stranger));
     // the real user's JWT without its seed: whoever copied the JWT only
     stolenJwtCreds = await tempFile('stolen.creds', fmtCreds(userJwt, createUser()));
-    server = await startNatsServer(
-      scope,
-      { jetstream: false, extraConfig: `operator: "${operatorJwt}"\nresolver: MEMORY\nresolver_preload: {\n  ${account.getPublicKey()}: "${accountJwt}"\n}\n` },
-    );
+    server = await startNatsServer(scope, { jetstream: false, extraConfig: `operator: "${operatorJwt}"\nresolver: MEMORY\nresolver_preload: {\n  ${account.getPublicKey()}: "${accountJwt}"\n}\n` });
   });
 
-  test('nats-auth - creds: a user of the operator\'s account (--nats-creds) connects and a request round-trips', BOUNDED, async () => {
+  test("nats-auth - creds: a user of the operator's account (--nats-creds) connects and a request round-trips", BOUNDED, async () => {
     await connectsAndRoundTrips(natsOptions(flags({ natsUrl: server.url, natsCreds: goodCreds }), WHO));
   });
 
-  test('nats-auth - creds: a user JWT signed by another account, a foreign account\'s user and a JWT without its seed are refused', BOUNDED, async () => {
+  test("nats-auth - creds: a user JWT signed by another account, a foreign account's user and a JWT without its seed are refused", BOUNDED, async () => {
     for (const file of [forgedCreds, strangerCreds, stolenJwtCreds]) {
       await assert.rejects(open(natsOptions(flags({ natsUrl: server.url, natsCreds: file }), WHO)), /refused the credentials.*Authorization Violation/i, file);
     }
@@ -203,7 +200,7 @@ describe('nats-auth - passwords from a file or the environment', () => {
     server = await startNatsServer(scope, { jetstream: false, extraConfig: `authorization {\n  users: [ { user: "agent", password: "${password}" } ]\n}\n` });
   });
 
-  test('nats-auth - --nats-password-file connects, trims the file\'s newline, and the password shows in neither arguments nor logs', BOUNDED, async (t) => {
+  test("nats-auth - --nats-password-file connects, trims the file's newline, and the password shows in neither arguments nor logs", BOUNDED, async (t) => {
     const file = await tempFile('nats-password', `${password}\n`);
     const agent = spawnRouter(t, ['agent', '--worker', 'http://127.0.0.1:9', '--nats-url', server.url, '--nats-user', 'agent', '--nats-password-file', file], { LOG_LEVEL: 'debug' });
     await waitForOutput(agent, /connected to NATS/, 30_000);

@@ -99,10 +99,7 @@ describe('vllm-metrics', () => {
   });
 
   test('vllm-metrics - label values with escapes, braces and spaces are read', () => {
-    const text = [
-      'vllm:num_requests_running{engine="0",model_name="org/we\\"ird} name\\\\x"} 3',
-      'vllm:num_requests_waiting{model_name="line\\nbreak",engine="0"} 1',
-    ].join('\n');
+    const text = ['vllm:num_requests_running{engine="0",model_name="org/we\\"ird} name\\\\x"} 3', 'vllm:num_requests_waiting{model_name="line\\nbreak",engine="0"} 1'].join('\n');
     const l = parseVllmMetrics(text);
     assert.equal(l.running, 3);
     assert.equal(l.waiting, 1);

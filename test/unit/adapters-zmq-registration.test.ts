@@ -8,8 +8,18 @@ const reg = (http: string, zmq = '10.0.0.1:21001', type: 'P' | 'D' = 'D'): Regis
 
 describe('zmq registration', () => {
   test('zmq registration - decodes what vLLM sends, refuses the rest with a reason', () => {
-    assert.deepEqual(decodeRegistration(encode({ type: 'P', http_address: '10.0.0.1:8000', zmq_address: '10.0.0.1:21001', extra: 1 })), { ok: true, value: reg('10.0.0.1:8000', '10.0.0.1:21001', 'P') });
-    for (const bad of [encode([1, 2]), encode({ type: 'X', http_address: 'a:1', zmq_address: 'b:2' }), encode({ type: 'D', http_address: 'a', zmq_address: 'b:2' }), encode({ type: 'D', http_address: 'a:0', zmq_address: 'b:2' }), Buffer.from([0xc1]), new Uint8Array(64 * 1024 + 1)]) {
+    assert.deepEqual(decodeRegistration(encode({ type: 'P', http_address: '10.0.0.1:8000', zmq_address: '10.0.0.1:21001', extra: 1 })), {
+      ok: true,
+      value: reg('10.0.0.1:8000', '10.0.0.1:21001', 'P'),
+    });
+    for (const bad of [
+      encode([1, 2]),
+      encode({ type: 'X', http_address: 'a:1', zmq_address: 'b:2' }),
+      encode({ type: 'D', http_address: 'a', zmq_address: 'b:2' }),
+      encode({ type: 'D', http_address: 'a:0', zmq_address: 'b:2' }),
+      Buffer.from([0xc1]),
+      new Uint8Array(64 * 1024 + 1),
+    ]) {
       assert.equal(decodeRegistration(bad).ok, false);
     }
   });
@@ -26,7 +36,10 @@ describe('zmq registration', () => {
     assert.equal(r.size, 2);
     // An expired instance makes room.
     r.register(reg('10.0.0.1:8000'), 1200);
-    assert.deepEqual(r.expire(1600).map((i) => i.httpAddress), ['10.0.0.2:8000']);
+    assert.deepEqual(
+      r.expire(1600).map((i) => i.httpAddress),
+      ['10.0.0.2:8000'],
+    );
     assert.equal(r.register(reg('10.0.0.3:8000'), 1600), 'added');
   });
 

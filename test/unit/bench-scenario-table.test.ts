@@ -23,8 +23,22 @@ const res: ScenarioResult = {
   warmupS: 5,
   windowS: 10,
   systems: [
-    { system: 'k8s-round-robin', note: '', points: [{ offeredRate: 10, summary: summary(100), cpuBusy: 0.5 }, { offeredRate: 20, summary: summary(5000), cpuBusy: 0.9 }] },
-    { system: 'llm-d-like', note: '', points: [{ offeredRate: 10, summary: summary(200) }, { offeredRate: 20, summary: summary(900) }] },
+    {
+      system: 'k8s-round-robin',
+      note: '',
+      points: [
+        { offeredRate: 10, summary: summary(100), cpuBusy: 0.5 },
+        { offeredRate: 20, summary: summary(5000), cpuBusy: 0.9 },
+      ],
+    },
+    {
+      system: 'llm-d-like',
+      note: '',
+      points: [
+        { offeredRate: 10, summary: summary(200) },
+        { offeredRate: 20, summary: summary(900) },
+      ],
+    },
   ],
 };
 

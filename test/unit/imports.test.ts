@@ -135,8 +135,14 @@ const sameFiles = (a: readonly string[], b: readonly string[]): boolean => a.len
 describe('imports - the rules of the product folders', () => {
   test('imports - the reader finds the product files and their imports', () => {
     assert.ok(files.length > 50, `only ${files.length} files read`);
-    assert.ok(imports.some((i) => i.from === 'cli/main.ts' && i.to === 'cli/dev.ts'), 'a dynamic import is read');
-    assert.ok(imports.some((i) => i.typeOnly), 'type-only imports are told apart');
+    assert.ok(
+      imports.some((i) => i.from === 'cli/main.ts' && i.to === 'cli/dev.ts'),
+      'a dynamic import is read',
+    );
+    assert.ok(
+      imports.some((i) => i.typeOnly),
+      'type-only imports are told apart',
+    );
     for (const i of imports.filter((x) => x.ours)) assert.ok(existsSync(join(ROOT, i.to)), `${i.from} imports ${i.to}, which does not exist`);
   });
 
@@ -146,12 +152,20 @@ describe('imports - the rules of the product folders', () => {
 
   test('imports - no value import cycle (apart from the known ones listed in this file)', () => {
     const unknown = valueCycles().filter((c) => !KNOWN_CYCLES.some((k) => sameFiles(k.files, c)));
-    assert.deepEqual(unknown.map((c) => (c.length === 1 ? `${c[0]} imports itself` : c.join(' ↔ '))), []);
+    assert.deepEqual(
+      unknown.map((c) => (c.length === 1 ? `${c[0]} imports itself` : c.join(' ↔ '))),
+      [],
+    );
   });
 
   for (const k of KNOWN_CYCLES) {
     test(`imports - the known cycle ${k.files.join(' ↔ ')} is broken`, { todo: k.todo }, () => {
-      assert.equal(valueCycles().find((c) => sameFiles(k.files, c))?.join(' ↔ '), undefined);
+      assert.equal(
+        valueCycles()
+          .find((c) => sameFiles(k.files, c))
+          ?.join(' ↔ '),
+        undefined,
+      );
     });
   }
 });

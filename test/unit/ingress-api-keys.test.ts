@@ -7,7 +7,10 @@ const FILE = ['# keys for the router', '', 'alice:sk-alice-0123456789abcdef', ' 
 describe('api-keys', () => {
   test('api-keys - names from the file, key-<line> for bare keys; comments and blanks ignored', () => {
     const e = parseApiKeys(FILE, 'keys.txt');
-    assert.deepEqual(e.map((x) => x.name), ['alice', 'key-4', 'bob']);
+    assert.deepEqual(
+      e.map((x) => x.name),
+      ['alice', 'key-4', 'bob'],
+    );
   });
 
   test('api-keys - only digests are held, never the keys', () => {
@@ -22,7 +25,8 @@ describe('api-keys', () => {
     assert.equal(k.match('sk-alice-0123456789abcdef'), 'alice');
     assert.equal(k.match('sk-bare-0123456789abcdef'), 'key-4');
     assert.equal(k.match('sk-bob-0123456789abcdef'), 'bob');
-    for (const bad of [null, '', 'sk-alice-0123456789abcde', 'sk-alice-0123456789abcdef0', 'SK-ALICE-0123456789ABCDEF', 'alice:sk-alice-0123456789abcdef', 'x'.repeat(10_000)]) assert.equal(k.match(bad), null, String(bad));
+    for (const bad of [null, '', 'sk-alice-0123456789abcde', 'sk-alice-0123456789abcdef0', 'SK-ALICE-0123456789ABCDEF', 'alice:sk-alice-0123456789abcdef', 'x'.repeat(10_000)])
+      assert.equal(k.match(bad), null, String(bad));
   });
 
   test('api-keys - bearer tokens: scheme case-insensitive, nothing else accepted', () => {
@@ -44,7 +48,10 @@ describe('api-keys', () => {
   ];
   for (const [what, text, re] of BAD) {
     test(`api-keys - ${what} is refused with a message naming the file`, () => {
-      assert.throws(() => parseApiKeys(text, '/etc/llmr/keys'), (e: unknown) => e instanceof Error && e.message.startsWith('/etc/llmr/keys') && re.test(e.message) && !/sk-/.test(e.message));
+      assert.throws(
+        () => parseApiKeys(text, '/etc/llmr/keys'),
+        (e: unknown) => e instanceof Error && e.message.startsWith('/etc/llmr/keys') && re.test(e.message) && !/sk-/.test(e.message),
+      );
     });
   }
 });

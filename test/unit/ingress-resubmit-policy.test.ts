@@ -42,7 +42,15 @@ describe('ingress resubmit policy', () => {
   });
 
   test('ingress resubmit policy - answers and timeouts are final', () => {
-    const final: ErrorCode[] = ['LLMR_ERR_NO_WORKER', 'LLMR_ERR_STREAM_IDLE', 'LLMR_ERR_DEADLINE', 'LLMR_ERR_UPSTREAM_TIMEOUT', 'LLMR_ERR_NO_SCHEDULER', 'LLMR_ERR_SHUTTING_DOWN', 'LLMR_ERR_BODY_TOO_LARGE'];
+    const final: ErrorCode[] = [
+      'LLMR_ERR_NO_WORKER',
+      'LLMR_ERR_STREAM_IDLE',
+      'LLMR_ERR_DEADLINE',
+      'LLMR_ERR_UPSTREAM_TIMEOUT',
+      'LLMR_ERR_NO_SCHEDULER',
+      'LLMR_ERR_SHUTTING_DOWN',
+      'LLMR_ERR_BODY_TOO_LARGE',
+    ];
     for (const code of final) assert.deepEqual(policy(clock()).next(errors[code]('x'), false), { kind: 'fail' }, code);
   });
 

@@ -118,7 +118,10 @@ describe('routing-key', () => {
 
   test('routing-key - a hashed value still routes the same way every time, apart from other values', () => {
     const keys = UNSAFE.map((v) => routingKey(NONE, { session_id: v }));
-    assert.deepEqual(keys, UNSAFE.map((v) => routingKey(NONE, { session_id: v })));
+    assert.deepEqual(
+      keys,
+      UNSAFE.map((v) => routingKey(NONE, { session_id: v })),
+    );
     assert.equal(new Set(keys).size, UNSAFE.length);
     assert.notEqual(routingKey(NONE, { session_id: 'a\nb' }), routingKey(NONE, { user: 'a\nb' }));
   });

@@ -25,7 +25,11 @@ describe('loadgen arrivals', () => {
     });
   }
 
-  for (const [rate, burstiness] of [[10, 1], [50, 0.5], [4, 3]] as const) {
+  for (const [rate, burstiness] of [
+    [10, 1],
+    [50, 0.5],
+    [4, 3],
+  ] as const) {
     test(`arrivals - rate ${rate} with burstiness ${burstiness}: mean gap 1/rate, CV 1/√burstiness`, () => {
       const gap = interArrivalMs(rate, burstiness, mulberry32(5));
       const m = moments(Array.from({ length: N }, gap));
@@ -49,7 +53,10 @@ describe('loadgen arrivals', () => {
 
   test('arrivals - an infinite rate makes everything due at once (the closed loop then comes from the cap)', () => {
     const it = arrivalTimes({ requestRate: Number.POSITIVE_INFINITY, burstiness: 1 }, mulberry32(1));
-    assert.deepEqual(Array.from({ length: 5 }, () => it.next().value), [0, 0, 0, 0, 0]);
+    assert.deepEqual(
+      Array.from({ length: 5 }, () => it.next().value),
+      [0, 0, 0, 0, 0],
+    );
   });
 
   test('arrivals - bad load shapes are rejected, good ones frozen', () => {

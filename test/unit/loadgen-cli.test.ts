@@ -6,7 +6,25 @@ import { parseCli, UsageError } from '../../bench/loadgen/cli.ts';
 const BASE = ['--base-url', 'http://127.0.0.1:8000'];
 
 test('cli - random flags, rate and burstiness map onto the run spec', () => {
-  const o = parseCli([...BASE, '--model', 'm', '--random-input-len', '100', '--random-range-ratio', '0.2', '--endpoint', 'chat', '--request-rate', '5', '--burstiness', '0.5', '--num-prompts', '10', '--seed', '3'])!;
+  const o = parseCli([
+    ...BASE,
+    '--model',
+    'm',
+    '--random-input-len',
+    '100',
+    '--random-range-ratio',
+    '0.2',
+    '--endpoint',
+    'chat',
+    '--request-rate',
+    '5',
+    '--burstiness',
+    '0.5',
+    '--num-prompts',
+    '10',
+    '--seed',
+    '3',
+  ])!;
   assert.deepEqual(o.run.workload, { kind: 'random', route: 'chat', inputLen: 100, rangeRatio: 0.2 });
   assert.equal(o.run.requestRate, 5);
   assert.equal(o.run.burstiness, 0.5);
@@ -16,7 +34,26 @@ test('cli - random flags, rate and burstiness map onto the run spec', () => {
 });
 
 test('cli - multi_turn and shared_prefix flags, inf rate, concurrency, metadata', () => {
-  const mt = parseCli([...BASE, '--workload', 'multi_turn', '--mt-sessions', '4', '--mt-turns', '3', '--mt-shared-system', '--max-concurrency', '4', '--request-rate', 'inf', '--duration-s', '5', '--metadata', 'system=rr', '--result-dir', '/tmp/x'])!;
+  const mt = parseCli([
+    ...BASE,
+    '--workload',
+    'multi_turn',
+    '--mt-sessions',
+    '4',
+    '--mt-turns',
+    '3',
+    '--mt-shared-system',
+    '--max-concurrency',
+    '4',
+    '--request-rate',
+    'inf',
+    '--duration-s',
+    '5',
+    '--metadata',
+    'system=rr',
+    '--result-dir',
+    '/tmp/x',
+  ])!;
   assert.deepEqual(mt.run.workload, { kind: 'multi_turn', sessions: 4, turns: 3, sharedSystemPrompt: true });
   assert.equal(mt.run.requestRate, Number.POSITIVE_INFINITY);
   assert.equal(mt.run.maxConcurrency, 4);
@@ -42,5 +79,10 @@ test('cli - bad or misplaced flags are usage errors naming the flag', () => {
     [['--base-url', 'http://h:1/v1'], /origin/],
     [[...BASE, '--bogus'], /bogus/],
   ];
-  for (const [argv, re] of bad) assert.throws(() => parseCli(argv), (e: unknown) => e instanceof UsageError && re.test(e.message), argv.join(' '));
+  for (const [argv, re] of bad)
+    assert.throws(
+      () => parseCli(argv),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+      argv.join(' '),
+    );
 });

@@ -19,8 +19,16 @@ const B = outcome({ ttftMs: 30, itlMs: [], e2eMs: 30, tpotMs: tpotMs(30, 30, 1),
 const F = outcome({ ok: false, ttftMs: 0, e2eMs: 120_000, promptTokens: 999, outputTokens: 0, sentAtMs: 10 });
 
 const VLLM_KEYS = [
-  'duration', 'completed', 'failed', 'total_input_tokens', 'total_output_tokens', 'request_throughput', 'output_throughput',
-  'total_token_throughput', 'max_output_tokens_per_s', 'max_concurrent_requests',
+  'duration',
+  'completed',
+  'failed',
+  'total_input_tokens',
+  'total_output_tokens',
+  'request_throughput',
+  'output_throughput',
+  'total_token_throughput',
+  'max_output_tokens_per_s',
+  'max_concurrent_requests',
   ...METRICS.flatMap((m) => ['mean', 'median', 'std', 'p99', 'p50'].map((s) => `${s}_${m}_ms`)),
   'mean_cached_tokens',
 ];
@@ -93,7 +101,15 @@ describe('loadgen report', () => {
   test('report - the table has vLLM rows and a section per latency', () => {
     const t = summaryTable(result.summary);
     assert.match(t, /^\| Serving Benchmark Result \| \|\n\|:---\|---:\|/);
-    for (const row of ['| Successful requests | 2 |', '| Failed requests | 1 |', '| Benchmark duration (s) | 2.00 |', '| Request throughput (req/s) | 1.00 |', '| Mean TTFT (ms) | 20.00 |', '| P99 ITL (ms) | 8.96 |', '| Mean cached prompt tokens | 32.00 |'])
+    for (const row of [
+      '| Successful requests | 2 |',
+      '| Failed requests | 1 |',
+      '| Benchmark duration (s) | 2.00 |',
+      '| Request throughput (req/s) | 1.00 |',
+      '| Mean TTFT (ms) | 20.00 |',
+      '| P99 ITL (ms) | 8.96 |',
+      '| Mean cached prompt tokens | 32.00 |',
+    ])
       assert.ok(t.includes(row), row);
     for (const h of ['Time to First Token', 'Time per Output Token (excl. 1st token)', 'Inter-token Latency', 'End-to-end Latency']) assert.ok(t.includes(`| **${h}** |  |`), h);
   });

@@ -95,7 +95,13 @@ describe('loadgen workloads', () => {
 
   test('random - a prefix length gives every prompt the same first tokens', () => {
     const items = take({ kind: 'random', inputLen: 30, outputLen: 4, prefixLen: 32 }, 10);
-    const heads = new Set(items.map((i) => tokenize(i.body.prompt as string).slice(0, 32).join(',')));
+    const heads = new Set(
+      items.map((i) =>
+        tokenize(i.body.prompt as string)
+          .slice(0, 32)
+          .join(','),
+      ),
+    );
     const tails = new Set(items.map((i) => (i.body.prompt as string).split(' ').slice(32).join(' ')));
     assert.equal(heads.size, 1);
     assert.equal(tails.size, 10);
@@ -143,7 +149,10 @@ describe('loadgen multi_turn', () => {
       assert.equal(item.turn, 0);
       assert.deepEqual(item.headers, { [SESSION_HEADER]: item.sessionId });
       const msgs = item.body.messages as ChatMessageLike[];
-      assert.deepEqual(msgs.map((m) => m.role), ['system', 'user']);
+      assert.deepEqual(
+        msgs.map((m) => m.role),
+        ['system', 'user'],
+      );
       assert.equal(tokenize(msgs[0]!.content).length, 40);
       assert.equal(tokenize(msgs[1]!.content).length, 12);
       assert.equal(item.inputTokens, serverTokens(item));
@@ -173,9 +182,15 @@ describe('loadgen multi_turn', () => {
       seen.push(it);
       src.complete(it, answer(it));
     }
-    assert.deepEqual(seen.map((i) => i.turn), [0, 1, 2]);
+    assert.deepEqual(
+      seen.map((i) => i.turn),
+      [0, 1, 2],
+    );
     assert.equal(new Set(seen.map((i) => i.sessionId)).size, 1);
-    assert.deepEqual(seen.map((i) => (i.body.messages as unknown[]).length), [2, 4, 6]);
+    assert.deepEqual(
+      seen.map((i) => (i.body.messages as unknown[]).length),
+      [2, 4, 6],
+    );
     const fresh = src.next()!;
     assert.equal(fresh.turn, 0);
     assert.notEqual(fresh.sessionId, seen[0]!.sessionId);
@@ -207,6 +222,9 @@ describe('loadgen multi_turn', () => {
     assert.equal(systems(true).size, 1);
     assert.equal(systems(false).size, 4);
     const none = createSource(resolveWorkload({ ...MT, systemPromptLen: 0 }), { model: MODEL, seed: 1 }).next()!;
-    assert.deepEqual((none.body.messages as ChatMessageLike[]).map((m) => m.role), ['user']);
+    assert.deepEqual(
+      (none.body.messages as ChatMessageLike[]).map((m) => m.role),
+      ['user'],
+    );
   });
 });

@@ -55,7 +55,7 @@ describe('sched-sync', () => {
     assert.equal(decodeSyncMessage(Uint8Array.of(0x7b, 0xff, 0x7d)), null);
   });
 
-  test('sched-sync - a tracker\'s snapshot encodes to the JSON it always had and decodes back', () => {
+  test("sched-sync - a tracker's snapshot encodes to the JSON it always had and decodes back", () => {
     const t = new InflightTracker('s1', () => 42);
     t.start('w1', 100, 20);
     t.inc('w2');

@@ -121,8 +121,7 @@ describe('subjects', () => {
 
   test('subjects - heartbeat and cancel subjects parse back to their tokens', () => {
     assert.deepEqual(parseHeartbeatSubject(subjects.heartbeat('eu-west', 'agent-1', 'w1')), { region: 'eu-west', agent: 'agent-1', worker: 'w1' });
-    for (const bad of ['llm.v1.hb.r.w', 'llm.v1.hb.r.a.w.x', 'llm.v2.hb.r.a.w', 'llm.v1.hb.ping', 'llm.v1.hb.r.a.', 'llm.v1.kv.r.a.w'])
-      assert.equal(parseHeartbeatSubject(bad), null, bad);
+    for (const bad of ['llm.v1.hb.r.w', 'llm.v1.hb.r.a.w.x', 'llm.v2.hb.r.a.w', 'llm.v1.hb.ping', 'llm.v1.hb.r.a.', 'llm.v1.kv.r.a.w']) assert.equal(parseHeartbeatSubject(bad), null, bad);
     assert.equal(ingressOfCancelSubject(subjects.cancel('s', 'ing-1')), 'ing-1');
     assert.equal(ingressOfCancelSubject('llm.v1.cancel.s.'), null);
   });

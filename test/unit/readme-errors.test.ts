@@ -19,6 +19,6 @@ test('readme errors - the README lists no code that does not exist', () => {
   assert.deepEqual(stale, []);
 });
 
-test('readme errors - the README states each code\'s status', () => {
+test("readme errors - the README states each code's status", () => {
   for (const c of ERROR_CODES) assert.equal(rows.get(c), ERROR_DEFS[c].status, c);
 });

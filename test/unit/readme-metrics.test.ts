@@ -28,10 +28,16 @@ function registered(): Set<string> {
 }
 
 test('readme metrics - every registered metric is documented', () => {
-  assert.deepEqual([...registered()].filter((n) => !documented.has(n)), []);
+  assert.deepEqual(
+    [...registered()].filter((n) => !documented.has(n)),
+    [],
+  );
 });
 
 test('readme metrics - the README documents no metric that does not exist', () => {
   const names = registered();
-  assert.deepEqual([...documented].filter((n) => !names.has(n)), []);
+  assert.deepEqual(
+    [...documented].filter((n) => !names.has(n)),
+    [],
+  );
 });

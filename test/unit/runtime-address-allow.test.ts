@@ -28,7 +28,11 @@ describe('allow list', () => {
 
   test('allow list - a malformed CIDR is refused, naming it', () => {
     for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0/8', 'host/8', '10.0.0.0/8/8', '10.0.0.0/-1']) {
-      assert.throws(() => new AllowList([bad]), (e: Error) => e instanceof RangeError && e.message.includes(JSON.stringify(bad)), bad);
+      assert.throws(
+        () => new AllowList([bad]),
+        (e: Error) => e instanceof RangeError && e.message.includes(JSON.stringify(bad)),
+        bad,
+      );
     }
     assert.throws(() => new AllowList([]), RangeError);
   });
@@ -47,7 +51,7 @@ describe('allow list', () => {
     for (const bad of ['', ',', '10.0.0.0/33', 'example.com', '300.1.1.1']) assert.throws(() => parseAllowList(bad), RangeError, bad);
   });
 
-  test('allow list - the host of a URL (a worker\'s address in a heartbeat)', () => {
+  test("allow list - the host of a URL (a worker's address in a heartbeat)", () => {
     const a = parseAllowList('127.0.0.0/8,::1/128');
     assert.equal(a.allowsAddress('http://127.0.0.1:8000/v1'), true);
     assert.equal(a.allowsAddress('https://[::1]:8443'), true);

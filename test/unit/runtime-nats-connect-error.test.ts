@@ -26,7 +26,10 @@ describe('runtime-nats-connect-error', () => {
       [coded('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'), /not accepted/],
       [coded('CERT_HAS_EXPIRED', 'certificate has expired'), /not accepted/],
       [coded('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"), /not accepted/],
-      [new errors.ConnectionError('x', { cause: coded('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'error:0A000412:SSL routines::sslv3 alert bad certificate\nmore') }), /TLS handshake failed .*alert bad certificate\).*client certificate/],
+      [
+        new errors.ConnectionError('x', { cause: coded('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'error:0A000412:SSL routines::sslv3 alert bad certificate\nmore') }),
+        /TLS handshake failed .*alert bad certificate\).*client certificate/,
+      ],
       [coded('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'), /TLS handshake failed/],
       [new errors.AuthorizationError('Authorization Violation'), /refused the credentials \(Authorization Violation\)/],
       [new errors.UserAuthenticationExpiredError('User Authentication Expired'), /refused the credentials/],

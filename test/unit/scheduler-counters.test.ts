@@ -31,7 +31,15 @@ describe('scheduler-counters', () => {
   test('scheduler-counters - a fresh replica has counted nothing', () => {
     const c = new SchedulerCounters();
     assert.deepEqual(
-      { accepted: c.accepted, completed: c.completed, failed: c.failed, cancelled: c.cancelled, heartbeats: c.heartbeats, heartbeatsInvalid: c.heartbeatsInvalid, malformedRequests: c.malformedRequests },
+      {
+        accepted: c.accepted,
+        completed: c.completed,
+        failed: c.failed,
+        cancelled: c.cancelled,
+        heartbeats: c.heartbeats,
+        heartbeatsInvalid: c.heartbeatsInvalid,
+        malformedRequests: c.malformedRequests,
+      },
       { accepted: 0, completed: 0, failed: 0, cancelled: 0, heartbeats: 0, heartbeatsInvalid: 0, malformedRequests: 0 },
     );
     assert.deepEqual(c.decisions, { disaggregate: 0, short_prompt: 0, prefill_saturated: 0, decode_sooner: 0, no_prefill_worker: 0 });
@@ -82,7 +90,7 @@ describe('scheduler-counters', () => {
     assert.deepEqual(await scraped(m, 'llm_router_heartbeats_total'), { accepted: 1, future: 1 });
     assert.deepEqual(await scraped(m, 'llm_router_cancels_total'), { '': 1 });
     assert.deepEqual(await scraped(m, 'llm_router_pd_decisions_total'), { 'm1/decode_sooner': 1 });
-    assert.equal(c.decisions.decode_sooner, 1, 'dispatch\'s decision events land in the same counters');
+    assert.equal(c.decisions.decode_sooner, 1, "dispatch's decision events land in the same counters");
     // A second scrape shows the same numbers, not twice them.
     c.countCancelled();
     assert.deepEqual(await scraped(m, 'llm_router_cancels_total'), { '': 2 });

@@ -61,7 +61,13 @@ describe('hash-ring', () => {
   test('hash-ring - a leaving worker moves only its own keys', () => {
     const ids = workers(10);
     const before = owners(new HashRing(ids, 160), keys(5000));
-    const after = owners(new HashRing(ids.filter((w) => w !== 'w3'), 160), keys(5000));
+    const after = owners(
+      new HashRing(
+        ids.filter((w) => w !== 'w3'),
+        160,
+      ),
+      keys(5000),
+    );
     for (const [k, w] of before) {
       if (w !== 'w3') assert.equal(after.get(k), w, `${k} moved from ${w}`);
       else assert.notEqual(after.get(k), 'w3');

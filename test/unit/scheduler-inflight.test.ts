@@ -5,7 +5,12 @@ import { InflightTracker } from '../../scheduler/inflight.ts';
 
 function clock(start = 50_000) {
   let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
+  return {
+    now: () => t,
+    advance: (ms: number): void => {
+      t += ms;
+    },
+  };
 }
 
 const msg = (from: string, full: boolean, counts: Record<string, number>, sentAt = 0): SyncMessage => ({ from, full, counts, sentAt });
@@ -124,7 +129,7 @@ describe('inflight', () => {
     assert.equal(t.total('w1'), 2, 'a forgotten peer that speaks again is counted again');
   });
 
-  test('inflight - a request\'s prompt tokens count until its first byte, then its KV while it decodes', () => {
+  test("inflight - a request's prompt tokens count until its first byte, then its KV while it decodes", () => {
     const t = new InflightTracker('s1', clock().now);
     const a = t.start('w1', 1000, 1200);
     assert.deepEqual(t.tokens('w1'), { prefill: 1000, decode: 0 });

@@ -21,7 +21,16 @@ describe('scheduler-options', () => {
     const o = validateSchedulerOptions(GOOD);
     assert.deepEqual(o, GOOD);
     assert.ok(Object.isFrozen(o) && Object.isFrozen(o.upstream) && Object.isFrozen(o.pd.decider));
-    for (const v of [SCHEDULER_DEFAULTS, SCHEDULER_DEFAULTS.upstream, SCHEDULER_DEFAULTS.retry, SCHEDULER_DEFAULTS.pd, SCHEDULER_DEFAULTS.pd.decider, SCHEDULER_DEFAULTS.breaker, SCHEDULER_DEFAULTS.heartbeat]) assert.ok(Object.isFrozen(v));
+    for (const v of [
+      SCHEDULER_DEFAULTS,
+      SCHEDULER_DEFAULTS.upstream,
+      SCHEDULER_DEFAULTS.retry,
+      SCHEDULER_DEFAULTS.pd,
+      SCHEDULER_DEFAULTS.pd.decider,
+      SCHEDULER_DEFAULTS.breaker,
+      SCHEDULER_DEFAULTS.heartbeat,
+    ])
+      assert.ok(Object.isFrozen(v));
   });
 
   test('scheduler-options - boundary values and the optional fields are accepted', () => {
@@ -107,21 +116,32 @@ describe('scheduler-options', () => {
     assert.deepEqual(o.modelPolicies, {});
   });
 
-  test('scheduler-options - the CLI\'s flags land in their fields', async () => {
+  test("scheduler-options - the CLI's flags land in their fields", async () => {
     const f = await flags([
-      '--region', 'eu',
-      '--policy', 'least_load',
-      '--model-policy', 'm=llmd',
-      '--retry-max-attempts', '2',
-      '--connect-timeout-ms', '700',
-      '--upstream-headers-timeout-ms', '800',
-      '--upstream-body-timeout-ms', '900',
-      '--missed-beats', '4',
-      '--pd-local-margin-tokens', '-1',
+      '--region',
+      'eu',
+      '--policy',
+      'least_load',
+      '--model-policy',
+      'm=llmd',
+      '--retry-max-attempts',
+      '2',
+      '--connect-timeout-ms',
+      '700',
+      '--upstream-headers-timeout-ms',
+      '800',
+      '--upstream-body-timeout-ms',
+      '900',
+      '--missed-beats',
+      '4',
+      '--pd-local-margin-tokens',
+      '-1',
       '--pd-strict',
       '--no-circuit-breaker',
-      '--shutdown-grace-ms', '5',
-      '--worker-allow', '10.0.0.0/8',
+      '--shutdown-grace-ms',
+      '5',
+      '--worker-allow',
+      '10.0.0.0/8',
     ]);
     const o = validateSchedulerOptions(schedulerOptionsFromFlags(f, 'sched-1', 'key'));
     assert.equal(o.region, 'eu');

@@ -22,7 +22,13 @@ test('pd decider - a prompt mostly cached on the decode worker stays there', () 
 });
 
 test('pd decider - when every prefill worker is saturated (queue or KV) the decode worker computes the prompt', () => {
-  assert.equal(decide(C, 2000, 0, [{ ...idle, waiting: 10, inflight: 6 }, { ...idle, kvUsage: 0.96 }]), 'prefill_saturated');
+  assert.equal(
+    decide(C, 2000, 0, [
+      { ...idle, waiting: 10, inflight: 6 },
+      { ...idle, kvUsage: 0.96 },
+    ]),
+    'prefill_saturated',
+  );
   assert.equal(decide(C, 2000, 0, [{ ...idle, waiting: 10, inflight: 6 }, idle]), 'disaggregate', 'one with room is enough');
 });
 

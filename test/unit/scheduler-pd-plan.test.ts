@@ -23,7 +23,12 @@ describe('pd plan', () => {
     ['a saturated prefill pool: the decode worker computes the prompt', { ...LONG, prefill: [saturated] }, { legs: 'whole', decision: 'prefill_saturated' }],
     ['a prefill pool queued a step beyond the decode worker loses to it', { ...LONG, prefill: [{ ...idle, queuedTokens: 10_000 }] }, { legs: 'whole', decision: 'decode_sooner' }],
     ['no prefill worker: whole on decode; strict refuses', { ...LONG, prefill: [] }, { legs: 'whole', decision: 'no_prefill_worker' }, { legs: 'none', decision: 'no_prefill_worker' }],
-    ['a decode worker without a connector cannot take KV: whole; strict refuses', { ...LONG, connector: null }, { legs: 'whole', decision: 'no_prefill_worker' }, { legs: 'none', decision: 'no_prefill_worker' }],
+    [
+      'a decode worker without a connector cannot take KV: whole; strict refuses',
+      { ...LONG, connector: null },
+      { legs: 'whole', decision: 'no_prefill_worker' },
+      { legs: 'none', decision: 'no_prefill_worker' },
+    ],
     ['a consumer-only decode worker takes a short prompt disaggregated', { ...P2P_CONSUMER, promptTokens: 5 }, { legs: 'pd', decision: 'disaggregate' }],
     ['a consumer-only decode worker takes a prompt disaggregated even to a saturated pool', { ...P2P_CONSUMER, prefill: [saturated] }, { legs: 'pd', decision: 'disaggregate' }],
     ['a consumer-only decode worker with no prefill worker cannot serve, strict or not', { ...P2P_CONSUMER, prefill: [] }, { legs: 'none', decision: 'no_prefill_worker' }],

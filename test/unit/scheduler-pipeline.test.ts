@@ -29,7 +29,14 @@ describe('pipeline and llm-d scorers', () => {
   });
 
   test('pipeline - weighted sum, max score, and an explain record', () => {
-    const p = pipelinePolicy('t', { filters: [], scorers: [{ scorer: queueScorer, weight: 1 }, { scorer: prefixScorer, weight: 3 }], picker: maxScorePicker });
+    const p = pipelinePolicy('t', {
+      filters: [],
+      scorers: [
+        { scorer: queueScorer, weight: 1 },
+        { scorer: prefixScorer, weight: 3 },
+      ],
+      picker: maxScorePicker,
+    });
     const c = [cand('idle'), cand('warm', { waiting: 4 })];
     // warm: queue 0 + prefix 1×3 = 3 beats idle: 1 + 0.
     assert.equal(p.pick(c, req({ warm: 1 }), ctx)?.worker.id, 'warm');

@@ -282,7 +282,10 @@ describe('policies', () => {
       const first = new Map<string, string>();
       for (let round = 0; round < 3; round++) {
         for (let k = 0; k < 50; k++) {
-          for (const [model, cands] of [['ma', a], ['mb', b]] as const) {
+          for (const [model, cands] of [
+            ['ma', a],
+            ['mb', b],
+          ] as const) {
             const id = p.pick(cands, req(`k${k}`, model), { random: () => 0 })!.worker.id;
             const seen = first.get(`${model}/${k}`);
             if (seen === undefined) first.set(`${model}/${k}`, id);
@@ -318,7 +321,11 @@ describe('policies', () => {
       const n = 4;
       const key = 'session:hot';
       const owner = Number(ch.pick(fleet(n), req(key), { random: () => 0 })!.worker.id.slice(1));
-      const withOwnerLoad = (l: number): Candidate[] => fleet(n, Array.from({ length: n }, (_, i) => (i === owner ? l : 4)));
+      const withOwnerLoad = (l: number): Candidate[] =>
+        fleet(
+          n,
+          Array.from({ length: n }, (_, i) => (i === owner ? l : 4)),
+        );
       // Others carry 4 each. The bound is ceil(1.25 × (total + 1) / n).
       for (let l = 0; l <= 12; l++) {
         const total = 4 * (n - 1) + l;
@@ -449,7 +456,17 @@ describe('policies', () => {
     });
 
     test('policies - least_load breaks ties at random and by requests in flight', () => {
-      const even = tally(leastLoad(), loaded([[0, 0], [0, 0], [0, 0], [0, 0]]), 4000, () => null);
+      const even = tally(
+        leastLoad(),
+        loaded([
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [0, 0],
+        ]),
+        4000,
+        () => null,
+      );
       assert.ok(chiSquare(even.values(), 1000) < 16.27, `uniform over ties: ${[...even.values()].join(', ')}`);
       const c = loaded(
         [

@@ -28,14 +28,12 @@ const TYPES: [string, PolicyConfig, string, Record<Pool, string>][] = [
     'org/other',
     { whole: 'power_of_two', prefill: 'power_of_two', decode: 'bounded_load' },
   ],
-  ...['toString', 'constructor', '__proto__', 'hasOwnProperty'].map(
-    (model): [string, PolicyConfig, string, Record<Pool, string>] => [
-      `a model named ${model} gets the default`,
-      { policy: 'random', modelPolicies: { other: 'round_robin' } },
-      model,
-      { whole: 'random', prefill: 'random', decode: 'random' },
-    ],
-  ),
+  ...['toString', 'constructor', '__proto__', 'hasOwnProperty'].map((model): [string, PolicyConfig, string, Record<Pool, string>] => [
+    `a model named ${model} gets the default`,
+    { policy: 'random', modelPolicies: { other: 'round_robin' } },
+    model,
+    { whole: 'random', prefill: 'random', decode: 'random' },
+  ]),
 ];
 
 function cands(n: number): Candidate[] {

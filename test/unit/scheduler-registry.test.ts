@@ -9,7 +9,12 @@ const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 /** A fake clock the test moves by hand. */
 function clock(start = 1_000_000) {
   let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
+  return {
+    now: () => t,
+    advance: (ms: number): void => {
+      t += ms;
+    },
+  };
 }
 
 const hb = (id: string, over: Partial<Heartbeat> = {}): Heartbeat => heartbeat(id, { models: [MODEL], ...over });
@@ -203,7 +208,13 @@ describe('registry', () => {
     assert.ok(r.knows(MODEL));
     assert.ok(r.knows('m3'), 'known though unavailable: 503, not 404');
     assert.ok(!r.knows('nope'));
-    assert.deepEqual(r.models(), new Map([[MODEL, 2], ['m2', 1]]));
+    assert.deepEqual(
+      r.models(),
+      new Map([
+        [MODEL, 2],
+        ['m2', 1],
+      ]),
+    );
   });
 
   test('registry - asking for unknown models does not grow the cache', () => {
@@ -219,8 +230,20 @@ test('registry - a model stays known for a while after its last worker left (503
   let now = 0;
   const r = new Registry({ now: () => now, modelMemoryMs: 1000 });
   r.upsert({
-    v: 1, id: 'w', agent: 'a', url: 'http://h:1', region: 'r', models: ['m'], role: 'both', connector: { kind: 'none' }, state: 'ready',
-    load: { running: 0, waiting: 0, kvUsage: 0 }, kv: { blockSize: 16, numBlocks: 1 }, seq: 1, sentAt: 1, intervalMs: 100,
+    v: 1,
+    id: 'w',
+    agent: 'a',
+    url: 'http://h:1',
+    region: 'r',
+    models: ['m'],
+    role: 'both',
+    connector: { kind: 'none' },
+    state: 'ready',
+    load: { running: 0, waiting: 0, kvUsage: 0 },
+    kv: { blockSize: 16, numBlocks: 1 },
+    seq: 1,
+    sentAt: 1,
+    intervalMs: 100,
   });
   now = 400;
   assert.deepEqual(r.expire(), ['w']);

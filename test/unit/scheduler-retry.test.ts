@@ -22,8 +22,14 @@ describe('retry', () => {
   ];
   for (const [n, cap] of CAPS) {
     test(`retry - retry ${n} waits in [0, ${cap}) ms (full jitter)`, () => {
-      assert.equal(backoffMs(n, O, () => 0), 0);
-      assert.equal(backoffMs(n, O, () => 0.5), cap / 2);
+      assert.equal(
+        backoffMs(n, O, () => 0),
+        0,
+      );
+      assert.equal(
+        backoffMs(n, O, () => 0.5),
+        cap / 2,
+      );
       const top = backoffMs(n, O, () => ALMOST_ONE);
       assert.ok(top < cap && top > cap * 0.999, `top ${top}`);
       const rnd = mulberry32(n);
@@ -35,8 +41,14 @@ describe('retry', () => {
   }
 
   test('retry - n below 1 is treated as the first retry', () => {
-    assert.equal(backoffMs(0, O, () => 0.5), 50);
-    assert.equal(backoffMs(-3, O, () => 0.5), 50);
+    assert.equal(
+      backoffMs(0, O, () => 0.5),
+      50,
+    );
+    assert.equal(
+      backoffMs(-3, O, () => 0.5),
+      50,
+    );
   });
 
   test('retry - the mean wait is half the cap', () => {
@@ -48,7 +60,10 @@ describe('retry', () => {
   });
 
   test('retry - a huge multiplier is still capped', () => {
-    assert.equal(backoffMs(1000, { ...O, multiplier: 10 }, () => 0.5), 500);
+    assert.equal(
+      backoffMs(1000, { ...O, multiplier: 10 }, () => 0.5),
+      500,
+    );
   });
 
   test('retry - sleep resolves false at once when already aborted', async () => {

@@ -20,7 +20,7 @@ test('usage scan - reads the usage object of a stream, however it is cut', () =>
 });
 
 test('usage scan - without usage, counts the events that carry a choice', () => {
-  const noUsage = ['a', 'b', 'c'].map(token).join('') + event({ choices: [] }) + 'data: [DONE]\n\n';
+  const noUsage = `${['a', 'b', 'c'].map(token).join('') + event({ choices: [] })}data: [DONE]\n\n`;
   for (const size of [1, 4, 9, 1000]) assert.deepEqual(scan(noUsage, size), { promptTokens: 0, completionTokens: 3 }, `pieces of ${size}`);
 });
 

@@ -185,10 +185,10 @@ describe('block-pool', () => {
     assert.deepEqual(pool.allocate(1), [b]);
   });
 
-  test('block-pool - release frees a request\'s tail blocks first, so its prefix is evicted last', () => {
+  test("block-pool - release frees a request's tail blocks first, so its prefix is evicted last", () => {
     const pool = new BlockPool(3);
     const ids = pool.allocate(3)!;
-    ids.forEach((id, i) => pool.register(id, BigInt(i + 1)));
+    for (const [i, id] of ids.entries()) pool.register(id, BigInt(i + 1));
     pool.release(ids);
     // Eviction order follows release order: last block first, first block last.
     assert.deepEqual(pool.allocate(1), [ids[2]]);
@@ -211,7 +211,7 @@ describe('block-pool', () => {
   test('block-pool - resetPrefixCache forgets every hash and frees evictable blocks', () => {
     const pool = new BlockPool(4);
     const ids = pool.allocate(3)!;
-    ids.forEach((id, i) => pool.register(id, BigInt(i + 1)));
+    for (const [i, id] of ids.entries()) pool.register(id, BigInt(i + 1));
     pool.release([ids[2]!]); // evictable
     pool.resetPrefixCache();
     assert.equal(pool.numCached, 0);

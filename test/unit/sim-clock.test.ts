@@ -39,7 +39,10 @@ describe('clock', () => {
     const delays = Array.from({ length: 200 }, (_, i) => (i * 7919) % 101);
     for (const d of delays) c.after(d, () => fired.push(c.now()));
     c.run();
-    assert.deepEqual(fired, delays.slice().sort((a, b) => a - b));
+    assert.deepEqual(
+      fired,
+      delays.slice().sort((a, b) => a - b),
+    );
   });
 
   test('clock - timers set from a timer are relative to its time', () => {

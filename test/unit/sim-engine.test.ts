@@ -621,7 +621,10 @@ describe('engine', () => {
     add(prompt(30, 2), { maxTokens: 2 });
     clock.run();
     assert.equal(engine.stats.steps, seen.length);
-    assert.equal(seen.reduce((s, x) => s + x.tokens, 0), 50 + 3 + 30 + 1); // prompt tokens plus decodes after the first token
+    assert.equal(
+      seen.reduce((s, x) => s + x.tokens, 0),
+      50 + 3 + 30 + 1,
+    ); // prompt tokens plus decodes after the first token
     assert.ok(Math.abs(engine.stats.busyMs - seen.reduce((s, x) => s + x.ms, 0)) < 1e-9);
     // Back-to-back steps: the clock ends exactly at the sum of step durations.
     assert.ok(Math.abs(clock.now() - engine.stats.busyMs) < 1e-9);

@@ -74,7 +74,12 @@ describe('openai-request', () => {
         ],
       }),
     );
-    assert.deepEqual(v.prompt, { text: renderChat([{ role: 'user', content: 'Hello there' }, { role: 'assistant', content: '' }]) });
+    assert.deepEqual(v.prompt, {
+      text: renderChat([
+        { role: 'user', content: 'Hello there' },
+        { role: 'assistant', content: '' },
+      ]),
+    });
   });
 
   test('openai-request - add_generation_prompt false leaves the assistant header out', () => {

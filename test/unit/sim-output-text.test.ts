@@ -154,7 +154,7 @@ describe('output-text', () => {
     assert.deepEqual(r, { delta: 'ND', stopped: true, stopReason: 'END' });
   });
 
-  test('output-text - of several stop strings in new text, the first in the request\'s order wins (vLLM check_stop_strings)', () => {
+  test("output-text - of several stop strings in new text, the first in the request's order wins (vLLM check_stop_strings)", () => {
     const a = new OutputAssembler(['world', 'lo'], false);
     assert.deepEqual(a.push('Hello world'), { delta: 'Hello ', stopped: true, stopReason: 'world' });
     const b = new OutputAssembler(['lo', 'world'], false);

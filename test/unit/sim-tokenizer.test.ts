@@ -32,7 +32,13 @@ describe('tokenizer', () => {
     ['CJK', '你好，世界。これは日本語のテキストです。한국어도 있어요.'],
     ['combining marks and accents', 'Cafe\u0301 naïve façade Ωμέγα'],
     ['mixed scripts without spaces', 'abc漢字123😀def'],
-    ['chat template with special tokens', renderChat([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi! What is 2+2?' }])],
+    [
+      'chat template with special tokens',
+      renderChat([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi! What is 2+2?' },
+      ]),
+    ],
     ['special tokens next to punctuation and whitespace', 'ok.<|eot_id|> \n<|eot_id|><|begin_of_text|>!'],
     ['text that merely looks like a special token', '<|not_special|> and <|eot_id'],
   ];
@@ -83,9 +89,7 @@ describe('tokenizer', () => {
     ]);
     assert.equal(
       text,
-      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>' +
-        '<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>' +
-        '<|start_header_id|>assistant<|end_header_id|>\n\n',
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>' + '<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>' + '<|start_header_id|>assistant<|end_header_id|>\n\n',
     );
   });
 
@@ -97,13 +101,23 @@ describe('tokenizer', () => {
   });
 
   test('tokenizer - a rendered chat tokenizes with one id per special token', () => {
-    const ids = tokenize(renderChat([{ role: 'user', content: 'Why?' }, { role: 'assistant', content: '' }]));
+    const ids = tokenize(
+      renderChat([
+        { role: 'user', content: 'Why?' },
+        { role: 'assistant', content: '' },
+      ]),
+    );
     const specials = ids.filter((id) => id >= SPECIAL_BASE).map((id) => SPECIALS[id - SPECIAL_BASE]);
     assert.deepEqual(specials, [
       '<|begin_of_text|>',
-      '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>',
-      '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>',
-      '<|start_header_id|>', '<|end_header_id|>',
+      '<|start_header_id|>',
+      '<|end_header_id|>',
+      '<|eot_id|>',
+      '<|start_header_id|>',
+      '<|end_header_id|>',
+      '<|eot_id|>',
+      '<|start_header_id|>',
+      '<|end_header_id|>',
     ]);
   });
 
