@@ -96,6 +96,8 @@ export const QUICK: Readonly<Partial<Options>> = Object.freeze({
   sweepStopAfter: 1,
   rssHold: 4,
   retries: 0,
+  // A smoke test never replaces the reported results (as the scenarios' --quick).
+  out: join(ROOT, 'bench', 'results', 'quick', 'overhead.json'),
 } satisfies Partial<Options>);
 
 /** Systems, comma-separated, in the canonical order. */
