@@ -3,25 +3,15 @@
 // `npm start` runs the build and comes up as well.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { packageRoot } from '../../runtime/package-root.ts';
+import { copyProject } from '../helpers/project-copy.ts';
 import { freePortRange } from '../../runtime/net.ts';
 
 const ROOT = packageRoot(import.meta.url);
-
-/** The project as a clone of it has it: tracked and new files, nothing ignored (no node_modules, no dist). */
-function copyProject(to: string): void {
-  const r = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  for (const f of r.stdout.split('\0').filter(Boolean)) {
-    if (!existsSync(join(ROOT, f))) continue; // deleted but not yet committed
-    mkdirSync(dirname(join(to, f)), { recursive: true });
-    cpSync(join(ROOT, f), join(to, f));
-  }
-}
 
 function npm(cwd: string, args: string[]): ChildProcess & { output: () => string } {
   const child = spawn('npm', args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn', NATS_URL: '' } });
@@ -74,7 +64,7 @@ describe('first run - a fresh copy of the project', () => {
   const running: ChildProcess[] = [];
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'llmr-first-run-'));
-    copyProject(dir);
+    copyProject(ROOT, dir);
   });
   after(async () => {
     for (const c of running) await stopGroup(c);

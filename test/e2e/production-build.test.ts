@@ -5,27 +5,17 @@
 // same copy: `npm start`'s build check rebuilds a dist/ older than the sources.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { staleSource } from '../../bin/entry-mode.js';
 import { freePortRange } from '../../runtime/net.ts';
 import { packageRoot } from '../../runtime/package-root.ts';
+import { copyProject } from '../helpers/project-copy.ts';
 
 const ROOT = packageRoot(import.meta.url);
 const SHARED = join(ROOT, 'node_modules');
-
-/** The project as a clone of it has it: tracked and new files, nothing ignored (no node_modules, no dist). */
-function copyProject(to: string): void {
-  const r = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  for (const f of r.stdout.split('\0').filter(Boolean)) {
-    if (!existsSync(join(ROOT, f))) continue; // deleted but not yet committed
-    mkdirSync(dirname(join(to, f)), { recursive: true });
-    cpSync(join(ROOT, f), join(to, f));
-  }
-}
 
 /**
  * node_modules of links into this checkout's installed packages (nothing is installed or copied),
@@ -79,7 +69,7 @@ describe('production - the build runs without the development dependencies', () 
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'llmr-prod-'));
-    copyProject(dir);
+    copyProject(ROOT, dir);
     linkModules(dir, new Set());
   });
   after(() => {
