@@ -4,7 +4,7 @@
 import { RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Agent } from 'undici';
-import { errors, toWire } from '../proto/errors.ts';
+import { errors } from '../proto/errors.ts';
 import { decodeDrain, encodeDrain, encodeDrainAck, encodeSchedulerReport, encodeWorkersReply, type DrainCommand, type SchedulerReport, type WorkersReply } from '../proto/admin.ts';
 import { decodeHeartbeat } from '../proto/heartbeat.ts';
 import { decodeRequestMeta } from '../proto/request-meta.ts';
@@ -323,9 +323,7 @@ export class Scheduler {
       deadline !== null
         ? setTimeout(
             () => {
-              const e = errors.LLMR_ERR_DEADLINE(new Date(deadline).toISOString());
-              if (!out.headSent) out.error(e);
-              else out.end({ error: toWire(e) });
+              out.fail(errors.LLMR_ERR_DEADLINE(new Date(deadline).toISOString()));
               controller.abort();
             },
             Math.max(0, deadline - Date.now()),
@@ -362,9 +360,7 @@ export class Scheduler {
       .catch((e: unknown) => {
         this.counters.countFinished(label(), 'LLMR_ERR_INTERNAL');
         this.#log.error({ err: e, reqId: meta.value.requestId }, 'dispatch failed');
-        const err = errors.LLMR_ERR_INTERNAL(String(e));
-        if (!out.headSent) out.error(err);
-        else out.end({ error: toWire(err) });
+        out.fail(errors.LLMR_ERR_INTERNAL(String(e)));
       })
       .finally(() => {
         if (timer) clearTimeout(timer);

@@ -85,6 +85,19 @@ export class StreamWriter {
     this.#closed = true;
   }
 
+  /** Ends the stream with `e`, whatever went out: an error frame before the head, an end carrying it after. */
+  fail(e: RouterError): void {
+    if (this.#closed) return;
+    const f = this.#failure(e);
+    this.#control(f.headers, f.payload);
+    this.#closed = true;
+  }
+
+  /** The frame that ends the stream with `e` at sequence number `seq`. */
+  #failure(e: RouterError): { headers: (seq: number) => Record<string, string>; payload: Uint8Array } {
+    return this.#headSent ? { headers: frameHeaders.end, payload: encodeJson({ error: toWire(e) }) } : { headers: (seq) => frameHeaders.error(seq, e.statusCode), payload: encodeJson(toWire(e)) };
+  }
+
   /** Publishes everything waiting, in order (the end of the turn calls this; so may a test). */
   flush(): void {
     this.#queued = false;
@@ -99,12 +112,8 @@ export class StreamWriter {
       // What follows this frame cannot go out in order: end the stream here, at this sequence
       // number, so that the ingress answers with an error instead of waiting or seeing a gap.
       this.#closed = true;
-      const e = errors.LLMR_ERR_STREAM_BROKEN(`a frame could not be published: ${failure}`);
-      this.#publish(
-        this.#headSent
-          ? { seq: f.seq, headers: frameHeaders.end(f.seq), payload: encodeJson({ error: toWire(e) }) }
-          : { seq: f.seq, headers: frameHeaders.error(f.seq, e.statusCode), payload: encodeJson(toWire(e)) },
-      );
+      const end = this.#failure(errors.LLMR_ERR_STREAM_BROKEN(`a frame could not be published: ${failure}`));
+      this.#publish({ seq: f.seq, headers: end.headers(f.seq), payload: end.payload });
       break;
     }
     frames.length = 0;

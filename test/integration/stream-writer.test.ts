@@ -149,6 +149,34 @@ describe('stream writer', () => {
     assert.doesNotThrow(() => w.flush());
   });
 
+  test('stream writer - fail ends the stream with an error frame before the head, an end carrying the error after', async () => {
+    const early = collect(nc, 'test.sw.fail.early');
+    const late = collect(nc, 'test.sw.fail.late');
+    await nc.flush();
+    const a = new StreamWriter(nc, 'test.sw.fail.early');
+    a.accepted('sched-1');
+    a.fail(errors.LLMR_ERR_DEADLINE('then'));
+    a.fail(errors.LLMR_ERR_INTERNAL('twice'));
+    const b = new StreamWriter(nc, 'test.sw.fail.late');
+    b.accepted('sched-1');
+    b.head(200, 'text/event-stream', 'w1');
+    b.data(enc.encode('data: x\n\n'));
+    b.fail(errors.LLMR_ERR_DEADLINE('then'));
+    const [fa, fb] = await Promise.all([early, late]);
+    assert.deepEqual(
+      fa.map((f) => f.kind),
+      ['accepted', 'error'],
+    );
+    assert.ok(fa[1]!.kind === 'error' && fa[1]!.error.code === 'LLMR_ERR_DEADLINE');
+    assert.deepEqual(
+      fb.map((f) => f.kind),
+      ['accepted', 'head', 'data', 'end'],
+    );
+    const end = fb.at(-1)!;
+    assert.ok(end.kind === 'end' && end.error?.code === 'LLMR_ERR_DEADLINE');
+    assert.ok(a.closed && b.closed);
+  });
+
   test('stream writer - an error before the head closes the stream', async () => {
     const got = collect(nc, 'test.sw.err');
     await nc.flush();
