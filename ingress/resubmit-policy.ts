@@ -5,13 +5,13 @@
 // waited out with jittered, growing pauses until the accept timeout says there is no scheduler.
 // Pure: the clock and the randomness come in, so every rule is testable without sockets.
 import type { RouterError } from '../proto/errors.ts';
+import { backoffMs, type Backoff } from '../runtime/backoff.ts';
 
 export const RESUBMIT_LIMITS = Object.freeze({
   /** Resubmissions after router failures, per request. */
   maxResubmits: 2,
-  /** A "no responders" pause is uniform in [0, min(cap, base × 2^n)] for the n-th wait. */
-  waitBaseMs: 25,
-  waitCapMs: 500,
+  /** "No responders" pauses: full jitter up to 50, 100, 200, 400, then 500 ms. */
+  wait: Object.freeze({ initialBackoffMs: 50, maxBackoffMs: 500, multiplier: 2 } satisfies Backoff),
 });
 
 export interface ResubmitClock {
@@ -64,7 +64,7 @@ export class ResubmitPolicy {
     if (noResponders) {
       if (!this.acceptOpen()) return { kind: 'fail' };
       this.#waits++;
-      const jitter = this.#clock.random() * Math.min(RESUBMIT_LIMITS.waitCapMs, RESUBMIT_LIMITS.waitBaseMs * 2 ** this.#waits);
+      const jitter = backoffMs(this.#waits, RESUBMIT_LIMITS.wait, () => this.#clock.random());
       const ms = Math.max(0, Math.min(this.#acceptBy - this.#clock.mono(), jitter));
       return { kind: 'wait', ms, count: this.#waits };
     }

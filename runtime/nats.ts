@@ -8,7 +8,11 @@ import { isIP } from 'node:net';
 import { connect, credsAuthenticator, errors, headers, nkeyAuthenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { BusState } from './bus-state.ts';
+import { backoffCapMs, type Backoff } from './backoff.ts';
 import { classifyConnectError } from './nats-connect-error.ts';
+
+/** Waits between first-connection tries: 250 ms doubling to 2 s (no jitter: one process, one server). */
+const FIRST_CONNECT_BACKOFF: Backoff = Object.freeze({ initialBackoffMs: 250, maxBackoffMs: 2000, multiplier: 2 });
 
 /** Files for TLS to NATS; the object's presence asks for TLS (nats.js then refuses a server without it). */
 export interface NatsTls {
@@ -131,7 +135,7 @@ export async function connectNats(o: NatsOptions, log: Logger): Promise<NatsConn
         throw new Error(`NATS at ${where} refused ${o.name}: ${verdict.reason}`, { cause });
       }
       log.warn({ nats: where, attempt, reason: verdict.reason }, 'NATS not reachable yet; retrying');
-      await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** Math.min(attempt - 1, 4), 2000)));
+      await new Promise((r) => setTimeout(r, backoffCapMs(attempt, FIRST_CONNECT_BACKOFF)));
     }
   }
   log.info({ nats: nc.getServer(), tls: o.tls !== undefined, auth: authKind(o) }, 'connected to NATS');

@@ -9,7 +9,8 @@ import type { RequestMeta } from '../proto/request-meta.ts';
 import type { DispatchEvents } from './events.ts';
 import type { Decision } from './pd/decider.ts';
 import type { Pool } from './registry.ts';
-import { backoffMs, sleep, type RetryOptions } from './retry.ts';
+import { backoffMs } from '../runtime/backoff.ts';
+import { sleep, type RetryOptions } from './retry.ts';
 import type { StreamWriter } from './stream-writer.ts';
 
 /** How a request ended. */

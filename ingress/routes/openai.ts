@@ -11,7 +11,7 @@ import { isUtf8 } from 'node:buffer';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, type RouterError } from '../../proto/errors.ts';
-import { encodeRequestMeta, type Route } from '../../proto/request-meta.ts';
+import { encodeRequestMeta, ROUTES, type Route } from '../../proto/request-meta.ts';
 import { subjects } from '../../proto/subjects.ts';
 import { natsHeaders } from '../../runtime/nats.ts';
 import type { BusState } from '../../runtime/bus-state.ts';
@@ -134,7 +134,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
     const subject = subjects.request(model);
     const relay = new ResponseRelay(
       reply.raw,
-      { requestId: request.id, stream, route: route === 'chat' ? '/v1/chat/completions' : '/v1/completions', model, startedAt: request.startedAt, deadline },
+      { requestId: request.id, stream, route: ROUTES[route], model, startedAt: request.startedAt, deadline },
       {
         submit: (id, handlers) => deps.streams.submit(id, handlers, subject, payload, meta, publishError(deps.options.bodyLimit)),
         cancel: (id) => deps.streams.cancel(id),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { backoffMs, RETRY_DEFAULTS, sleep, type RetryOptions } from '../../scheduler/retry.ts';
+import { backoffMs } from '../../runtime/backoff.ts';
+import { RETRY_DEFAULTS, sleep, type RetryOptions } from '../../scheduler/retry.ts';
 import { mulberry32 } from '../helpers/random.ts';
 
 const O: RetryOptions = { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 1000, multiplier: 2 };
