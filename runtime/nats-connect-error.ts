@@ -41,7 +41,20 @@ function chain(err: unknown): { code?: string; message: string; error: unknown }
   return out;
 }
 
-export function classifyConnectError(err: unknown): ConnectVerdict {
+export interface ConnectContext {
+  /**
+   * The attempt was TLS and nats.js gave up waiting for the server after the handshake. Under TLS
+   * 1.3 a server that refuses the client's certificate does so after the client thinks the
+   * handshake is done: the client learns it from the server's alert, or — when the server's close
+   * wins the race, as it often does on a busy machine — only as a reset connection. A server
+   * that is not up refuses the TCP connection instead; so here a reset means a refusal too.
+   */
+  readonly droppedAfterTls?: boolean;
+}
+
+const DROPPED = new Set(['ECONNRESET', 'EPIPE']);
+
+export function classifyConnectError(err: unknown, ctx: ConnectContext = {}): ConnectVerdict {
   const links = chain(err);
   for (const { code, message, error } of links) {
     if (code && CERT_VERIFY.has(code)) {
@@ -58,6 +71,8 @@ export function classifyConnectError(err: unknown): ConnectVerdict {
       return { kind: 'refused', reason: 'TLS was asked for (a tls:// URL or a CA) but the server does not offer it' };
     }
   }
+  const dropped = ctx.droppedAfterTls ? links.find((l) => l.code !== undefined && DROPPED.has(l.code)) : undefined;
+  if (dropped) return { kind: 'refused', reason: `the TLS handshake failed: the server closed the connection (${dropped.code}); the server may require a client certificate signed by a CA it trusts` };
   const first = links[0];
   return { kind: 'retry', reason: first ? `${first.message}${links[1]?.code ? ` (${links[1].code})` : ''}` : 'unknown error' };
 }

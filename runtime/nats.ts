@@ -128,8 +128,9 @@ export async function connectNats(o: NatsOptions, log: Logger): Promise<NatsConn
     try {
       nc = await connect(opts);
     } catch (e) {
-      const cause = e instanceof errors.TimeoutError ? ((await reasonForTimeout(opts)) ?? e) : e;
-      const verdict = classifyConnectError(cause);
+      const timedOut = e instanceof errors.TimeoutError;
+      const cause = timedOut ? ((await reasonForTimeout(opts)) ?? e) : e;
+      const verdict = classifyConnectError(cause, { droppedAfterTls: timedOut && o.tls !== undefined });
       if (verdict.kind === 'refused') {
         log.fatal({ nats: where, reason: verdict.reason }, 'NATS refused this client');
         throw new Error(`NATS at ${where} refused ${o.name}: ${verdict.reason}`, { cause });

@@ -41,4 +41,14 @@ describe('runtime-nats-connect-error', () => {
       assert.match(v.reason, re);
     }
   });
+
+  test('runtime-nats-connect-error - a TLS server that drops the connection after the handshake refused the client, whichever way the drop shows', () => {
+    for (const e of [coded('ECONNRESET', 'write ECONNRESET'), new errors.ConnectionError('x', { cause: coded('EPIPE', 'write EPIPE') })]) {
+      const v = classifyConnectError(e, { droppedAfterTls: true });
+      assert.equal(v.kind, 'refused', String(e));
+      assert.match(v.reason, /TLS handshake failed: the server closed the connection \((ECONNRESET|EPIPE)\).*client certificate/);
+      assert.equal(classifyConnectError(e).kind, 'retry', 'without TLS a reset is a server not up yet');
+    }
+    assert.equal(classifyConnectError(coded('ECONNREFUSED', 'x'), { droppedAfterTls: true }).kind, 'retry');
+  });
 });
