@@ -101,7 +101,11 @@ export function devCommand(): Command {
         run(`sim-${role}`, process.execPath, [BIN, 'sim', '--workers', String(f.workers), '--base-port', String(base), '--role', role, '--profile', f.profile, ...extra]);
         return Array.from({ length: f.workers }, (_, i) => `http://127.0.0.1:${base + i}`);
       };
-      run('scheduler', process.execPath, [BIN, 'scheduler', '--policy', f.policy], bus('scheduler'));
+      // Metrics on the usual ports when they are free, else the next free ones: a second stack
+      // (or a benchmark) on the same machine must not stop this one from starting.
+      const schedulerMetrics = await freePortRange(1, 29000);
+      const ingressMetrics = await freePortRange(1, 29100);
+      run('scheduler', process.execPath, [BIN, 'scheduler', '--policy', f.policy, '--metrics-port', String(schedulerMetrics)], bus('scheduler'));
       let fleet: string;
       if (!f.pd) {
         const base = await freePortRange(f.workers, 8100);
@@ -129,24 +133,28 @@ export function devCommand(): Command {
         sim('decode', base + f.workers, [...connector, '--kv-base-port', String(kvBase + f.workers)]);
         fleet = `${f.workers} prefill + ${f.workers} decode simulated workers (P2P-NCCL, ZeroMQ discovery at ${proxy})`;
       }
-      run('ingress', process.execPath, [BIN, 'ingress', '--host', f.host, '--port', String(f.port)], bus('ingress-1'));
+      run('ingress', process.execPath, [BIN, 'ingress', '--host', f.host, '--port', String(f.port), '--metrics-port', String(ingressMetrics)], bus('ingress-1'));
 
       const ingress = `http://${f.host}:${f.port}`;
-      for (let i = 0; i < 100; i++) {
+      // A loaded machine compiling the sources may take a while; a child that exits stops the stack.
+      let ready = false;
+      for (let i = 0; i < 600 && !ready && !stopping; i++) {
         try {
-          const r = await fetch(`${ingress}/readiness`);
-          if (r.status === 200) break;
+          ready = (await fetch(`${ingress}/readiness`)).status === 200;
         } catch {
           // not listening yet
         }
-        await new Promise((r) => setTimeout(r, 100));
+        if (!ready) await new Promise((r) => setTimeout(r, 100));
       }
+      if (stopping) return;
+      if (!ready) throw new Error(`the ingress at ${ingress} was not ready within 60 s`);
       const models = (await (await fetch(`${ingress}/v1/models`)).json()) as { data: { id: string }[] };
       const model = models.data[0]?.id ?? 'MODEL';
       process.stdout.write(
         [
           '',
           `[dev] ready: ingress ${ingress}, ${fleet} (${f.profile}), policy ${f.policy}`,
+          `[dev] metrics: ingress http://127.0.0.1:${ingressMetrics}/metrics, scheduler http://127.0.0.1:${schedulerMetrics}/metrics`,
           '',
           'Try it:',
           `  curl -s ${ingress}/v1/chat/completions -H 'content-type: application/json' \\`,

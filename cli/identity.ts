@@ -1,6 +1,6 @@
 // Default ids for processes whose id is also their identity on the bus. nats.conf gives each
 // ingress and agent instance its own user, with permissions on subjects named after that user
-// (an ingress reads only `llm.v1.resp.<its id>.>`, an agent publishes only
+// (an ingress reads only `llm.v2.resp.<its id>.>`, an agent publishes only
 // `llm.v1.hb.*.<its id>.*`), so the natural default id is the NATS user's name.
 import { hostname } from 'node:os';
 import { isSubjectId } from '../proto/subjects.ts';

@@ -31,6 +31,7 @@ export interface SchedulerFlags extends BusFlags {
   workerApiKeyFile?: string;
   missedBeats: number;
   shutdownGraceMs: number;
+  bundleLingerMs: number;
   metricsHost: string;
   metricsPort: number;
   pdThresholdTokens: number;
@@ -105,6 +106,7 @@ export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerA
       kvLeaseMs: f.pdKvLeaseMs,
     },
     shutdownGraceMs: f.shutdownGraceMs,
+    bundleLingerMs: f.bundleLingerMs,
   };
 }
 
@@ -130,6 +132,11 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default('127.0.0.1'))
     .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(29000))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long requests in flight may take to finish').argParser(integer(0)).default(d.shutdownGraceMs))
+    .addOption(
+      new Option('--bundle-linger-ms <ms>', 'after a bundle of frames to an ingress, how long the next may wait for more frames (0: publish every turn)')
+        .argParser(integer(0, 100))
+        .default(d.bundleLingerMs),
+    )
     .addOption(
       new Option('--worker-allow <cidrs>', 'networks workers may be in (CIDRs or addresses, comma-separated): heartbeats naming a worker elsewhere, or by host name, are refused')
         .env('LLMR_WORKER_ALLOW')

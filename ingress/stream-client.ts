@@ -1,17 +1,17 @@
 // The ingress side of the stream protocol (docs/PROTOCOL.md#the-stream-protocol), as a mux subscription in the manner of
 // nats.js's muxsubscription.ts: one wildcard subscription on this ingress's response subjects
-// and a Map from stream id to its state. Per stream it enforces the protocol: an `accepted`
-// within the accept timeout, consecutive `Llm-Seq`, no silence beyond the idle timeout, exactly
-// one closing frame. Timeouts are checked by one coarse timer for all streams (as undici's
+// (bundles of frames from every scheduler, NATS's no-responders replies, probes) and a Map from
+// stream id to its state. Per stream it enforces the protocol: an `accepted` within the accept
+// timeout, every later frame from the scheduler that accepted, consecutive sequence numbers, no
+// silence beyond the idle timeout, exactly one closing frame. Timeouts are checked by one coarse timer for all streams (as undici's
 // lib/util/timers.js trades precision for cost) instead of a timer per stream reset per token.
 // Schedulers holding streams are probed for life (see PROBE_TOKEN in proto/subjects.ts).
 import { RequestError, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { errors, type RouterError } from '../proto/errors.ts';
-import { decodeFrame, type Frame } from '../proto/stream.ts';
-import { parseResponseSubject, PROBE_TOKEN, subjects } from '../proto/subjects.ts';
+import { decodeBundle, type BundleVisitor, type Frame } from '../proto/stream.ts';
+import { parseInboundSubject, PROBE_TOKEN, subjects } from '../proto/subjects.ts';
 import { atEndOfTurn } from '../runtime/end-of-turn.ts';
-import { headerGetter } from '../runtime/nats.ts';
 
 export interface StreamHandlers {
   /** A valid, in-order frame. */
@@ -69,6 +69,21 @@ export class StreamClient {
   protocolErrors = 0;
   /** Requests NATS answered "no responders" for: no scheduler was subscribed at that moment. */
   noResponders = 0;
+  /** Bundles received, and the frames they held; bundles that could not be read to their end. */
+  bundles = 0;
+  malformedBundles = 0;
+  frames = 0;
+  readonly #visitor: BundleVisitor = {
+    frame: (id, f) => this.#onFrame(id, f),
+    malformed: (id, _seq, reason) => {
+      const s = this.#sessions.get(id);
+      if (s) this.#broken(s, `malformed frame: ${reason}`);
+      else this.strayFrames++;
+    },
+  };
+  /** The scheduler whose bundle is being read, and when it came. */
+  #from = '';
+  #bundleAt = 0;
 
   constructor(nc: NatsConnection, ingressId: string, o: StreamClientOptions, log: Logger) {
     this.#nc = nc;
@@ -155,50 +170,70 @@ export class StreamClient {
   }
 
   #onMessage(msg: Msg): void {
-    // Not a response subject of ours (or a malformed id): no session has the empty id, so it is a stray.
-    const id = parseResponseSubject(msg.subject)?.streamId ?? '';
-    if (id === PROBE_TOKEN) {
+    const at = parseInboundSubject(msg.subject);
+    if (at === null) {
+      this.strayFrames++;
+      return;
+    }
+    if (at.scheduler !== null) {
+      this.#onBundle(at.scheduler, msg.data);
+      return;
+    }
+    if (at.streamId === PROBE_TOKEN) {
       if (msg.reply) msg.respond();
       return;
     }
+    // On a stream's own reply subject only NATS speaks: a request nobody subscribes to gets a
+    // 503 status message there.
+    const s = this.#sessions.get(at.streamId);
+    if (s && s.scheduler === null && msg.headers?.code === 503 && msg.data.length === 0) {
+      this.#sessions.delete(s.id);
+      this.noResponders++;
+      s.handlers.fail(noSchedulerSubscribed());
+    } else this.strayFrames++;
+  }
+
+  #onBundle(scheduler: string, data: Uint8Array): void {
+    this.bundles++;
+    this.#from = scheduler;
+    this.#bundleAt = Date.now();
+    const lost = decodeBundle(data, scheduler, this.#visitor);
+    if (lost === null) return;
+    // The rest of the bundle is unreadable: any stream of that scheduler may have lost frames.
+    this.malformedBundles++;
+    this.#log.warn({ scheduler, why: lost }, 'malformed bundle: failing the streams of its scheduler');
+    for (const s of [...this.#sessions.values()]) if (s.scheduler === scheduler) this.#broken(s, `malformed bundle: ${lost}`);
+  }
+
+  #onFrame(id: string, f: Frame): void {
+    this.frames++;
     const s = this.#sessions.get(id);
     if (!s) {
-      if (this.#cancelledEarly.delete(id)) {
+      if (f.kind === 'accepted' && this.#cancelledEarly.delete(id)) {
         // Cancelled before it was accepted: now we know where to send the cancel.
-        const sched = msg.headers?.get('Llm-Scheduler');
-        if (sched) this.#publishCancel(sched, id);
+        this.#publishCancel(this.#from, id);
       } else this.strayFrames++;
       return;
     }
-    // NATS itself answers a request nobody subscribes to with a 503 status message.
-    if (msg.headers?.code === 503 && msg.data.length === 0 && !msg.headers.get('Llm-Kind')) {
-      this.#sessions.delete(id);
-      this.noResponders++;
-      s.handlers.fail(noSchedulerSubscribed());
-      return;
-    }
-    const decoded = decodeFrame(headerGetter(msg.headers), msg.data);
-    if (!decoded.ok) {
-      this.#broken(s, `malformed frame: ${decoded.reason}`);
-      return;
-    }
-    const f = decoded.frame;
     if (f.seq !== s.nextSeq) {
       this.#broken(s, `frame ${f.seq} arrived when ${s.nextSeq} was due`);
       return;
     }
-    s.nextSeq++;
-    s.lastFrameAt = Date.now();
     if (f.kind === 'accepted') {
       if (s.scheduler !== null) {
         this.#broken(s, 'second accepted frame');
         return;
       }
-      s.scheduler = f.scheduler;
+      s.scheduler = this.#from;
     } else if (s.scheduler === null) {
       this.#broken(s, `${f.kind} before accepted`);
       return;
+    } else if (s.scheduler !== this.#from) {
+      this.#broken(s, `${f.kind} from ${this.#from}, which did not accept the stream`);
+      return;
     }
+    s.nextSeq++;
+    s.lastFrameAt = this.#bundleAt;
     if (f.kind === 'end' || f.kind === 'error') this.#sessions.delete(id);
     s.handlers.frame(f);
   }

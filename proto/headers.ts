@@ -1,20 +1,7 @@
-// NATS header names of protocol v1, in one documented map (as nats.js keeps JetStream's).
+// NATS header names of requests, in one documented map (as nats.js keeps JetStream's). Stream
+// frames carry no headers: they travel in bundles (proto/stream.ts).
 
 export const H = {
-  /** Stream protocol: the frame kind (see stream.ts). */
-  kind: 'Llm-Kind',
-  /** Stream protocol: 0, 1, 2, … per request; a gap means loss. */
-  seq: 'Llm-Seq',
-  /** accepted: the scheduler that took the request (where cancels go). */
-  scheduler: 'Llm-Scheduler',
-  /** head / error: the HTTP status to answer with. */
-  status: 'Llm-Status',
-  /** head: the worker's content type. */
-  contentType: 'Content-Type',
-  /** head: the worker (or `prefill,decode` pair) that answered. */
-  worker: 'Llm-Worker',
-  /** head: a Retry-After to pass on (seconds). */
-  retryAfter: 'Llm-Retry-After',
   /** request: the id the client sees (X-Request-Id). */
   requestId: 'Llm-Request-Id',
   /** request: which OpenAI route (`chat` or `completions`). */

@@ -1,4 +1,4 @@
-// What travels with a request on llm.v1.req.<model>, besides the client's body bytes (which are
+// What travels with a request on llm.v2.req.<model>, besides the client's body bytes (which are
 // passed untouched): the request's metadata, as NATS headers. Encoded by the ingress, decoded
 // and validated by the scheduler.
 import { H, type HeaderGetter } from './headers.ts';

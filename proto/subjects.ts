@@ -1,11 +1,15 @@
-// NATS subjects of protocol v1 (docs/PROTOCOL.md#subjects). Names are versioned so a v2 can share the
-// bus. A model name never goes raw into a subject: it is escaped into one token, reversibly.
+// NATS subjects (docs/PROTOCOL.md#subjects). Names are versioned so that versions can share the
+// bus: requests and their streams are at v2 (frames of many streams bundled per message), the
+// rest at v1. A model name never goes raw into a subject: it is escaped into one token, reversibly.
 import { ID_PATTERN, isSubjectId } from './id.ts';
 
 export { isSubjectId };
 
-export const PROTOCOL_VERSION = 1;
 const ROOT = 'llm.v1';
+/** Requests and the stream protocol: v2 (bundles). A v1 process never hears a v2 request, and the reverse. */
+const STREAM_ROOT = 'llm.v2';
+/** The token before a scheduler's id in the subject of its bundles; stream ids never start with `_`. */
+export const FRAMES_TOKEN = '_frames';
 
 /** Characters kept as they are in a token; every other UTF-8 byte becomes `_XX` (hex), `_` included. */
 const SAFE = /[A-Za-z0-9-]/;
@@ -67,11 +71,18 @@ function id(kind: string, s: string): string {
 
 export const subjects = {
   /** ingress → schedulers (queue group `sched`). */
-  request: (model: string) => `${ROOT}.req.${escapeToken(model)}`,
-  requestAll: `${ROOT}.req.*`,
-  /** scheduler → one ingress; the last token is the request's stream id. */
-  response: (ingressId: string, requestId: string) => `${ROOT}.resp.${id('ingress', ingressId)}.${id('request', requestId)}`,
-  responseAll: (ingressId: string) => `${ROOT}.resp.${id('ingress', ingressId)}.*`,
+  request: (model: string) => `${STREAM_ROOT}.req.${escapeToken(model)}`,
+  requestAll: `${STREAM_ROOT}.req.*`,
+  /**
+   * A request's reply subject; the last token is its stream id. Nothing but NATS's own "no
+   * responders" status and liveness probes (PROBE_TOKEN) is published on such a subject: frames
+   * travel in bundles.
+   */
+  response: (ingressId: string, requestId: string) => `${STREAM_ROOT}.resp.${id('ingress', ingressId)}.${id('request', requestId)}`,
+  /** scheduler → one ingress: the frames of every stream that scheduler has open for it (proto/stream.ts). */
+  frames: (ingressId: string, schedulerId: string) => `${STREAM_ROOT}.resp.${id('ingress', ingressId)}.${FRAMES_TOKEN}.${id('scheduler', schedulerId)}`,
+  /** Everything an ingress receives on the stream protocol: reply subjects, probes and bundles. */
+  responseAll: (ingressId: string) => `${STREAM_ROOT}.resp.${id('ingress', ingressId)}.>`,
   /**
    * ingress → the scheduler that accepted. The ingress's id is in the subject so that the bus's
    * permissions pin it (an ingress may publish only on its own) and the scheduler cancels only
@@ -111,7 +122,7 @@ export const SCHEDULER_QUEUE = 'sched';
 
 /**
  * Liveness probes ride on subjects both sides already use (docs/PROTOCOL.md#liveness-probes):
- * a scheduler asks `llm.v1.resp.<ingressId>._probe`, an ingress sends an empty
+ * a scheduler asks `llm.v2.resp.<ingressId>._probe`, an ingress sends an empty
  * request to `llm.v1.cancel.<schedulerId>.<ingressId>`. Either answers at once; "no responders" means dead.
  * Stream ids are ulids, so `_probe` never names a stream.
  */
@@ -119,7 +130,7 @@ export const PROBE_TOKEN = '_probe';
 
 /** The model token of a request subject, unescaped; null when the subject is not a request. */
 export function modelOfRequestSubject(subject: string): string | null {
-  const prefix = `${ROOT}.req.`;
+  const prefix = `${STREAM_ROOT}.req.`;
   if (!subject.startsWith(prefix)) return null;
   const token = subject.slice(prefix.length);
   if (token.includes('.')) return null;
@@ -144,10 +155,10 @@ export function ingressOfCancelSubject(subject: string): string | null {
   return isSubjectId(t) ? t : null;
 }
 
-const RESPONSE_PREFIX = `${ROOT}.resp.`;
+const RESPONSE_PREFIX = `${STREAM_ROOT}.resp.`;
 
 /**
- * The two ids of a response subject (`llm.v1.resp.<ingressId>.<streamId>`): the ingress that
+ * The two ids of a response subject (`llm.v2.resp.<ingressId>.<streamId>`): the ingress that
  * waits and its stream (or PROBE_TOKEN). Null when the subject is not one, or either id is not
  * a plain id.
  */
@@ -158,5 +169,21 @@ export function parseResponseSubject(subject: string): { ingressId: string; stre
   if (dot < 0) return null;
   const ingressId = subject.slice(RESPONSE_PREFIX.length, dot);
   const streamId = subject.slice(dot + 1);
-  return isSubjectId(ingressId) && isSubjectId(streamId) ? { ingressId, streamId } : null;
+  return isSubjectId(ingressId) && isSubjectId(streamId) && streamId !== FRAMES_TOKEN ? { ingressId, streamId } : null;
+}
+
+/**
+ * What an ingress's subscription received: a bundle of frames from a scheduler
+ * (`llm.v2.resp.<ingressId>._frames.<schedulerId>`), or a message on one stream's reply subject
+ * (NATS's "no responders", a probe). Null for anything else.
+ */
+export function parseInboundSubject(subject: string): { ingressId: string; streamId: string; scheduler: null } | { ingressId: string; streamId: null; scheduler: string } | null {
+  const single = parseResponseSubject(subject);
+  if (single) return { ...single, scheduler: null };
+  if (!subject.startsWith(RESPONSE_PREFIX)) return null;
+  const dot = subject.indexOf('.', RESPONSE_PREFIX.length);
+  if (dot < 0 || !subject.startsWith(`${FRAMES_TOKEN}.`, dot + 1)) return null;
+  const ingressId = subject.slice(RESPONSE_PREFIX.length, dot);
+  const scheduler = subject.slice(dot + 2 + FRAMES_TOKEN.length);
+  return isSubjectId(ingressId) && isSubjectId(scheduler) ? { ingressId, streamId: null, scheduler } : null;
 }

@@ -37,6 +37,11 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly expiryIntervalMs: number;
   /** On stop, how long requests in flight may take to finish. */
   readonly shutdownGraceMs: number;
+  /**
+   * After publishing a bundle of frames to an ingress, how long the next one to the same ingress
+   * may wait for more frames (scheduler/outbox.ts). 0: every turn of the event loop publishes.
+   */
+  readonly bundleLingerMs: number;
 }
 
 export const SCHEDULER_DEFAULTS = deepFreeze({
@@ -64,6 +69,7 @@ export const SCHEDULER_DEFAULTS = deepFreeze({
   probeIntervalMs: 2000,
   expiryIntervalMs: 250,
   shutdownGraceMs: 10_000,
+  bundleLingerMs: 1,
 } satisfies Omit<SchedulerOptions, 'id'>);
 
 function deepFreeze<T extends object>(o: T): T {
@@ -141,6 +147,7 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
   int('probeIntervalMs', o.probeIntervalMs, 1);
   int('expiryIntervalMs', o.expiryIntervalMs, 1);
   int('shutdownGraceMs', o.shutdownGraceMs, 0);
+  if (!(Number.isFinite(o.bundleLingerMs) && o.bundleLingerMs >= 0 && o.bundleLingerMs <= 100)) bad(`bundleLingerMs ${o.bundleLingerMs}: a number of milliseconds from 0 to 100`);
 
   return Object.freeze({
     ...o,

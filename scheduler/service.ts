@@ -25,7 +25,7 @@ import { SchedulerMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { BusState } from '../runtime/bus-state.ts';
 import { Registry } from './registry.ts';
-import { StreamWriter } from './stream-writer.ts';
+import { Outboxes } from './outbox.ts';
 import { createAgent } from './upstream.ts';
 
 export type { SchedulerOptions } from './options.ts';
@@ -59,6 +59,8 @@ export class Scheduler {
   readonly #bus: BusState;
   /** Refused heartbeats are logged once per worker and reason a minute: a forger must not flood the log. */
   readonly #refusalLog = new RefusalLog(60_000, 1000);
+  /** One bundling outbox per ingress: the frames of all its streams travel together. */
+  readonly outboxes: Outboxes;
 
   /** `options` as validateSchedulerOptions (options.ts) returns them. */
   constructor(nc: NatsConnection, options: Readonly<SchedulerOptions>, log: Logger) {
@@ -87,6 +89,7 @@ export class Scheduler {
       }
     });
     this.#agent = createAgent(options.upstream);
+    this.outboxes = new Outboxes(nc, options.id, { lingerMs: options.bundleLingerMs });
   }
 
   get activeRequests(): number {
@@ -120,6 +123,7 @@ export class Scheduler {
           this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
         }
         this.inflight.expire();
+        this.outboxes.sweep();
       }, this.options.expiryIntervalMs),
       setInterval(() => this.#publishSync(false), this.options.syncIntervalMs),
       setInterval(() => this.#publishSync(true), this.options.syncFullIntervalMs),
@@ -139,6 +143,7 @@ export class Scheduler {
     for (const a of this.#active.values()) a.controller.abort();
     for (const t of this.#timers) clearInterval(t);
     for (const s of this.#subs) s.unsubscribe();
+    this.outboxes.flushAll();
     this.#publishSync(true);
     await this.#nc.flush().catch(() => undefined);
     await this.#agent.close().catch(() => undefined);
@@ -302,11 +307,11 @@ export class Scheduler {
       this.counters.countMalformed();
       return; // nowhere to answer
     }
-    const out = new StreamWriter(this.#nc, msg.reply);
     const { ingressId, streamId } = reply;
+    const out = this.outboxes.writer(ingressId, streamId);
     const model = modelOfRequestSubject(msg.subject);
     const meta = decodeRequestMeta(headerGetter(msg.headers));
-    out.accepted(this.options.id);
+    out.accepted();
     if (model === null || !meta.ok) {
       this.counters.countMalformed();
       out.error(errors.LLMR_ERR_INVALID_REQUEST(meta.ok ? 'malformed request subject' : meta.reason));

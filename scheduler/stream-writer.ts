@@ -1,50 +1,37 @@
-// Writes requests' stream-protocol frames to their reply subjects (proto/stream.ts). Body bytes
-// pass through as the worker wrote them, coalesced the way nats.js coalesces socket writes: a
-// stream's chunks that arrive in one turn of the event loop travel as one `data` frame, and a
-// buffer past 32 KiB goes at once. Writers flush at the end of the turn (runtime/end-of-turn.ts),
-// so the frames of every stream published in a turn leave in one socket write (one write per
-// stream per token was 40 % of the scheduler's CPU). A stream's frames keep their order.
-// No frame is larger than the bus allows (a 9 MB JSON answer goes as several data frames), and
-// a publish that fails ends the stream with a coded error at that frame's sequence number: the
-// ingress sees a clear failure, never a gap.
-import type { NatsConnection } from '@nats-io/transport-node';
-import { errors, toWire, type RouterError } from '../proto/errors.ts';
-import { encodeJson, frameHeaders, type EndBody } from '../proto/stream.ts';
-import { atEndOfTurn } from '../runtime/end-of-turn.ts';
-import { natsHeaders } from '../runtime/nats.ts';
+// One request's stream, as the scheduler writes it (proto/stream.ts): numbers its frames, keeps
+// them in order and hands them to its ingress's outbox (outbox.ts), which bundles them with the
+// frames of the other streams going there. Body bytes pass through as the worker wrote them; the
+// chunks of a stream that wait for the same bundle travel as one data frame, and a body larger
+// than a bundle may hold (a 9 MB JSON answer) goes as several. Nothing is sent after the end.
+import { toWire, type RouterError } from '../proto/errors.ts';
+import { encodeHead, encodeJson, type EndBody, type Kind } from '../proto/stream.ts';
+import type { Outbox } from './outbox.ts';
 
-const FLUSH_BYTES = 32 * 1024;
 const EMPTY = new Uint8Array(0);
-/** Room in a message for our headers (a data frame's are under 100 bytes). */
-const HEADER_ROOM = 1024;
 
-interface Frame {
+interface Pending {
+  readonly kind: Kind;
   readonly seq: number;
-  readonly headers: Record<string, string>;
   readonly payload: Uint8Array;
 }
 
 export class StreamWriter {
-  readonly subject: string;
-  readonly #nc: NatsConnection;
+  readonly streamId: string;
+  /** @internal The outbox's mark: this writer is in its list of writers with something to send. */
+  dirty = false;
+  readonly #outbox: Outbox;
   #seq = 0;
-  readonly #frames: Frame[] = [];
+  readonly #frames: Pending[] = [];
   readonly #chunks: Uint8Array[] = [];
   #bytes = 0;
-  #queued = false;
   #closed = false;
   #headSent = false;
-  readonly #flushJob = (): void => this.flush();
-  /** Body bytes published (after coalescing). */
+  /** Body bytes handed to the bus. */
   bytesOut = 0;
 
-  /** The largest data frame's payload: the bus's max_payload less room for headers. */
-  readonly #maxFrame: number;
-
-  constructor(nc: NatsConnection, subject: string) {
-    this.#nc = nc;
-    this.subject = subject;
-    this.#maxFrame = Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM);
+  constructor(outbox: Outbox, streamId: string) {
+    this.#outbox = outbox;
+    this.streamId = streamId;
   }
 
   get headSent(): boolean {
@@ -55,105 +42,88 @@ export class StreamWriter {
     return this.#closed;
   }
 
-  accepted(schedulerId: string): void {
-    this.#control((seq) => frameHeaders.accepted(seq, schedulerId), EMPTY);
+  /** Frame 0: this scheduler took the request (the bundle's subject says which scheduler). */
+  accepted(): void {
+    this.#control('accepted', EMPTY);
   }
 
   head(status: number, contentType: string, worker: string): void {
+    if (this.#closed) return;
     this.#headSent = true;
-    this.#control((seq) => frameHeaders.head(seq, status, contentType, worker), EMPTY);
+    this.#control('head', encodeHead(status, contentType, worker));
   }
 
   data(chunk: Uint8Array): void {
     if (this.#closed || chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
-    if (this.#bytes >= FLUSH_BYTES) this.#sealData();
-    this.#schedule();
+    this.#outbox.mark(this);
+    this.#outbox.addBytes(chunk.length);
   }
 
   end(body: EndBody = {}): void {
     if (this.#closed) return;
-    this.#control(frameHeaders.end, encodeJson(body));
+    this.#control('end', encodeJson(body));
     this.#closed = true;
   }
 
   /** Before any head: the request failed as a whole. */
   error(e: RouterError): void {
     if (this.#closed) return;
-    this.#control((seq) => frameHeaders.error(seq, e.statusCode), encodeJson(toWire(e)));
+    this.#control('error', encodeJson(toWire(e)));
     this.#closed = true;
   }
 
   /** Ends the stream with `e`, whatever went out: an error frame before the head, an end carrying it after. */
   fail(e: RouterError): void {
-    if (this.#closed) return;
-    const f = this.#failure(e);
-    this.#control(f.headers, f.payload);
-    this.#closed = true;
+    if (this.#headSent) this.end({ error: toWire(e) });
+    else this.error(e);
   }
 
-  /** The frame that ends the stream with `e` at sequence number `seq`. */
-  #failure(e: RouterError): { headers: (seq: number) => Record<string, string>; payload: Uint8Array } {
-    return this.#headSent ? { headers: frameHeaders.end, payload: encodeJson({ error: toWire(e) }) } : { headers: (seq) => frameHeaders.error(seq, e.statusCode), payload: encodeJson(toWire(e)) };
-  }
-
-  /** Publishes everything waiting, in order (the end of the turn calls this; so may a test). */
+  /** Publishes what waits in this writer's outbox now (tests; the outbox schedules itself). */
   flush(): void {
-    this.#queued = false;
+    this.#outbox.flush();
+  }
+
+  /** @internal The outbox takes this writer's frames, in order. */
+  drainInto(outbox: Outbox): void {
     this.#sealData();
-    // The arrays are reused: a fresh one per flush would live until the stream's next token and,
-    // with thousands of streams open, be promoted to the old generation as garbage.
     const frames = this.#frames;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
-      const failure = this.#publish(f);
-      if (failure === null) continue;
-      // What follows this frame cannot go out in order: end the stream here, at this sequence
-      // number, so that the ingress answers with an error instead of waiting or seeing a gap.
-      this.#closed = true;
-      const end = this.#failure(errors.LLMR_ERR_STREAM_BROKEN(`a frame could not be published: ${failure}`));
-      this.#publish({ seq: f.seq, headers: end.headers(f.seq), payload: end.payload });
-      break;
+      outbox.frame(this, f.kind, f.seq, f.payload);
     }
     frames.length = 0;
   }
 
-  /** Pending body bytes become one data frame, numbered now so that frames stay in order. */
+  /** @internal A bundle holding this stream's frames could not be published: the stream is over. */
+  lost(): void {
+    this.#closed = true;
+    this.#chunks.length = 0;
+    this.#frames.length = 0;
+    this.#bytes = 0;
+  }
+
+  /** Pending body bytes become data frames, numbered now so that frames stay in order. */
   #sealData(): void {
     if (this.#bytes === 0) return;
     const payload = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#bytes);
     this.#chunks.length = 0;
     this.bytesOut += this.#bytes;
     this.#bytes = 0;
-    for (let at = 0; at < payload.length; at += this.#maxFrame) {
-      const seq = this.#seq++;
-      this.#frames.push({ seq, headers: frameHeaders.data(seq), payload: at === 0 && payload.length <= this.#maxFrame ? payload : payload.subarray(at, at + this.#maxFrame) });
+    const max = this.#outbox.maxData;
+    if (payload.length <= max) {
+      this.#frames.push({ kind: 'data', seq: this.#seq++, payload });
+      return;
     }
+    for (let at = 0; at < payload.length; at += max) this.#frames.push({ kind: 'data', seq: this.#seq++, payload: payload.subarray(at, at + max) });
   }
 
   /** Numbers the frame after sealing pending data, which comes before it. */
-  #control(headers: (seq: number) => Record<string, string>, payload: Uint8Array): void {
+  #control(kind: Kind, payload: Uint8Array): void {
     if (this.#closed) return;
     this.#sealData();
-    const seq = this.#seq++;
-    this.#frames.push({ seq, headers: headers(seq), payload });
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    if (this.#queued) return;
-    this.#queued = true;
-    atEndOfTurn(this.#flushJob);
-  }
-
-  /** Null when published, else why not (a closed connection: the ingress's probes notice). */
-  #publish(f: Frame): string | null {
-    try {
-      this.#nc.publish(this.subject, f.payload, { headers: natsHeaders(f.headers) });
-      return null;
-    } catch (e) {
-      return (e as Error).message ?? String(e);
-    }
+    this.#frames.push({ kind, seq: this.#seq++, payload });
+    this.#outbox.mark(this);
   }
 }

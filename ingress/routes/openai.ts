@@ -1,6 +1,6 @@
 // The OpenAI routes: POST /v1/chat/completions and /v1/completions (JSON or SSE), GET /v1/models.
 // A request is checked just enough to route it (JSON object, a model, the fields' basic types),
-// published on llm.v1.req.<model> with its bytes untouched (unless it carried router-owned
+// published on llm.v2.req.<model> with its bytes untouched (unless it carried router-owned
 // fields, which are removed), and answered from the stream protocol by a ResponseRelay
 // (response-relay.ts): an error before the head becomes a normal error reply (thrown here, to
 // the app's error handler); after it, the worker's bytes are written as they come.

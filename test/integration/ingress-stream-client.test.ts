@@ -1,8 +1,8 @@
 // The stream protocol's enforcer on the ingress side, over a real nats-server with the shipped
-// nats.conf: the test plays the scheduler (its user may publish on llm.v1.resp.>) and sends
-// frames on the ingress's response subject. A gap, a second `accepted`, data before `accepted`,
-// a malformed frame, silence past the idle timeout, a dead scheduler each end the stream with a
-// coded error (and a cancel to the scheduler when one accepted); a stream cancelled before any
+// nats.conf: the test plays the scheduler (its user may publish on llm.v2.resp.>) and sends
+// bundles of frames to the ingress. A gap, a second `accepted`, data before `accepted`, a frame
+// from a scheduler that did not accept, a malformed frame or bundle, silence past the idle
+// timeout, a dead scheduler each end the stream with a coded error (and a cancel to the scheduler when one accepted); a stream cancelled before any
 // scheduler accepted it gets its cancel once one does.
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -10,7 +10,8 @@ import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { isNoResponders, StreamClient, type StreamClientOptions } from '../../ingress/stream-client.ts';
 import { errors, type RouterError } from '../../proto/errors.ts';
-import { encodeJson, frameHeaders, type Frame } from '../../proto/stream.ts';
+import { BundleEncoder, encodeHead, encodeJson, type Frame, type Kind } from '../../proto/stream.ts';
+import { subjects } from '../../proto/subjects.ts';
 import { newId } from '../../runtime/ids.ts';
 import { connectNats, natsHeaders } from '../../runtime/nats.ts';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.ts';
@@ -53,7 +54,7 @@ describe('ingress stream client', () => {
     server = await startNatsServer(scope, { configFile: NATS_CONF });
     sched = await connect('scheduler');
     ingressNc = await connect(INGRESS);
-    sched.subscribe(`llm.v1.req.${MODEL}`, { callback: (_e, m) => void requests.push(m) });
+    sched.subscribe(`llm.v2.req.${MODEL}`, { callback: (_e, m) => void requests.push(m) });
     sched.subscribe(`llm.v1.cancel.${SCHED}.${INGRESS}`, {
       callback: (_e, m) => {
         if (m.reply)
@@ -91,7 +92,7 @@ describe('ingress stream client', () => {
           end();
         },
       },
-      `llm.v1.req.${model}`,
+      `llm.v2.req.${model}`,
       encodeJson({ model }),
       natsHeaders({ 'Llm-Request-Id': id }),
       (e) => errors.LLMR_ERR_BUS_UNAVAILABLE(String(e)),
@@ -105,9 +106,17 @@ describe('ingress stream client', () => {
     return requests.find((m) => m.reply?.endsWith(`.${id}`))!;
   }
 
-  function send(to: Msg, headers: Record<string, string>, payload: Uint8Array = new Uint8Array(0)): void {
-    sched.publish(to.reply!, payload, { headers: natsHeaders(headers) });
+  /** The stream id of a request the test's scheduler received. */
+  const streamOf = (m: Msg): string => m.reply!.slice(m.reply!.lastIndexOf('.') + 1);
+
+  /** Sends one frame of the stream `to` belongs to, in a bundle of its own, as scheduler `from`. */
+  function send(to: Msg, kind: Kind, seq: number, payload: Uint8Array = new Uint8Array(0), from = SCHED): void {
+    const e = new BundleEncoder();
+    e.add(streamOf(to), kind, seq, payload);
+    sched.publish(subjects.frames(INGRESS, from), e.take());
   }
+
+  const head = (): Uint8Array => encodeHead(200, 'text/event-stream', 'w-1');
 
   /** Everything either side published so far has been delivered (one round trip on each connection). */
   async function settle(): Promise<void> {
@@ -119,10 +128,10 @@ describe('ingress stream client', () => {
     const c = await client(t);
     const s = open(c);
     const m = await received(s.id);
-    send(m, frameHeaders.accepted(0, SCHED));
-    send(m, frameHeaders.head(1, 200, 'text/event-stream', 'w-1'));
-    send(m, frameHeaders.data(2), new TextEncoder().encode('data: x\n\n'));
-    send(m, frameHeaders.end(3), encodeJson({ usage: { promptTokens: 1, completionTokens: 1 } }));
+    send(m, 'accepted', 0);
+    send(m, 'head', 1, head());
+    send(m, 'data', 2, new TextEncoder().encode('data: x\n\n'));
+    send(m, 'end', 3, encodeJson({ usage: { promptTokens: 1, completionTokens: 1 } }));
     await s.ended;
     assert.deepEqual(
       s.frames.map((f) => [f.kind, f.seq]),
@@ -141,8 +150,8 @@ describe('ingress stream client', () => {
     {
       name: 'a sequence gap',
       frames: (m) => {
-        send(m, frameHeaders.accepted(0, SCHED));
-        send(m, frameHeaders.data(2), new Uint8Array([1]));
+        send(m, 'accepted', 0);
+        send(m, 'data', 2, new Uint8Array([1]));
       },
       why: /frame 2 arrived when 1 was due/,
       accepted: true,
@@ -150,31 +159,52 @@ describe('ingress stream client', () => {
     {
       name: 'a second accepted',
       frames: (m) => {
-        send(m, frameHeaders.accepted(0, SCHED));
-        send(m, frameHeaders.accepted(1, 'sched-b'));
+        send(m, 'accepted', 0);
+        send(m, 'accepted', 1, undefined, 'sched-b');
       },
       why: /second accepted frame/,
       accepted: true,
     },
     {
       name: 'data before accepted',
-      frames: (m) => send(m, frameHeaders.data(0), new Uint8Array([1])),
+      frames: (m) => send(m, 'data', 0, new Uint8Array([1])),
       why: /data before accepted/,
       accepted: false,
     },
     {
       name: 'a head before accepted',
-      frames: (m) => send(m, frameHeaders.head(0, 200, 'application/json', 'w-1')),
+      frames: (m) => send(m, 'head', 0, head()),
       why: /head before accepted/,
       accepted: false,
     },
     {
       name: 'a malformed frame',
       frames: (m) => {
-        send(m, frameHeaders.accepted(0, SCHED));
-        send(m, { 'Llm-Kind': 'nonsense', 'Llm-Seq': '1' });
+        send(m, 'accepted', 0);
+        send(m, 'end', 1, new TextEncoder().encode('"not an object"'));
       },
-      why: /malformed frame/,
+      why: /malformed frame: end with a body that is not a JSON object/,
+      accepted: true,
+    },
+    {
+      name: 'a frame from a scheduler that did not accept the stream',
+      frames: (m) => {
+        send(m, 'accepted', 0);
+        send(m, 'head', 1, head(), 'sched-b');
+      },
+      why: /head from sched-b, which did not accept the stream/,
+      accepted: true,
+    },
+    {
+      name: 'a truncated bundle from the scheduler that accepted',
+      frames: (m) => {
+        send(m, 'accepted', 0);
+        const e = new BundleEncoder();
+        e.add(streamOf(m), 'data', 1, new TextEncoder().encode('data: x\n\n'));
+        const b = e.take();
+        sched.publish(subjects.frames(INGRESS, SCHED), b.subarray(0, b.length - 3));
+      },
+      why: /malformed bundle: frame longer than its bundle/,
       accepted: true,
     },
   ];
@@ -197,7 +227,7 @@ describe('ingress stream client', () => {
       }
       // Whatever follows belongs to no stream.
       const strays = c.strayFrames;
-      send(m, frameHeaders.end(9));
+      send(m, 'end', 9);
       await settle();
       assert.equal(c.strayFrames, strays + 1);
       assert.deepEqual(
@@ -207,12 +237,32 @@ describe('ingress stream client', () => {
     });
   }
 
+  test("ingress stream client - anything but NATS's no-responders on a stream's reply subject is a stray, never a frame", async (t) => {
+    const c = await client(t);
+    const s = open(c);
+    const m = await received(s.id);
+    const strays = c.strayFrames;
+    sched.publish(m.reply!, 'garbage');
+    sched.publish(m.reply!, new Uint8Array(0), { headers: natsHeaders({ 'Llm-Kind': 'accepted' }) });
+    sched.publish(subjects.response(INGRESS, 'NOSUCHSTREAM'), 'garbage');
+    await settle();
+    assert.equal(c.strayFrames, strays + 3);
+    assert.equal(c.openStreams, 1, 'the stream is untouched');
+    send(m, 'accepted', 0);
+    send(m, 'error', 1, encodeJson({ code: 'LLMR_ERR_NO_WORKER', status: 503, message: 'none' }));
+    await s.ended;
+    assert.deepEqual(
+      s.frames.map((f) => f.kind),
+      ['accepted', 'error'],
+    );
+  });
+
   test('ingress stream client - silence past the idle timeout is LLMR_ERR_STREAM_IDLE, and the scheduler is told to stop', async (t) => {
     const c = await client(t, { idleTimeoutMs: 300 });
     const s = open(c);
     const m = await received(s.id);
-    send(m, frameHeaders.accepted(0, SCHED));
-    send(m, frameHeaders.head(1, 200, 'text/event-stream', 'w-1'));
+    send(m, 'accepted', 0);
+    send(m, 'head', 1, head());
     const e = await s.failed;
     assert.equal(e.code, 'LLMR_ERR_STREAM_IDLE');
     assert.equal(e.statusCode, 504);
@@ -247,11 +297,11 @@ describe('ingress stream client', () => {
     assert.equal(c.openStreams, 0);
     await settle();
     assert.ok(!cancels.includes(s.id), 'no scheduler is known yet');
-    send(m, frameHeaders.accepted(0, SCHED));
+    send(m, 'accepted', 0);
     await eventually(() => cancels.includes(s.id), 'the accepting scheduler is told to stop');
     assert.deepEqual(s.frames, [], 'nothing reaches the handlers');
     const strays = c.strayFrames;
-    send(m, frameHeaders.head(1, 200, 'application/json', 'w-1'));
+    send(m, 'head', 1, head());
     await settle();
     assert.equal(c.strayFrames, strays + 1, 'the stream is forgotten once its cancel went out');
   });
@@ -269,9 +319,9 @@ describe('ingress stream client', () => {
     const c = await client(t, { probeIntervalMs: 100 });
     const alive = open(c);
     const dead = open(c);
-    send(await received(alive.id), frameHeaders.accepted(0, SCHED));
+    send(await received(alive.id), 'accepted', 0);
     // Nobody listens on sched-gone's cancel subject: its probe gets "no responders".
-    send(await received(dead.id), frameHeaders.accepted(0, 'sched-gone'));
+    send(await received(dead.id), 'accepted', 0, undefined, 'sched-gone');
     const e = await dead.failed;
     assert.equal(e.code, 'LLMR_ERR_STREAM_BROKEN');
     assert.match(e.message, /scheduler sched-gone is gone/);
@@ -281,7 +331,7 @@ describe('ingress stream client', () => {
   test('ingress stream client - stopping fails open streams with LLMR_ERR_SHUTTING_DOWN and tells their schedulers', async (t) => {
     const c = await client(t);
     const s = open(c);
-    send(await received(s.id), frameHeaders.accepted(0, SCHED));
+    send(await received(s.id), 'accepted', 0);
     await eventually(() => s.frames.length === 1, 'accepted');
     await c.stop();
     assert.equal((await s.failed).code, 'LLMR_ERR_SHUTTING_DOWN');

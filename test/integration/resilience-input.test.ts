@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { BundleEncoder, decodeBundle } from '../../proto/stream.ts';
+import { parseInboundSubject, subjects } from '../../proto/subjects.ts';
 import { SIM_MODEL, setFaults } from '../helpers/sim.ts';
 import { postJson, readSse } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
@@ -68,19 +70,33 @@ describe('resilience - bad input', () => {
     await r.arrayBuffer();
   });
 
-  test("resilience - garbage on a live stream's reply subject: resubmitted before its head, a clear error after", async () => {
-    // The only principal that may publish on a stream's reply subject is a scheduler (a broken or
+  test('resilience - garbage from a rogue scheduler: a live stream is resubmitted before its head, ends with a clear error after; others never notice', async () => {
+    // The only principal that may publish into an ingress's answers is a scheduler (a broken or
     // compromised one here); reading the ingress's streams takes the ingress's own user.
     const spy = await stack.connect('ingress-1', 'spy');
     const rogue = await stack.connect('scheduler', 'rogue-scheduler');
-    const ids: string[] = [];
-    spy.subscribe('llm.v1.resp.ingress-1.*', {
+    /** Streams as the spy sees them accepted, and by which scheduler. */
+    const ids: { id: string; scheduler: string }[] = [];
+    spy.subscribe(subjects.responseAll('ingress-1'), {
       callback: (_e, m) => {
-        const id = m.subject.slice(m.subject.lastIndexOf('.') + 1);
-        if (m.headers?.get('Llm-Kind') === 'accepted' && !ids.includes(id)) ids.push(id);
+        const at = parseInboundSubject(m.subject);
+        if (!at || at.scheduler === null) return;
+        decodeBundle(m.data, at.scheduler, {
+          frame: (id, f) => {
+            if (f.kind === 'accepted') ids.push({ id, scheduler: at.scheduler });
+          },
+          malformed: () => undefined,
+        });
       },
     });
     await spy.flush();
+    /** One frame that breaks the protocol for stream `id`: a second accepted, from its own scheduler. */
+    const garbage = (to: { id: string; scheduler: string }): void => {
+      const e = new BundleEncoder();
+      e.add(to.id, 'accepted', 1, new Uint8Array(0));
+      rogue.publish(subjects.frames('ingress-1', to.scheduler), e.take());
+      rogue.publish(subjects.frames('ingress-1', to.scheduler), new TextEncoder().encode('not a bundle'));
+    };
     const w = stack.workers[0]!;
     const faults = (f: Record<string, unknown>) => setFaults(w, f);
     await faults({ latencyMs: 400 });
@@ -89,8 +105,9 @@ describe('resilience - bad input', () => {
       const early = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'victim', max_tokens: 3, stream: true });
       while (ids.length === 0) await new Promise((r) => setTimeout(r, 10));
       const bystander = postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'bystander', max_tokens: 3, stream: true });
-      rogue.publish(`llm.v1.resp.ingress-1.${ids[0]}`, 'garbage');
-      rogue.publish('llm.v1.resp.ingress-1.NOSUCHSTREAM', 'garbage');
+      garbage(ids[0]!);
+      rogue.publish(subjects.response('ingress-1', 'NOSUCHSTREAM'), 'garbage');
+      rogue.publish(subjects.frames('ingress-1', 'sched-nobody'), 'garbage');
       await rogue.flush();
       const e = await early;
       assert.equal(e.status, 200);
@@ -105,7 +122,7 @@ describe('resilience - bad input', () => {
       assert.equal(late.status, 200);
       const reader = late.body!.getReader();
       await reader.read();
-      rogue.publish(`llm.v1.resp.ingress-1.${ids.at(-1)}`, 'garbage');
+      garbage(ids.at(-1)!);
       await rogue.flush();
       let text = '';
       for (;;) {

@@ -1,32 +1,52 @@
-// The scheduler's stream writer over a real bus: chunks that arrive in one turn travel as one
-// data frame, big bursts split at 32 KiB, frames of every stream keep their order and contiguous
-// sequence numbers even when many streams share one flush, and nothing is written after the end.
+// The scheduler's stream writers and their ingress's outbox over a real bus (scheduler/outbox.ts,
+// scheduler/stream-writer.ts): the frames of many streams travel together in bundles on one
+// subject per (ingress, scheduler); each stream's frames keep their order and contiguous
+// sequence numbers; chunks that wait for the same bundle become one data frame; a body larger
+// than a message splits; nothing is written after the end; a busy outbox waits its linger
+// between bundles while an idle one publishes at the end of the turn.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { errors } from '../../proto/errors.ts';
-import { decodeFrame, type Frame } from '../../proto/stream.ts';
-import { StreamWriter } from '../../scheduler/stream-writer.ts';
+import { decodeBundle, type Frame } from '../../proto/stream.ts';
+import { subjects } from '../../proto/subjects.ts';
+import { Outboxes } from '../../scheduler/outbox.ts';
 import { cleanupScope } from '../helpers/stack.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 
 const enc = new TextEncoder();
+const SCHED = 'sched-t';
 
-/** Collects the frames published on one subject until an end or error frame. */
-function collect(nc: NatsConnection, subject: string): Promise<Frame[]> {
-  const sub = nc.subscribe(subject);
+/** Collects the bundles sent to `ingress`, and each stream's frames, until `streams` streams have closed. */
+function collect(nc: NatsConnection, ingress: string, streams: number): Promise<{ bundles: number; sizes: number[]; byStream: Map<string, Frame[]> }> {
+  const sub = nc.subscribe(subjects.frames(ingress, SCHED));
   return (async () => {
-    const frames: Frame[] = [];
+    const byStream = new Map<string, Frame[]>();
+    const sizes: number[] = [];
+    let closed = 0;
+    let bundles = 0;
     for await (const m of sub) {
-      const r = decodeFrame((k) => m.headers?.get(k) || undefined, m.data);
-      assert.ok(r.ok, r.ok ? '' : r.reason);
-      frames.push(r.frame);
-      if (r.frame.kind === 'end' || r.frame.kind === 'error') break;
+      bundles++;
+      sizes.push(m.data.length);
+      const lost = decodeBundle(m.data, SCHED, {
+        frame: (id, f) => {
+          const list = byStream.get(id) ?? [];
+          byStream.set(id, list);
+          // Data views point into the message: keep a copy.
+          list.push(f.kind === 'data' ? { ...f, data: Uint8Array.from(f.data) } : f);
+          if (f.kind === 'end' || f.kind === 'error') closed++;
+        },
+        malformed: (id, _seq, why) => assert.fail(`malformed frame of ${id}: ${why}`),
+      });
+      assert.equal(lost, null);
+      if (closed >= streams) break;
     }
     sub.unsubscribe();
-    return frames;
+    return { bundles, sizes, byStream };
   })();
 }
+
+const texts = (frames: Frame[]): string[] => frames.flatMap((f) => (f.kind === 'data' ? [Buffer.from(f.data).toString()] : []));
 
 describe('stream writer', () => {
   const scope = cleanupScope();
@@ -39,27 +59,28 @@ describe('stream writer', () => {
   after(() => scope.run());
 
   test('stream writer - chunks written in one turn travel as one data frame after the head', async () => {
-    const got = collect(nc, 'test.sw.one');
+    const got = collect(nc, 'ing-one', 1);
     await nc.flush();
-    const w = new StreamWriter(nc, 'test.sw.one');
-    w.accepted('sched-1');
+    const w = new Outboxes(nc, SCHED, { lingerMs: 0 }).writer('ing-one', 'S1');
+    w.accepted();
     w.head(200, 'text/event-stream', 'w1');
     for (const t of ['data: a\n\n', 'data: b\n\n', 'data: c\n\n']) w.data(enc.encode(t));
     await new Promise((r) => setImmediate(r));
     w.data(enc.encode('data: d\n\n'));
     w.end({ usage: { promptTokens: 3, completionTokens: 4 } });
     w.data(enc.encode('late'));
-    const frames = await got;
+    const frames = (await got).byStream.get('S1')!;
     assert.deepEqual(
-      frames.map((f) => f.kind),
-      ['accepted', 'head', 'data', 'data', 'end'],
+      frames.map((f) => [f.kind, f.seq]),
+      [
+        ['accepted', 0],
+        ['head', 1],
+        ['data', 2],
+        ['data', 3],
+        ['end', 4],
+      ],
     );
-    assert.deepEqual(
-      frames.map((f) => f.seq),
-      [0, 1, 2, 3, 4],
-    );
-    const text = frames.flatMap((f) => (f.kind === 'data' ? [Buffer.from(f.data).toString()] : []));
-    assert.deepEqual(text, ['data: a\n\ndata: b\n\ndata: c\n\n', 'data: d\n\n']);
+    assert.deepEqual(texts(frames), ['data: a\n\ndata: b\n\ndata: c\n\n', 'data: d\n\n']);
     const end = frames.at(-1)!;
     assert.ok(end.kind === 'end');
     assert.deepEqual(end.usage, { promptTokens: 3, completionTokens: 4 });
@@ -67,67 +88,86 @@ describe('stream writer', () => {
     assert.ok(w.closed);
   });
 
-  test('stream writer - a burst past 32 KiB splits into several frames in order', async () => {
-    const got = collect(nc, 'test.sw.big');
-    await nc.flush();
-    const w = new StreamWriter(nc, 'test.sw.big');
-    w.head(200, 'application/json', 'w1');
-    const chunks = Array.from({ length: 40 }, (_, i) => enc.encode(String(i % 10).repeat(2048)));
-    for (const c of chunks) w.data(c);
-    w.end();
-    const frames = await got;
-    const data = frames.filter((f) => f.kind === 'data');
-    assert.ok(data.length >= 3, `expected the 80 KiB burst to split, got ${data.length} frame(s)`);
-    const joined = Buffer.concat(data.map((f) => (f.kind === 'data' ? f.data : new Uint8Array())));
-    assert.equal(joined.toString(), Buffer.concat(chunks).toString());
-    assert.deepEqual(
-      frames.map((f) => f.seq),
-      frames.map((_, i) => i),
-    );
-  });
-
-  test('stream writer - many streams sharing one flush each keep their own order', async () => {
+  test('stream writer - many streams share bundles, and each keeps its own order', async () => {
     const n = 50;
-    const subjects = Array.from({ length: n }, (_, i) => `test.sw.many.${i}`);
-    const got = subjects.map((s) => collect(nc, s));
+    const got = collect(nc, 'ing-many', n);
     await nc.flush();
-    const writers = subjects.map((s) => new StreamWriter(nc, s));
+    const boxes = new Outboxes(nc, SCHED, { lingerMs: 0 });
+    const writers = Array.from({ length: n }, (_, i) => boxes.writer('ing-many', `S${i}`));
     for (const w of writers) w.head(200, 'text/event-stream', 'w1');
     for (let turn = 0; turn < 5; turn++) {
       for (const [i, w] of writers.entries()) w.data(enc.encode(`${i}:${turn};`));
       await new Promise((r) => setImmediate(r));
     }
     for (const w of writers) w.end();
-    const all = await Promise.all(got);
-    for (const [i, frames] of all.entries()) {
+    const r = await got;
+    assert.ok(r.bundles <= 7, `${n} streams × 7 frames in ${r.bundles} bundles: one per turn`);
+    assert.equal(boxes.stats.bundles, r.bundles);
+    assert.equal(boxes.stats.frames, n * 7);
+    for (let i = 0; i < n; i++) {
+      const frames = r.byStream.get(`S${i}`)!;
       assert.deepEqual(
         frames.map((f) => f.seq),
         frames.map((_, k) => k),
       );
       assert.equal(frames[0]!.kind, 'head');
       assert.equal(frames.at(-1)!.kind, 'end');
-      const body = frames.flatMap((f) => (f.kind === 'data' ? [Buffer.from(f.data).toString()] : [])).join('');
-      assert.equal(body, [0, 1, 2, 3, 4].map((t) => `${i}:${t};`).join(''));
+      assert.equal(texts(frames).join(''), [0, 1, 2, 3, 4].map((t) => `${i}:${t};`).join(''));
     }
   });
 
-  test('stream writer - a body larger than the bus allows goes as several data frames, each within max_payload', async () => {
+  test('stream writer - a busy outbox publishes at most once per linger, and its streams coalesce meanwhile', async () => {
+    const got = collect(nc, 'ing-linger', 1);
+    await nc.flush();
+    const boxes = new Outboxes(nc, SCHED, { lingerMs: 50 });
+    const w = boxes.writer('ing-linger', 'S1');
+    w.head(200, 'text/event-stream', 'w1');
+    // 40 tokens over ~200 ms (a token every 5 ms): a linger of 50 ms holds about ten per bundle.
+    const started = performance.now();
+    for (let i = 0; i < 40; i++) {
+      w.data(enc.encode(`data: ${i}\n\n`));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    w.end();
+    const elapsed = performance.now() - started;
+    const r = await got;
+    const frames = r.byStream.get('S1')!;
+    assert.equal(texts(frames).join(''), Array.from({ length: 40 }, (_, i) => `data: ${i}\n\n`).join(''));
+    // However slow the machine, bundles cannot come faster than one per 50 ms after the first.
+    assert.ok(r.bundles <= Math.ceil(elapsed / 50) + 2, `${r.bundles} bundles in ${elapsed.toFixed(0)} ms`);
+    assert.ok(texts(frames).length < 40, 'tokens that waited for the same bundle became one data frame');
+  });
+
+  test('stream writer - a burst past 64 KiB leaves at once, without waiting for the end of the turn', async () => {
+    const got = collect(nc, 'ing-burst', 1);
+    await nc.flush();
+    const boxes = new Outboxes(nc, SCHED, { lingerMs: 0 });
+    const w = boxes.writer('ing-burst', 'S1');
+    w.head(200, 'application/json', 'w1');
+    for (let i = 0; i < 40; i++) w.data(enc.encode(String(i % 10).repeat(2048)));
+    assert.ok(boxes.stats.bundles >= 1, 'published within the turn');
+    w.end();
+    const r = await got;
+    assert.equal(Buffer.concat(texts(r.byStream.get('S1')!).map((t) => Buffer.from(t))).length, 40 * 2048);
+  });
+
+  test('stream writer - a body larger than the bus allows goes as several data frames in several bundles, each within max_payload', async () => {
     const small = await startNatsServer(scope, { extraConfig: 'max_payload: 64KB' });
     const nc2 = await connect({ servers: small.url });
     scope.after(() => nc2.close());
-    const got = collect(nc2, 'test.sw.huge');
+    const got = collect(nc2, 'ing-huge', 1);
     await nc2.flush();
-    const w = new StreamWriter(nc2, 'test.sw.huge');
+    const w = new Outboxes(nc2, SCHED, { lingerMs: 0 }).writer('ing-huge', 'S1');
     w.head(200, 'application/json', 'w1');
     // A JSON answer is passed on as one buffered chunk: 300 KiB here, 9 MB with logprobs on vLLM.
     const body = Buffer.from(Array.from({ length: 300 * 1024 }, (_, i) => 97 + (i % 26)));
     w.data(body);
     w.end();
-    const frames = await got;
-    const data = frames.filter((f) => f.kind === 'data');
-    assert.ok(data.length >= 5, `split into ${data.length} frame(s)`);
-    for (const f of data) assert.ok(f.kind === 'data' && f.data.length <= 64 * 1024);
-    assert.deepEqual(Buffer.concat(data.map((f) => (f.kind === 'data' ? f.data : new Uint8Array()))), body);
+    const r = await got;
+    for (const size of r.sizes) assert.ok(size <= 64 * 1024, `a bundle of ${size} bytes`);
+    const frames = r.byStream.get('S1')!;
+    assert.ok(frames.filter((f) => f.kind === 'data').length >= 5);
+    assert.deepEqual(Buffer.concat(frames.flatMap((f) => (f.kind === 'data' ? [f.data] : []))), body);
     assert.deepEqual(
       frames.map((f) => f.seq),
       frames.map((_, i) => i),
@@ -136,33 +176,37 @@ describe('stream writer', () => {
     assert.equal(frames.at(-1)!.kind, 'end');
   });
 
-  test('stream writer - a connection that closed under it: the writer stops quietly, nothing is thrown', async () => {
+  test('stream writer - a connection that closed under it: the writers of that bundle stop quietly, nothing is thrown', async () => {
     const own = await connect({ servers: (await startNatsServer(scope)).url });
-    const w = new StreamWriter(own, 'test.sw.closed');
+    const boxes = new Outboxes(own, SCHED, { lingerMs: 0 });
+    const w = boxes.writer('ing-closed', 'S1');
     w.head(200, 'text/event-stream', 'w1');
     w.data(enc.encode('data: x\n\n'));
     await own.close();
     assert.doesNotThrow(() => w.flush());
     assert.ok(w.closed);
+    assert.equal(boxes.stats.failed, 1);
     w.data(enc.encode('late'));
     w.end();
     assert.doesNotThrow(() => w.flush());
   });
 
   test('stream writer - fail ends the stream with an error frame before the head, an end carrying the error after', async () => {
-    const early = collect(nc, 'test.sw.fail.early');
-    const late = collect(nc, 'test.sw.fail.late');
+    const got = collect(nc, 'ing-fail', 2);
     await nc.flush();
-    const a = new StreamWriter(nc, 'test.sw.fail.early');
-    a.accepted('sched-1');
+    const boxes = new Outboxes(nc, SCHED, { lingerMs: 0 });
+    const a = boxes.writer('ing-fail', 'EARLY');
+    a.accepted();
     a.fail(errors.LLMR_ERR_DEADLINE('then'));
     a.fail(errors.LLMR_ERR_INTERNAL('twice'));
-    const b = new StreamWriter(nc, 'test.sw.fail.late');
-    b.accepted('sched-1');
+    const b = boxes.writer('ing-fail', 'LATE');
+    b.accepted();
     b.head(200, 'text/event-stream', 'w1');
     b.data(enc.encode('data: x\n\n'));
     b.fail(errors.LLMR_ERR_DEADLINE('then'));
-    const [fa, fb] = await Promise.all([early, late]);
+    const r = await got;
+    const fa = r.byStream.get('EARLY')!;
+    const fb = r.byStream.get('LATE')!;
     assert.deepEqual(
       fa.map((f) => f.kind),
       ['accepted', 'error'],
@@ -177,18 +221,22 @@ describe('stream writer', () => {
     assert.ok(a.closed && b.closed);
   });
 
-  test('stream writer - an error before the head closes the stream', async () => {
-    const got = collect(nc, 'test.sw.err');
-    await nc.flush();
-    const w = new StreamWriter(nc, 'test.sw.err');
-    w.accepted('sched-1');
-    w.error(errors.LLMR_ERR_NO_WORKER('m'));
-    w.end();
-    const frames = await got;
-    assert.deepEqual(
-      frames.map((f) => f.kind),
-      ['accepted', 'error'],
-    );
-    assert.ok(frames[1]!.kind === 'error' && frames[1]!.error.code === 'LLMR_ERR_NO_WORKER');
+  test('stream writer - an outbox unused for a minute is forgotten; one with a recent bundle is kept', () => {
+    const boxes = new Outboxes(nc, SCHED, { lingerMs: 0 });
+    const first = boxes.writer('ing-sweep', 'S1');
+    boxes.sweep(performance.now() + 30_000);
+    const second = boxes.writer('ing-sweep', 'S2');
+    second.accepted();
+    second.flush();
+    assert.equal(boxes.stats.bundles, 1);
+    first.accepted();
+    first.flush();
+    assert.equal(boxes.stats.bundles, 2, 'both writers share the outbox that was kept');
+    boxes.sweep(performance.now() + 61_000);
+    assert.equal(boxes.size, 0);
+    const third = boxes.writer('ing-sweep', 'S3');
+    third.accepted();
+    third.flush();
+    assert.equal(boxes.stats.bundles, 3, 'a new outbox for the same ingress works as the old one did');
   });
 });

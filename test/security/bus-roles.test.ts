@@ -23,29 +23,33 @@ const MATRIX: readonly Row[] = [
   ['ingress-1', 'pub', REQ, true, 'submits requests'],
   ['ingress-1', 'pub', subjects.cancel('sched-x', 'ingress-1'), true, 'cancels its own streams'],
   ['ingress-1', 'pub', subjects.schedInfo, true, 'asks for fleet info'],
-  ['ingress-1', 'sub', 'llm.v1.resp.ingress-1.>', true, 'reads its own streams'],
+  ['ingress-1', 'sub', 'llm.v2.resp.ingress-1.>', true, 'reads its own streams'],
   ['ingress-1', 'sub', '_INBOX_ingress-1.>', true, 'its own inbox'],
-  ['ingress-1', 'sub', 'llm.v1.resp.>', false, "every ingress's token streams"],
-  ['ingress-1', 'sub', 'llm.v1.resp.ingress-2.>', false, "another ingress's token streams"],
-  ['ingress-1', 'sub', 'llm.v1.resp.*.*', false, 'token streams by wildcard'],
+  ['ingress-1', 'sub', 'llm.v2.resp.>', false, "every ingress's token streams"],
+  ['ingress-1', 'sub', 'llm.v2.resp.ingress-2.>', false, "another ingress's token streams"],
+  ['ingress-1', 'sub', 'llm.v2.resp.*.*', false, 'token streams by wildcard'],
   ['ingress-1', 'sub', '_INBOX_ingress-2.>', false, "another ingress's inbox"],
   ['ingress-1', 'sub', '_INBOX.>', false, 'the default inbox space'],
   ['ingress-1', 'sub', '>', false, 'everything'],
-  ['ingress-1', 'sub', 'llm.v1.req.>', false, "other ingresses' users' prompts"],
+  ['ingress-1', 'sub', 'llm.v2.req.>', false, "other ingresses' users' prompts"],
   ['ingress-1', 'sub', 'llm.v1.hb.>', false, "the fleet's addresses"],
   ['ingress-1', 'pub', subjects.adminDrain, false, 'drain without the admin token'],
   ['ingress-1', 'pub', subjects.adminWorkers, false, 'the fleet API'],
   ['ingress-1', 'pub', subjects.cancel('sched-x', 'ingress-2'), false, "cancel another ingress's streams"],
-  ['ingress-1', 'pub', 'llm.v1.resp.ingress-2.01JANSWER', false, "write into another ingress's answers"],
+  ['ingress-1', 'pub', 'llm.v2.resp.ingress-2.01JANSWER', false, "write into another ingress's answers"],
+  ['ingress-1', 'pub', subjects.frames('ingress-1', 'sched-x'), false, 'forge frames into its own streams as a scheduler'],
+  ['ingress-1', 'pub', subjects.frames('ingress-2', 'sched-x'), false, "forge frames into another ingress's streams"],
+  ['ingress-1', 'pub', 'llm.v1.req.m', false, 'the v1 request subjects (no longer served)'],
   ['ingress-1', 'pub', HB('agent-1'), false, 'forge a heartbeat'],
   ['ingress-1', 'pub', subjects.schedSync, false, "skew the schedulers' load view"],
   ['ingress-1', 'pub', subjects.agentDrain('agent-1'), false, 'drain through an agent'],
   ['ingress-1', 'pub', '$JS.API.STREAM.LIST', false, 'JetStream'],
   // scheduler: serves requests and answers them; no prompts injected, no heartbeats, no JetStream admin.
-  ['scheduler', 'sub', 'llm.v1.req.>', true, 'takes requests'],
-  ['scheduler', 'pub', 'llm.v1.resp.ingress-1.01JANSWER', true, 'answers them'],
+  ['scheduler', 'sub', 'llm.v2.req.>', true, 'takes requests'],
+  ['scheduler', 'pub', subjects.frames('ingress-1', 'sched-x'), true, 'answers them in bundles'],
+  ['scheduler', 'pub', 'llm.v2.resp.ingress-1._probe', true, 'probes the ingresses it streams to'],
   ['scheduler', 'pub', subjects.agentDrain('agent-1'), true, 'relays drains'],
-  ['scheduler', 'sub', 'llm.v1.resp.>', false, 'read token streams'],
+  ['scheduler', 'sub', 'llm.v2.resp.>', false, 'read token streams'],
   ['scheduler', 'pub', REQ, false, 'inject requests'],
   ['scheduler', 'pub', HB('agent-1'), false, 'forge a heartbeat'],
   ['scheduler', 'pub', subjects.adminDrain, false, 'the fleet API'],
@@ -61,12 +65,13 @@ const MATRIX: readonly Row[] = [
   ['agent-1', 'pub', subjects.kvEvents('agent-2', 'w1'), false, 'KV events as another agent'],
   ['agent-1', 'pub', 'llm.v1.hb.test.w1', false, 'the old two-token heartbeat subject'],
   ['agent-1', 'pub', REQ, false, 'submit requests'],
-  ['agent-1', 'pub', 'llm.v1.resp.ingress-1.01JANSWER', false, "write into users' answers"],
+  ['agent-1', 'pub', 'llm.v2.resp.ingress-1.01JANSWER', false, "write into users' answers"],
+  ['agent-1', 'pub', subjects.frames('ingress-1', 'sched-x'), false, "forge frames into users' answers"],
   ['agent-1', 'pub', subjects.schedSync, false, 'skew load'],
   ['agent-1', 'pub', subjects.adminDrain, false, 'the fleet API'],
   ['agent-1', 'pub', subjects.heartbeatPing, false, 'make every agent beat'],
-  ['agent-1', 'sub', 'llm.v1.resp.>', false, 'read token streams'],
-  ['agent-1', 'sub', 'llm.v1.req.>', false, "read users' prompts"],
+  ['agent-1', 'sub', 'llm.v2.resp.>', false, 'read token streams'],
+  ['agent-1', 'sub', 'llm.v2.req.>', false, "read users' prompts"],
   ['agent-1', 'sub', 'llm.v1.hb.>', false, "read the fleet's heartbeats"],
   ['agent-1', 'sub', subjects.agentDrain('agent-2'), false, "another agent's commands"],
   ['agent-1', 'sub', '_INBOX_agent-1.>', false, 'an inbox (agents make no requests)'],
@@ -75,8 +80,8 @@ const MATRIX: readonly Row[] = [
   ['admin', 'pub', subjects.adminDrain, true, 'drains'],
   ['admin', 'sub', '_INBOX_admin.>', true, 'gathers answers'],
   ['admin', 'pub', REQ, false, 'submit requests'],
-  ['admin', 'sub', 'llm.v1.resp.>', false, 'read token streams'],
-  ['admin', 'sub', 'llm.v1.req.>', false, "read users' prompts"],
+  ['admin', 'sub', 'llm.v2.resp.>', false, 'read token streams'],
+  ['admin', 'sub', 'llm.v2.req.>', false, "read users' prompts"],
   ['admin', 'pub', HB('agent-1'), false, 'forge heartbeats'],
 ];
 
@@ -121,9 +126,9 @@ describe('security - nats.conf roles', () => {
     const snoop = await stack.connect('ingress-2', 'snoop');
     const errors = permissionErrors(snoop);
     const seen: string[] = [];
-    snoop.subscribe('llm.v1.resp.ingress-1.*', { callback: (e, m) => void (e ? undefined : seen.push(m.subject)) });
+    snoop.subscribe('llm.v2.resp.ingress-1.*', { callback: (e, m) => void (e ? undefined : seen.push(m.subject)) });
     await snoop.flush();
-    await eventually(() => errors.some((e) => e.includes(violation('sub', 'llm.v1.resp.ingress-1.*'))), 'refused');
+    await eventually(() => errors.some((e) => e.includes(violation('sub', 'llm.v2.resp.ingress-1.*'))), 'refused');
     const r = await postJson(`${stack.url(0)}/v1/completions`, { model: SIM_MODEL, prompt: 'private', max_tokens: 5, stream: true });
     assert.equal(r.status, 200);
     assert.ok((await readSse(r)).done);

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { escapeToken, isSubjectId, modelOfRequestSubject, PROBE_TOKEN, parseResponseSubject, subjects, unescapeToken, parseHeartbeatSubject, ingressOfCancelSubject } from '../../proto/subjects.ts';
+import {
+  escapeToken,
+  isSubjectId,
+  modelOfRequestSubject,
+  PROBE_TOKEN,
+  parseInboundSubject,
+  parseResponseSubject,
+  subjects,
+  unescapeToken,
+  parseHeartbeatSubject,
+  ingressOfCancelSubject,
+} from '../../proto/subjects.ts';
 
 const TRICKY_NAMES = [
   'meta-llama/Llama-3.1-8B-Instruct',
@@ -83,23 +94,24 @@ describe('subjects', () => {
   }
 
   test('subjects - request subjects carry one escaped token', () => {
-    assert.equal(subjects.request('a.b'), 'llm.v1.req.a_2Eb');
+    assert.equal(subjects.request('a.b'), 'llm.v2.req.a_2Eb');
     assert.equal(subjects.request('meta-llama/Llama-3.1-8B-Instruct').split('.').length, 4);
   });
 
   test('subjects - modelOfRequestSubject returns null for other or malformed subjects', () => {
-    assert.equal(modelOfRequestSubject('llm.v1.resp.ing.req'), null);
-    assert.equal(modelOfRequestSubject('llm.v2.req.model'), null);
-    assert.equal(modelOfRequestSubject('llm.v1.req.a.b'), null);
-    assert.equal(modelOfRequestSubject('llm.v1.req.'), null);
-    assert.equal(modelOfRequestSubject('llm.v1.req.*'), null);
-    assert.equal(modelOfRequestSubject('llm.v1.req.bad_'), null);
-    assert.equal(modelOfRequestSubject('llm.v1.req.plain-model'), 'plain-model');
+    assert.equal(modelOfRequestSubject('llm.v2.resp.ing.req'), null);
+    assert.equal(modelOfRequestSubject('llm.v1.req.model'), null, 'a v1 request is not ours');
+    assert.equal(modelOfRequestSubject('llm.v2.req.a.b'), null);
+    assert.equal(modelOfRequestSubject('llm.v2.req.'), null);
+    assert.equal(modelOfRequestSubject('llm.v2.req.*'), null);
+    assert.equal(modelOfRequestSubject('llm.v2.req.bad_'), null);
+    assert.equal(modelOfRequestSubject('llm.v2.req.plain-model'), 'plain-model');
   });
 
   test('subjects - id builders accept plain ids and reject the rest', () => {
-    assert.equal(subjects.response('ing-1', '01HZX'), 'llm.v1.resp.ing-1.01HZX');
-    assert.equal(subjects.responseAll('ing-1'), 'llm.v1.resp.ing-1.*');
+    assert.equal(subjects.response('ing-1', '01HZX'), 'llm.v2.resp.ing-1.01HZX');
+    assert.equal(subjects.frames('ing-1', 'sched_2'), 'llm.v2.resp.ing-1._frames.sched_2');
+    assert.equal(subjects.responseAll('ing-1'), 'llm.v2.resp.ing-1.>');
     assert.equal(subjects.cancel('sched_2', 'ing-1'), 'llm.v1.cancel.sched_2.ing-1');
     assert.equal(subjects.cancelAll('sched_2'), 'llm.v1.cancel.sched_2.*');
     assert.equal(subjects.heartbeat('eu-west', 'agent-1', 'w1'), 'llm.v1.hb.eu-west.agent-1.w1');
@@ -108,6 +120,8 @@ describe('subjects', () => {
     assert.equal(subjects.audit('eu', 'end'), 'audit.v1.eu.end');
     for (const bad of ['', 'a.b', 'a*', '>', 'a b', 'é', 'x'.repeat(129)]) {
       assert.throws(() => subjects.response('ing', bad), /request id/);
+      assert.throws(() => subjects.frames(bad, 's'), /ingress id/);
+      assert.throws(() => subjects.frames('i', bad), /scheduler id/);
       assert.throws(() => subjects.cancel(bad, 'i'), /scheduler id/);
       assert.throws(() => subjects.cancel('s', bad), /ingress id/);
       assert.throws(() => subjects.heartbeat(bad, 'a', 'w'), /region id/);
@@ -134,25 +148,42 @@ describe('subjects', () => {
   test('subjects - the probe token is a valid id and response subjects parse back to their ids', () => {
     assert.ok(isSubjectId(PROBE_TOKEN));
     assert.deepEqual(parseResponseSubject(subjects.response('ing', PROBE_TOKEN)), { ingressId: 'ing', streamId: PROBE_TOKEN });
-    assert.deepEqual(parseResponseSubject('llm.v1.resp.ing.01ABC'), { ingressId: 'ing', streamId: '01ABC' });
+    assert.deepEqual(parseResponseSubject('llm.v2.resp.ing.01ABC'), { ingressId: 'ing', streamId: '01ABC' });
     assert.deepEqual(parseResponseSubject(subjects.response('x'.repeat(128), 'A_b-9')), { ingressId: 'x'.repeat(128), streamId: 'A_b-9' });
   });
 
   const NOT_RESPONSES: [string, string][] = [
     ['another kind of subject', 'llm.v1.cancel.s.ing'],
-    ['another version', 'llm.v2.resp.ing.01ABC'],
-    ['a missing stream id', 'llm.v1.resp.ing'],
-    ['an empty stream id', 'llm.v1.resp.ing.'],
-    ['an empty ingress id', 'llm.v1.resp..01ABC'],
-    ['an extra token', 'llm.v1.resp.ing.01ABC.x'],
-    ['a wildcard', 'llm.v1.resp.ing.*'],
-    ['a stream id that is not a plain id', 'llm.v1.resp.ing.a%b'],
-    ['an ingress id too long', `llm.v1.resp.${'x'.repeat(129)}.01ABC`],
-    ['a prefix only', 'xllm.v1.resp.ing.01ABC'],
+    ['another version', 'llm.v1.resp.ing.01ABC'],
+    ['a missing stream id', 'llm.v2.resp.ing'],
+    ['an empty stream id', 'llm.v2.resp.ing.'],
+    ['an empty ingress id', 'llm.v2.resp..01ABC'],
+    ['an extra token', 'llm.v2.resp.ing.01ABC.x'],
+    ['a wildcard', 'llm.v2.resp.ing.*'],
+    ['a stream id that is not a plain id', 'llm.v2.resp.ing.a%b'],
+    ['an ingress id too long', `llm.v2.resp.${'x'.repeat(129)}.01ABC`],
+    ['a prefix only', 'xllm.v2.resp.ing.01ABC'],
   ];
   for (const [what, subject] of NOT_RESPONSES) {
     test(`subjects - parseResponseSubject returns null for ${what}`, () => {
       assert.equal(parseResponseSubject(subject), null);
     });
   }
+
+  test('subjects - what an ingress receives parses into a stream, a probe or a bundle from a scheduler', () => {
+    assert.deepEqual(parseInboundSubject(subjects.response('ing', '01ABC')), { ingressId: 'ing', streamId: '01ABC', scheduler: null });
+    assert.deepEqual(parseInboundSubject(subjects.response('ing', PROBE_TOKEN)), { ingressId: 'ing', streamId: PROBE_TOKEN, scheduler: null });
+    assert.deepEqual(parseInboundSubject(subjects.frames('ing', 'sched-1')), { ingressId: 'ing', streamId: null, scheduler: 'sched-1' });
+    for (const bad of [
+      'llm.v2.resp.ing._frames',
+      'llm.v2.resp.ing._frames.',
+      'llm.v2.resp.ing._frames.a.b',
+      'llm.v2.resp.ing._framesx.s',
+      'llm.v2.resp.ing.x.s',
+      'llm.v1.resp.ing._frames.s',
+      'llm.v2.resp..01ABC',
+    ]) {
+      assert.equal(parseInboundSubject(bad), null, bad);
+    }
+  });
 });

@@ -1,0 +1,180 @@
+// The scheduler's side of stream protocol v2: one outbox per ingress, which packs the frames of
+// every stream this scheduler has open for that ingress into one NATS message (a bundle,
+// proto/stream.ts) and publishes it on `llm.v2.resp.<ingressId>._frames.<schedulerId>`.
+//
+// When it publishes is the whole trade: a bundle leaves at the end of the turn in which its first
+// frame was written, unless the outbox published less than `lingerMs` ago — then it waits until
+// `lingerMs` after that publish. An idle outbox therefore adds no latency at all, and a busy one
+// publishes at most once per `lingerMs`, however many tokens its streams produce: the bus's cost
+// per token falls as load rises (one socket write, one message through nats-server, one read at
+// the ingress for all of them). A bundle that reaches `publishBytes` leaves at once.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { subjects } from '../proto/subjects.ts';
+import { BundleEncoder, FRAME_OVERHEAD, type Kind } from '../proto/stream.ts';
+import { atEndOfTurn } from '../runtime/end-of-turn.ts';
+import { StreamWriter } from './stream-writer.ts';
+
+/** Room left in a message below the bus's max_payload (NATS adds nothing to the payload, but be safe). */
+const ROOM = 1024;
+/** A bundle this large leaves without waiting for the end of the turn or the linger. */
+const PUBLISH_BYTES = 64 * 1024;
+/** An outbox not used for this long is forgotten (its ingress is gone or idle). */
+const IDLE_MS = 60_000;
+
+export interface OutboxOptions {
+  /** After a publish, how long the next bundle to the same ingress waits at most (0: end of turn only). */
+  readonly lingerMs: number;
+}
+
+/** What the outboxes published, for metrics. */
+export interface OutboxStats {
+  bundles: number;
+  frames: number;
+  bytes: number;
+  /** Bundles that could not be published (the connection closed); their streams ended. */
+  failed: number;
+}
+
+export class Outbox {
+  readonly subject: string;
+  /** The largest data payload a frame may carry. */
+  readonly maxData: number;
+  readonly #nc: NatsConnection;
+  readonly #o: OutboxOptions;
+  readonly #stats: OutboxStats;
+  readonly #maxBundle: number;
+  readonly #encoder = new BundleEncoder();
+  /** Writers with frames or bytes waiting, each once, in the order they first wrote. */
+  #dirty: StreamWriter[] = [];
+  #spare: StreamWriter[] = [];
+  /** Writers with a frame in the bundle being built: they lose their stream if it cannot be published. */
+  readonly #inBundle: StreamWriter[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
+  #timer: NodeJS.Timeout | null = null;
+  #lastPublishAt = Number.NEGATIVE_INFINITY;
+  lastUsedAt = performance.now();
+  readonly #flushJob = (): void => {
+    if (this.#scheduled) this.flush();
+  };
+
+  constructor(nc: NatsConnection, subject: string, o: OutboxOptions, stats: OutboxStats) {
+    this.#nc = nc;
+    this.subject = subject;
+    this.#o = o;
+    this.#stats = stats;
+    this.#maxBundle = Math.max(8 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - ROOM);
+    this.maxData = this.#maxBundle - 1 - FRAME_OVERHEAD;
+  }
+
+  /** `w` has something to send: it goes in the next bundle. */
+  mark(w: StreamWriter): void {
+    if (!w.dirty) {
+      w.dirty = true;
+      this.#dirty.push(w);
+    }
+    this.#schedule();
+  }
+
+  /** `n` more body bytes wait in a writer; a bundle that grows large enough leaves now. */
+  addBytes(n: number): void {
+    this.#pendingBytes += n;
+    if (this.#pendingBytes >= PUBLISH_BYTES) this.flush();
+  }
+
+  /** Publishes everything waiting, in order (the schedule calls this; so may a test). */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    this.#pendingBytes = 0;
+    // Two arrays swapped, not a fresh one per flush: with thousands of open streams a new array
+    // each millisecond would be garbage that outlives the young generation.
+    const dirty = this.#dirty;
+    this.#dirty = this.#spare;
+    for (let i = 0; i < dirty.length; i++) {
+      const w = dirty[i]!;
+      w.dirty = false;
+      w.drainInto(this);
+    }
+    dirty.length = 0;
+    this.#spare = dirty;
+    if (this.#encoder.frames > 0) this.#publish();
+  }
+
+  /** @internal A writer's frame, in its stream's order. */
+  frame(w: StreamWriter, kind: Kind, seq: number, payload: Uint8Array): void {
+    if (this.#encoder.size + FRAME_OVERHEAD + payload.length > this.#maxBundle) this.#publish();
+    this.#encoder.add(w.streamId, kind, seq, payload);
+    this.#inBundle.push(w);
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    const wait = this.#lastPublishAt + this.#o.lingerMs - performance.now();
+    if (wait <= 0) atEndOfTurn(this.#flushJob);
+    else this.#timer = setTimeout(this.#flushJob, wait);
+  }
+
+  #publish(): void {
+    const frames = this.#encoder.frames;
+    const bundle = this.#encoder.take();
+    this.#lastPublishAt = this.lastUsedAt = performance.now();
+    try {
+      this.#nc.publish(this.subject, bundle);
+      this.#stats.bundles++;
+      this.#stats.frames += frames;
+      this.#stats.bytes += bundle.length;
+    } catch {
+      // Only a closed connection gets here (a bundle never exceeds max_payload). Its streams
+      // stop on this side; the ingress learns from its bus status and probes.
+      this.#stats.failed++;
+      for (const w of this.#inBundle) w.lost();
+    }
+    this.#inBundle.length = 0;
+  }
+}
+
+/** The outboxes of one scheduler, one per ingress it answers. */
+export class Outboxes {
+  readonly stats: OutboxStats = { bundles: 0, frames: 0, bytes: 0, failed: 0 };
+  readonly #nc: NatsConnection;
+  readonly #schedulerId: string;
+  readonly #o: OutboxOptions;
+  readonly #byIngress = new Map<string, Outbox>();
+
+  constructor(nc: NatsConnection, schedulerId: string, o: OutboxOptions) {
+    this.#nc = nc;
+    this.#schedulerId = schedulerId;
+    this.#o = o;
+  }
+
+  /** A writer for stream `streamId` of `ingressId` (both subject ids). */
+  writer(ingressId: string, streamId: string): StreamWriter {
+    let box = this.#byIngress.get(ingressId);
+    if (!box) {
+      box = new Outbox(this.#nc, subjects.frames(ingressId, this.#schedulerId), this.#o, this.stats);
+      this.#byIngress.set(ingressId, box);
+    }
+    box.lastUsedAt = performance.now();
+    return new StreamWriter(box, streamId);
+  }
+
+  /** Outboxes held (one per ingress recently answered). */
+  get size(): number {
+    return this.#byIngress.size;
+  }
+
+  /** Forgets outboxes unused for a minute (the writers still open keep theirs alive). */
+  sweep(now = performance.now()): void {
+    for (const [id, box] of this.#byIngress) if (now - box.lastUsedAt > IDLE_MS) this.#byIngress.delete(id);
+  }
+
+  /** Publishes what every outbox holds (on stop). */
+  flushAll(): void {
+    for (const box of this.#byIngress.values()) box.flush();
+  }
+}
