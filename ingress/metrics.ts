@@ -1,8 +1,11 @@
 // The ingress's Prometheus metrics (prom-client), served at GET /metrics on the metrics port (not
 // the public one): requests by route, status, model and API key name, latencies as the client
 // sees them, open streams, errors by code, router-owned fields stripped from bodies and the NATS
-// connection. Every name is documented in the README.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+// connection. Every name is documented in the README. The histograms are bucket arrays
+// (runtime/bucket-histogram.ts): time to first byte and the gaps between writes are observed per
+// token.
+import { Counter, Gauge, Registry } from 'prom-client';
+import { BucketHistogram } from '../runtime/bucket-histogram.ts';
 
 const TTFT = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30, 60, 120];
 const CHUNK_GAP = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2.5];
@@ -26,21 +29,21 @@ export class IngressMetrics {
       labelNames: ['route', 'method', 'status', 'model', 'api_key'],
       registers,
     });
-    this.#duration = new Histogram({
+    this.#duration = new BucketHistogram({
       name: 'llm_router_http_request_duration_seconds',
       help: 'From receiving a request to the end of its answer (end-to-end latency).',
       labelNames: ['route', 'status_class'],
       buckets: REQUEST,
       registers,
     });
-    this.#ttft = new Histogram({
+    this.#ttft = new BucketHistogram({
       name: 'llm_router_ttft_seconds',
       help: "From receiving a request to its answer's first body byte sent to the client (time to first token for streams).",
       labelNames: ['route', 'model'],
       buckets: TTFT,
       registers,
     });
-    this.#gap = new Histogram({
+    this.#gap = new BucketHistogram({
       name: 'llm_router_itl_seconds',
       help: 'Between body writes of a streamed answer, as the client receives them (inter-token latency, coalesced under load).',
       labelNames: ['route', 'model'],
@@ -72,15 +75,15 @@ export class IngressMetrics {
   /** `apiKey`: the key's name from the operator's file (bounded), never the key. */
   request(route: string, method: string, status: number, model: string | null, apiKey: string | null, seconds: number): void {
     this.#requests.inc({ route, method, status: String(status), model: status < 400 && model ? model : '', api_key: apiKey ?? '' });
-    this.#duration.observe({ route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
+    this.#duration.series(route, `${Math.floor(status / 100)}xx`).observe(seconds);
   }
 
   firstByte(route: string, model: string, seconds: number): void {
-    this.#ttft.observe({ route, model }, seconds);
+    this.#ttft.series(route, model).observe(seconds);
   }
 
   chunkGap(route: string, model: string, seconds: number): void {
-    this.#gap.observe({ route, model }, seconds);
+    this.#gap.series(route, model).observe(seconds);
   }
 
   error(code: string): void {

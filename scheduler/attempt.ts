@@ -3,7 +3,7 @@
 // frames. The loop around them is retry-executor.ts.
 // Non-streaming answers are read whole before anything is passed on, so a worker that dies in
 // the middle of one is retried like any other failure before the first byte.
-import type { Logger } from 'pino';
+import type { RequestLog } from '../runtime/lazy-log.ts';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { errors, toWire, type RouterError } from '../proto/errors.ts';
 import type { RequestMeta } from '../proto/request-meta.ts';
@@ -154,7 +154,7 @@ export interface BodyTransform {
  * its usage on the way. A failure after the head ends the stream with an error (no retry can
  * undo bytes the client has). `transform` may rewrite the body as it passes (P/D usage).
  */
-export async function relay(a: Answer, out: StreamWriter, workerLabel: string, model: string, d: CallDeps, log: Logger, transform?: BodyTransform): Promise<RelayResult> {
+export async function relay(a: Answer, out: StreamWriter, workerLabel: string, model: string, d: CallDeps, log: RequestLog, transform?: BodyTransform): Promise<RelayResult> {
   const scan = new UsageScanner(/^text\/event-stream/.test(a.res.contentType));
   const pass = (chunk: Uint8Array): void => {
     const bytes = transform ? transform.push(chunk) : chunk;
@@ -220,7 +220,7 @@ export async function passOn(
   d: CallDeps,
   a: Answer,
   out: StreamWriter,
-  o: { readonly label: string; readonly workerId: string; readonly model: string; readonly log: Logger; readonly transform?: BodyTransform | undefined },
+  o: { readonly label: string; readonly workerId: string; readonly model: string; readonly log: RequestLog; readonly transform?: BodyTransform | undefined },
 ): Promise<PassedOn> {
   try {
     const { error } = await relay(a, out, o.label, o.model, d, o.log, o.transform);

@@ -1,7 +1,10 @@
 // The scheduler's Prometheus metrics (prom-client): what dispatch reports as it works, and the
 // fleet as the registry sees it, read at scrape time. The scheduler's event counts are kept once,
-// in SchedulerCounters, and read at scrape time too. Every name is documented in the README.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+// in SchedulerCounters, and read at scrape time too. Every name is documented in the README. The
+// histograms are bucket arrays (runtime/bucket-histogram.ts): the gaps between a stream's chunks
+// are observed per chunk.
+import { Counter, Gauge, Registry } from 'prom-client';
+import { BucketHistogram } from '../runtime/bucket-histogram.ts';
 import type { Leg } from './attempt.ts';
 import { BREAKER_STATES, type CircuitBreakers } from './circuit-breaker.ts';
 import { SchedulerCounters } from './counters.ts';
@@ -35,7 +38,7 @@ export class SchedulerMetrics implements DispatchEvents {
   readonly #ttft;
   readonly #itl;
   readonly #tokens;
-  readonly requestSeconds;
+  readonly #requestSeconds;
 
   constructor(d: SchedulerMetricsDeps) {
     const registers = [this.registry];
@@ -51,11 +54,11 @@ export class SchedulerMetrics implements DispatchEvents {
         for (const [model, outcome, n] of counters.requestsByOutcome()) this.inc({ model, outcome }, n);
       },
     });
-    this.requestSeconds = new Histogram({
+    this.#requestSeconds = new BucketHistogram({
       name: 'llm_router_scheduler_request_duration_seconds',
       help: 'From accepting a request to the end of its answer.',
       labelNames: ['model'],
-      buckets: [...BUCKETS.request],
+      buckets: BUCKETS.request,
       registers,
     });
     this.#upstream = new Counter({
@@ -64,11 +67,11 @@ export class SchedulerMetrics implements DispatchEvents {
       labelNames: ['worker', 'leg', 'status'],
       registers,
     });
-    this.#upstreamSeconds = new Histogram({
+    this.#upstreamSeconds = new BucketHistogram({
       name: 'llm_router_upstream_response_seconds',
       help: 'From calling a worker to its status line (for a stream: its first token).',
       labelNames: ['leg'],
-      buckets: [...BUCKETS.ttft],
+      buckets: BUCKETS.ttft,
       registers,
     });
     this.#picks = new Counter({
@@ -88,25 +91,25 @@ export class SchedulerMetrics implements DispatchEvents {
         for (const [model, decision, n] of counters.decisionsByModel()) this.inc({ model, decision }, n);
       },
     });
-    this.#legs = new Histogram({
+    this.#legs = new BucketHistogram({
       name: 'llm_router_pd_leg_seconds',
       help: 'P/D legs: prefill to its answer (KV ready), decode to its status line.',
       labelNames: ['leg'],
-      buckets: [...BUCKETS.ttft],
+      buckets: BUCKETS.ttft,
       registers,
     });
-    this.#ttft = new Histogram({
+    this.#ttft = new BucketHistogram({
       name: 'llm_router_upstream_ttft_seconds',
       help: 'From calling a worker to its first body chunk (time to first token for streams).',
       labelNames: ['model'],
-      buckets: [...BUCKETS.ttft],
+      buckets: BUCKETS.ttft,
       registers,
     });
-    this.#itl = new Histogram({
+    this.#itl = new BucketHistogram({
       name: 'llm_router_upstream_itl_seconds',
       help: 'Between body chunks of a streamed answer (inter-token latency as the router receives it).',
       labelNames: ['model'],
-      buckets: [...BUCKETS.itl],
+      buckets: BUCKETS.itl,
       registers,
     });
     this.#tokens = new Counter({
@@ -232,9 +235,14 @@ export class SchedulerMetrics implements DispatchEvents {
     });
   }
 
+  /** A request ended, `seconds` after it was accepted (`model`: a known model or `_unknown`). */
+  requestDone(model: string, seconds: number): void {
+    this.#requestSeconds.series(model).observe(seconds);
+  }
+
   upstream(workerId: string, leg: Leg, status: number | 'error', seconds: number): void {
     this.#upstream.inc({ worker: workerId, leg, status: String(status) });
-    if (status !== 'error') this.#upstreamSeconds.observe({ leg }, seconds);
+    if (status !== 'error') this.#upstreamSeconds.series(leg).observe(seconds);
   }
 
   pick(pool: Pool, policy: string, workerId: string): void {
@@ -250,15 +258,15 @@ export class SchedulerMetrics implements DispatchEvents {
   }
 
   leg(leg: 'prefill' | 'decode', seconds: number): void {
-    this.#legs.observe({ leg }, seconds);
+    this.#legs.series(leg).observe(seconds);
   }
 
   firstChunk(model: string, seconds: number): void {
-    this.#ttft.observe({ model }, seconds);
+    this.#ttft.series(model).observe(seconds);
   }
 
   interChunk(model: string, seconds: number): void {
-    this.#itl.observe({ model }, seconds);
+    this.#itl.series(model).observe(seconds);
   }
 
   tokens(model: string, prompt: number, completion: number): void {

@@ -357,7 +357,7 @@ export class Scheduler {
         const outcome: RequestOutcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
         const modelLabel = label();
         this.counters.countFinished(modelLabel, outcome);
-        this.metrics.requestSeconds.observe({ model: modelLabel }, (performance.now() - started) / 1000);
+        this.metrics.requestDone(modelLabel, (performance.now() - started) / 1000);
         const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
         if (o.error) this.#log.info(line, 'request failed');
         else this.#log.debug(line, 'request done');

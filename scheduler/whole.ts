@@ -1,7 +1,7 @@
 // A request served whole (a fleet of `both` workers): each attempt picks a worker by the whole
 // pool's policy, calls it and passes its answer on.
-import type { Logger } from 'pino';
 import { attemptCall, passOn } from './attempt.ts';
+import { LazyChild, type RequestLog } from '../runtime/lazy-log.ts';
 import type { DispatchDeps } from './dispatch-deps.ts';
 import { noWorker, pickWorker } from './pick.ts';
 import type { PreparedRequest } from './request.ts';
@@ -9,11 +9,11 @@ import { runAttempts, type DispatchOutcome, type Step } from './retry-executor.t
 import type { StreamWriter } from './stream-writer.ts';
 
 export function dispatchWhole(d: DispatchDeps, r: PreparedRequest, out: StreamWriter): Promise<DispatchOutcome> {
-  const log = d.log.child({ reqId: r.meta.requestId, model: r.model });
+  const log = new LazyChild(d.log, { reqId: r.meta.requestId, model: r.model });
   return runAttempts(d, r, out, wholeStep(d, r, out, log));
 }
 
-export function wholeStep(d: DispatchDeps, r: PreparedRequest, out: StreamWriter, log: Logger): Step {
+export function wholeStep(d: DispatchDeps, r: PreparedRequest, out: StreamWriter, log: RequestLog): Step {
   return async ({ n, mayRetry, tried }) => {
     const picked = pickWorker(d, r, 'whole', tried.of('whole'));
     if (!picked) return { kind: 'fatal', error: noWorker(d, r.model) };

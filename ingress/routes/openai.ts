@@ -9,7 +9,8 @@
 // a hook of these routes (and of its own not-found handler), so every /v1 request passes it.
 import { isUtf8 } from 'node:buffer';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { errors, type RouterError } from '../../proto/errors.ts';
 import { encodeRequestMeta, ROUTES, type Route } from '../../proto/request-meta.ts';
 import { subjects } from '../../proto/subjects.ts';
@@ -107,6 +108,16 @@ function busHeaders(request: FastifyRequest, route: Route, body: Record<string, 
   );
 }
 
+/**
+ * Adds `bindings` to every later line of the request's logger. fastify already made a pino child
+ * for the request (with its reqId): the bindings go on it rather than on a second child per request.
+ */
+function nameOnLog(request: FastifyRequest, bindings: Record<string, string>): void {
+  const log = request.log as FastifyBaseLogger & Partial<Pick<Logger, 'setBindings'>>;
+  if (log.setBindings) log.setBindings(bindings);
+  else request.log = request.log.child(bindings);
+}
+
 /** Register with `{ prefix: '/v1', ...deps }`, never through fastify-plugin (that would lift the key check out of its scope). */
 export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: FastifyInstance, deps: OpenAiRouteDeps) => {
   const keys = deps.apiKeys;
@@ -115,7 +126,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
       const name = keys.match(bearerToken(request.headers.authorization));
       if (name === null) throw errors.LLMR_ERR_INVALID_API_KEY();
       request.apiKeyName = name;
-      request.log = request.log.child({ apiKey: name });
+      nameOnLog(request, { apiKey: name });
     });
   }
   app.setNotFoundHandler(notFoundHandler(deps.metrics));

@@ -1,5 +1,5 @@
 // What every step of one disaggregated request works with.
-import type { Logger } from 'pino';
+import type { RequestLog } from '../../runtime/lazy-log.ts';
 import type { DispatchDeps } from '../dispatch-deps.ts';
 import type { PreparedRequest } from '../request.ts';
 import type { StreamWriter } from '../stream-writer.ts';
@@ -11,5 +11,5 @@ export interface PdContext {
   readonly body: Readonly<Record<string, unknown>>;
   readonly out: StreamWriter;
   /** With the request's id and model. */
-  readonly log: Logger;
+  readonly log: RequestLog;
 }

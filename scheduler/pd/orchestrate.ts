@@ -15,6 +15,7 @@
 //   request is planned again.
 // The client cancelling during prefill aborts the prefill call, and no decode starts.
 import { errors, type RouterError } from '../../proto/errors.ts';
+import { LazyChild } from '../../runtime/lazy-log.ts';
 import type { DispatchDeps } from '../dispatch-deps.ts';
 import { cachedTokensOn, noWorker, pickWorker } from '../pick.ts';
 import type { WorkerView } from '../registry.ts';
@@ -33,7 +34,7 @@ import { connectorOf, consumerOnly } from './workers.ts';
 export async function dispatchPd(d: DispatchDeps, r: PreparedRequest, out: StreamWriter): Promise<DispatchOutcome> {
   const body = r.json();
   if (body === null) return fail(out, errors.LLMR_ERR_INVALID_JSON('the request body is not JSON'), 0);
-  const request = new PdRequest({ d, r, body, out, log: d.log.child({ reqId: r.meta.requestId, model: r.model }) });
+  const request = new PdRequest({ d, r, body, out, log: new LazyChild(d.log, { reqId: r.meta.requestId, model: r.model }) });
   return runAttempts(d, r, out, (ctx) => request.attempt(ctx));
 }
 
