@@ -119,6 +119,7 @@ test('verdict - added TTFT is against nginx of the same run', () => {
   assert.equal(t.verdict, 'FAIL');
   assert.match(t.measured, /^p50 \+5\.00 ms/);
   assert.equal(ttftVsNginxTarget(100, far, undefined, true).verdict, 'NOT MEASURED');
+  assert.equal(ttftVsNginxTarget(100, { ...far, ok: 0 }, nginx, true).verdict, 'NOT MEASURED');
 });
 
 test("verdict - the router's non-streaming ceiling against nginx's", () => {
