@@ -1,5 +1,7 @@
 // `npm run bench -- <scenario> [--quick]`: the announcement's comparison on simulated fleets
-// (bench/scenarios, run by scenarios/suite.ts), or the router-overhead benchmark (`overhead`).
+// (bench/scenarios, run by scenarios/suite.ts), or the router-overhead benchmark
+// (`npm run bench -- overhead [its options]`: every argument but the word `overhead` goes to
+// bench/overhead/run.ts, which parses them, --help included).
 // Writes bench/results/ and regenerates this scenario's section of bench/RESULTS.md; a --quick
 // run (a smoke test) writes bench/results/quick/ and leaves RESULTS.md alone. `--systems a,b`
 // measures only those systems and keeps the others from the last result when it was measured the
@@ -8,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Argument, InvalidArgumentError } from 'commander';
-import { benchCommand, integer } from './lib/command.ts';
+import { benchCommand, integer, passOn } from './lib/command.ts';
 import { SCENARIOS, SYSTEMS } from './scenarios/definitions.ts';
 import { runSuite } from './scenarios/suite.ts';
 
@@ -22,8 +24,15 @@ function systemList(value: string): string[] {
   return names;
 }
 
+// The overhead benchmark has options of its own: hand them all on before parsing ours.
+const overhead = passOn(process.argv.slice(2), 'overhead', ['--systems', '--seed']);
+if (overhead !== null) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'overhead', 'run.ts'), ...overhead], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
 const program = benchCommand('bench', 'the comparison on simulated fleets (a scenario, or all), or the router-overhead benchmark')
-  .addArgument(new Argument('[scenario]', 'what to run').choices([...SCENARIOS.map((s) => s.name), 'all', 'overhead']))
+  .addArgument(new Argument('[scenario]', 'what to run (overhead has options of its own: `npm run bench -- overhead --help`)').choices([...SCENARIOS.map((s) => s.name), 'all', 'overhead']))
   .option('--quick', 'a smoke test: short points, results in bench/results/quick/, RESULTS.md untouched', false)
   .option('--systems <a,b>', 'measure only these systems (the others are kept from the last comparable result)', systemList)
   .option('--seed <n>', 'seed of the workloads', integer(Number.MIN_SAFE_INTEGER), 1)
@@ -31,11 +40,9 @@ const program = benchCommand('bench', 'the comparison on simulated fleets (a sce
 const which = program.processedArgs[0] as string | undefined;
 const flags = program.opts<{ quick: boolean; systems?: string[]; seed: number }>();
 
-if (which === undefined) {
+if (which === undefined || which === 'overhead') {
+  // (overhead was handed on above, unless an option's value came first: show how to call it.)
   program.outputHelp();
-} else if (which === 'overhead') {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'overhead', 'run.ts'), ...(flags.quick ? ['--quick'] : [])], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
 } else {
   await runSuite({
     root: ROOT,

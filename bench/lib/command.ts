@@ -46,3 +46,19 @@ export function positiveList(value: string): number[] {
 export function collect(value: string, previous: readonly string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/**
+ * When the first operand of `argv` (without node and the script) is `word`, every other argument,
+ * in order, to hand on to the program that `word` runs (which parses them itself); else null.
+ * `valueOptions` are this command's options that take their value as the next argument (so that
+ * a value is not mistaken for the operand).
+ */
+export function passOn(argv: readonly string[], word: string, valueOptions: readonly string[]): string[] | null {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv[i + 1] === word ? [...argv.slice(0, i), ...argv.slice(i + 2)] : null;
+    if (valueOptions.includes(a)) i++;
+    else if (!a.startsWith('-')) return a === word ? [...argv.slice(0, i), ...argv.slice(i + 1)] : null;
+  }
+  return null;
+}

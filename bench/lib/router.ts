@@ -1,5 +1,5 @@
-// The router arm of a benchmark: a nats-server of its own (nats-server.ts) and the router's
-// processes, each started from bin/llm-router.js as it runs in production: scheduler, ingress,
+// The router arm of a benchmark: a nats-server of its own (nats-server.ts, with its monitoring
+// endpoint on, for the traffic counters) and the router's processes, each started from bin/llm-router.js as it runs in production: scheduler, ingress,
 // and one agent heartbeating the simulated workers.
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -24,6 +24,8 @@ export interface RouterOptions {
 export interface RouterArm {
   readonly url: string;
   readonly natsUrl: string;
+  /** nats-server's monitoring endpoint (GET /varz: message and byte counters). */
+  readonly natsMonitorUrl: string;
   readonly nats: Child;
   readonly scheduler: Child;
   readonly ingress: Child;
@@ -67,7 +69,7 @@ export async function waitForModel(url: string, model: string, workers: number, 
 }
 
 export async function startRouter(o: RouterOptions, workerUrls: readonly string[]): Promise<RouterArm> {
-  const nats = await startNats(o.cpus);
+  const nats = await startNats(o.cpus, { monitor: true });
   const bin = o.entry ?? join(o.root, 'bin', 'llm-router.js');
   const common = ['--nats-url', nats.url, '--log-level', o.logLevel];
   const node = (name: string, flags: readonly string[], args: readonly string[]): Child =>
@@ -84,5 +86,5 @@ export async function startRouter(o: RouterOptions, workerUrls: readonly string[
   addAgent(workerUrls);
   const url = `http://127.0.0.1:${port}`;
   await waitFor('the ingress to listen', () => tcpAnswers(port), 30_000, ingress);
-  return { url, natsUrl: nats.url, nats: nats.child, scheduler, ingress, agents, addAgent };
+  return { url, natsUrl: nats.url, natsMonitorUrl: nats.monitorUrl!, nats: nats.child, scheduler, ingress, agents, addAgent };
 }

@@ -19,11 +19,17 @@
 // by its length: in a steady state it equals the offered rate, and it falls short when the
 // system cannot keep up.
 //
+// For the cost per unit of work, the CPU window (from the first request sent inside the window to
+// its end) also records what completed inside it: successful responses, and SSE events delivered
+// (data events other than `[DONE]`: one per token here) by any stream, and — when `varzUrl` is
+// set — nats-server's message and byte counters at both ends.
+//
 // Run in its own process: `node --import tsx bench/overhead/loadgen.ts '<LoadConfig JSON>'`
 // prints `RESULT <PointResult JSON>`.
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { isMain, runChild } from '../lib/child-main.ts';
+import { countersDelta, readVarz, type NatsCounters } from '../lib/nats-varz.ts';
 import { cpuPercent, cpuSnapshot, machineSeconds } from '../lib/procfs.ts';
 import { summarize, type Summary } from '../lib/stats.ts';
 
@@ -44,6 +50,17 @@ export interface LoadConfig {
   readonly poisson: boolean;
   /** Processes whose CPU use over the window is reported (name → pids). */
   readonly cpuOf: Readonly<Record<string, readonly number[]>>;
+  /** nats-server's monitoring URL, read at both ends of the window (the router arm), or null. */
+  readonly varzUrl: string | null;
+}
+
+/** The CPU window: its length, and the work that completed inside it (for the cost per unit of work). */
+export interface WorkWindow {
+  readonly wallS: number;
+  /** Successful responses that ended inside it. */
+  readonly completions: number;
+  /** SSE data events (not `[DONE]`) delivered inside it, by any stream. */
+  readonly events: number;
 }
 
 export interface PointResult {
@@ -72,6 +89,9 @@ export interface PointResult {
    * loopback TCP of our own traffic) and `steal` (the hypervisor's other guests).
    */
   readonly cpuPct: Readonly<Record<string, number | null>>;
+  readonly window: WorkWindow;
+  /** nats-server's traffic over the window (null without `varzUrl`, or when /varz did not answer). */
+  readonly nats: NatsCounters | null;
 }
 
 interface Tracked {
@@ -108,6 +128,9 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
   let open = 0;
   let maxOpen = 0;
   let okInWindow = 0;
+  // Running totals, read at both ends of the CPU window.
+  let okTotal = 0;
+  let eventsTotal = 0;
   let pendingMeasured = 0;
   let onDrained: (() => void) | null = null;
 
@@ -124,7 +147,10 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
     if (error === null && cfg.stream && (!r.tail.includes('[DONE]') || r.events < cfg.expectEvents + 1)) error = `truncated (${r.events} events)`;
     if (error === null && !cfg.stream && !r.tail.includes('"choices"')) error = 'malformed JSON answer';
     r.error = error;
+    // The `[DONE]` terminator was counted as an event when it arrived; it is not a token.
+    if (cfg.stream && r.status === 200 && r.tail.includes('[DONE]')) eventsTotal--;
     if (error === null) {
+      okTotal++;
       if (r.end >= w0 && r.end < w1) okInWindow++;
     } else if (r.measured) {
       const kind = error.startsWith('HTTP ') ? error.slice(0, 8) : error.startsWith('truncated') ? 'truncated' : error.split(':')[0]!;
@@ -166,6 +192,7 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
             let k = r.endedWithNewline && chunk[0] === 0x0a ? 1 : 0;
             for (let p = chunk.indexOf(NN); p !== -1; p = chunk.indexOf(NN, p + 2)) k++;
             r.events += k;
+            eventsTotal += k;
             r.endedWithNewline = chunk[chunk.length - 1] === 0x0a;
             r.tail = (r.tail + chunk.toString('latin1')).slice(-32);
           } else if (r.tail.length < 100_000) {
@@ -183,7 +210,9 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
     );
   };
 
-  const cpu0 = { at: 0, snap: {} as Record<string, number | null>, self: process.cpuUsage(), machine: null as ReturnType<typeof machineSeconds> };
+  const cpu0 = { at: 0, snap: {} as Record<string, number | null>, self: process.cpuUsage(), machine: null as ReturnType<typeof machineSeconds>, ok: 0, events: 0 };
+  // /varz is read asynchronously, right after each CPU snapshot.
+  const varz: Promise<NatsCounters | null>[] = [];
   let cpu1: typeof cpu0 | null = null;
 
   // The sender: every request already due goes out on each tick.
@@ -200,6 +229,9 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
           cpu0.snap = cpuSnapshot(cfg.cpuOf);
           cpu0.self = process.cpuUsage();
           cpu0.machine = machineSeconds();
+          cpu0.ok = okTotal;
+          cpu0.events = eventsTotal;
+          if (cfg.varzUrl) varz.push(readVarz(cfg.varzUrl));
           maxOpen = open;
         }
         fire(next, next >= w0);
@@ -210,7 +242,8 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
         const wait = w1 - performance.now();
         setTimeout(
           () => {
-            cpu1 = { at: performance.now(), snap: cpuSnapshot(cfg.cpuOf), self: process.cpuUsage(cpu0.self), machine: machineSeconds() };
+            cpu1 = { at: performance.now(), snap: cpuSnapshot(cfg.cpuOf), self: process.cpuUsage(cpu0.self), machine: machineSeconds(), ok: okTotal, events: eventsTotal };
+            if (cfg.varzUrl) varz.push(readVarz(cfg.varzUrl));
             resolveSending();
           },
           Math.max(0, wait),
@@ -252,6 +285,7 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
     }
   }
 
+  const [v0, v1] = await Promise.all(varz);
   const good = measured.filter((r) => r.error === null);
   const errors = measured.length - good.length;
   return {
@@ -270,6 +304,8 @@ export async function runPoint(cfg: LoadConfig): Promise<PointResult> {
     sendLagMs: summarize(lags),
     maxOpen,
     cpuPct,
+    window: { wallS, completions: c1 ? c1.ok - cpu0.ok : 0, events: c1 ? c1.events - cpu0.events : 0 },
+    nats: countersDelta(v0 ?? null, v1 ?? null),
   };
 }
 

@@ -22,6 +22,9 @@ export interface Options {
   warmup: number;
   drain: number;
   baselineRate: number;
+  /** Phase 1b: 1-token streams at this rate through every streaming arm (what a request costs, nearly without tokens). */
+  oneToken: boolean;
+  oneTokenRate: number;
   sweepRates: number[];
   sweepArms: Arm[];
   /** A system's sweep stops after this many rates in a row that it does not sustain. */
@@ -55,11 +58,14 @@ export interface Options {
 
 export const FULL: Readonly<Options> = Object.freeze({
   quick: false,
-  rates: [200, 1000, 2000],
+  // 100: the CPU-per-event and added-TTFT targets' rate; 1,000: beyond what the machine sustains.
+  rates: [100, 300, 1000],
   seconds: 10,
   warmup: 2,
   drain: 15,
   baselineRate: 50,
+  oneToken: true,
+  oneTokenRate: 300,
   sweepRates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000],
   sweepArms: ['direct', 'nginx', 'router'],
   sweepStopAfter: 2,
@@ -92,7 +98,6 @@ export const QUICK: Readonly<Partial<Options>> = Object.freeze({
   warmup: 1,
   drain: 5,
   sweepRates: [1000, 2000, 3000, 4000],
-  sweepArms: ['direct', 'router'],
   sweepStopAfter: 1,
   rssHold: 4,
   retries: 0,
@@ -125,6 +130,8 @@ export function parseOptions(argv: readonly string[]): Options {
     .addOption(new Option('--warmup <s>', 'warm-up per point').argParser(atLeast(0)).default(d.warmup))
     .addOption(new Option('--drain <s>', 'longest wait for the requests of a window').argParser(atLeast(1)).default(d.drain))
     .addOption(new Option('--baseline-rate <r>', 'rate of the unloaded baselines (req/s)').argParser(atLeast(1)).default(d.baselineRate))
+    .option('--no-one-token', 'skip the 1-token streams')
+    .addOption(new Option('--one-token-rate <r>', 'rate of the 1-token streams (req/s)').argParser(atLeast(1)).default(d.oneTokenRate))
     .addOption(new Option('--sweep-rates <list>', 'non-streaming sweep rates (req/s)').argParser(positiveList).default(d.sweepRates))
     .addOption(new Option('--sweep-arms <list>', 'systems swept').argParser(armList).default(d.sweepArms))
     .addOption(new Option('--sweep-stop-after <n>', "a system's sweep stops after this many unsustained rates in a row").argParser(wholeAtLeast(1)).default(d.sweepStopAfter))
@@ -160,6 +167,8 @@ export function parseOptions(argv: readonly string[]): Options {
     warmup: f.warmup,
     drain: f.drain,
     baselineRate: f.baselineRate,
+    oneToken: f.oneToken,
+    oneTokenRate: f.oneTokenRate,
     sweepRates: f.sweepRates,
     sweepArms: f.sweepArms,
     sweepStopAfter: f.sweepStopAfter,

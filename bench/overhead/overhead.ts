@@ -14,9 +14,24 @@ import { loadAverage1, machineSeconds, memory } from '../lib/procfs.ts';
 import { aliasEntry, alive, cleanupNow, freePort, hasTaskset, installCleanupHooks, sleep, stopChild, type Child } from '../lib/procs.ts';
 import { entryMode, startRouter, waitForModel, type RouterArm } from '../lib/router.ts';
 import { startSim, waitIdle, type SimFleet } from './sim.ts';
-import { highestTable, memoryTable, streamingTable, sweepTable, targetsTable, type ArmPoint } from './table.ts';
+import { costTable, highestTable, memoryTable, streamingTable, sweepTable, targetsTable, type ArmPoint } from './table.ts';
+import { unitCost } from './cost.ts';
 import { MODELS, ROOT, type Options, type Pin } from './options.ts';
-import { ARMS, fmt, highestSustained, rssTarget, sustained, sustainRuleText, sweepTarget, ttftTarget, type Arm, type Target } from './verdict.ts';
+import {
+  ARMS,
+  commonSustainedRate,
+  cpuRatioTarget,
+  fmt,
+  GOALS,
+  highestSustained,
+  rssTarget,
+  sustained,
+  sustainRuleText,
+  sweepRatioTarget,
+  ttftVsNginxTarget,
+  type Arm,
+  type Target,
+} from './verdict.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -108,8 +123,17 @@ function assertAlive(s: Systems): void {
   }
 }
 
+/** For the progress line: what the point's work cost the system's own processes. */
+function costLine(arm: Arm, p: PointResult): string {
+  if (arm === 'direct') return '';
+  const c = unitCost(arm, p);
+  const ev = c.events > 0 ? `${fmt(c.systemPerEventUs)} µs/event, ` : '';
+  const nats = c.nats ? `NATS msgs in/out ${fmt(c.nats.perRequest.msgsIn)}/${fmt(c.nats.perRequest.msgsOut)} per request, ` : '';
+  return `CPU ${ev}${fmt(c.systemPerRequestUs, 0)} µs/request, ${nats}`;
+}
+
 interface PointRecord extends ArmPoint {
-  readonly phase: 'baseline' | 'streaming' | 'sweep';
+  readonly phase: 'baseline' | 'streaming' | 'one-token' | 'sweep';
   readonly load1AtStart: number;
   /** 0 for the first run of a point, 1… for re-runs after a contended window. */
   readonly attempt: number;
@@ -147,17 +171,19 @@ async function main(o: Options): Promise<number> {
   for (const arm of new Set<Arm>([...o.arms, ...(o.sweep ? o.sweepArms : [])])) await smoke(arm, targetsOf(sys, arm)[0]!, path, requestBody(o, model, 4, true));
 
   const records: PointRecord[] = [];
-  const point = async (phase: PointRecord['phase'], arm: Arm, rate: number, body: string, stream: boolean, seconds = o.seconds): Promise<PointResult> => {
+  /** `tokens`: the stream's max_tokens (the SSE events it must deliver), or 0 for a JSON answer. */
+  const point = async (phase: PointRecord['phase'], arm: Arm, rate: number, body: string, tokens: number, seconds = o.seconds): Promise<PointResult> => {
     assertAlive(sys);
     await waitIdle(sys.sim);
     const targets = targetsOf(sys, arm);
+    const stream = tokens > 0;
     const expectedConcurrency = rate * (stream ? 1.5 : 0.5);
     const cfg: LoadConfig = {
       targets,
       path,
       body,
       stream,
-      expectEvents: stream ? o.streamTokens : 0,
+      expectEvents: tokens,
       rate,
       warmupS: o.warmup,
       seconds,
@@ -165,6 +191,7 @@ async function main(o: Options): Promise<number> {
       connectionsPerTarget: Math.min(4096, Math.max(64, Math.ceil((expectedConcurrency * 2) / targets.length))),
       poisson: o.poisson,
       cpuOf: cpuGroups(sys),
+      varzUrl: arm === 'router' ? sys.router!.natsMonitorUrl : null,
     };
     let best: PointResult | null = null;
     // A window in which other work on the machine took more than --max-other % of a core is run
@@ -181,7 +208,7 @@ async function main(o: Options): Promise<number> {
       records.push({ phase, arm, point: p, load1AtStart: load1, attempt });
       log(
         `${phase} ${arm} @ ${rate}/s: achieved ${fmt(p.achievedRate, 0)}/s, errors ${fmt(p.errorRate * 100, 2)} %, TTFT p50/p99 ${fmt(p.ttftMs.p50, 2)}/${fmt(p.ttftMs.p99, 2)} ms, ` +
-          `e2e p50/p99 ${fmt(p.e2eMs.p50)}/${fmt(p.e2eMs.p99)} ms, send lag p99 ${fmt(p.sendLagMs.p99, 2)} ms, other load ${fmt(p.cpuPct.other ?? NaN, 0)} %, irq ${fmt(p.cpuPct.irq ?? NaN, 0)} %, load1 ${fmt(load1, 2)}` +
+          `e2e p50/p99 ${fmt(p.e2eMs.p50)}/${fmt(p.e2eMs.p99)} ms, send lag p99 ${fmt(p.sendLagMs.p99, 2)} ms, ${costLine(arm, p)}other load ${fmt(p.cpuPct.other ?? NaN, 0)} %, irq ${fmt(p.cpuPct.irq ?? NaN, 0)} %, load1 ${fmt(load1, 2)}` +
           (p.firstError ? `; first error: ${p.firstError.slice(0, 160)}` : ''),
       );
       assertAlive(sys);
@@ -197,21 +224,31 @@ async function main(o: Options): Promise<number> {
   // contention), then the arms interleaved per rate.
   const baseSeconds = Math.min(o.seconds, 5);
   const unloaded: ArmPoint[] = [];
-  for (const arm of o.arms) unloaded.push({ arm, point: await point('baseline', arm, o.baselineRate, streamBody, true, baseSeconds) });
+  for (const arm of o.arms) unloaded.push({ arm, point: await point('baseline', arm, o.baselineRate, streamBody, o.streamTokens, baseSeconds) });
   const streamBase = unloaded[0]!.point;
   const streamPoints: ArmPoint[] = [];
-  for (const rate of o.rates) for (const arm of o.arms) streamPoints.push({ arm, point: await point('streaming', arm, rate, streamBody, true) });
+  for (const rate of o.rates) for (const arm of o.arms) streamPoints.push({ arm, point: await point('streaming', arm, rate, streamBody, o.streamTokens) });
+
+  // Phase 1b: 1-token streams, what a request costs with (nearly) no tokens to relay; their own
+  // unloaded baseline (direct) for the sustained rule.
+  let oneBase: PointResult | null = null;
+  const oneTokenPoints: ArmPoint[] = [];
+  if (o.oneToken) {
+    const oneBody = requestBody(o, model, 1, true);
+    oneBase = await point('baseline', 'direct', o.baselineRate, oneBody, 1, baseSeconds);
+    for (const arm of o.arms) oneTokenPoints.push({ arm, point: await point('one-token', arm, o.oneTokenRate, oneBody, 1) });
+  }
 
   // Phase 2: non-streaming sweep, per arm, up to the first rate it does not sustain.
   const sweepBody = requestBody(o, model, o.sweepTokens, false);
   let sweepBase: PointResult | null = null;
   const sweepPoints: ArmPoint[] = [];
   if (o.sweep) {
-    sweepBase = await point('baseline', 'direct', o.baselineRate, sweepBody, false, baseSeconds);
+    sweepBase = await point('baseline', 'direct', o.baselineRate, sweepBody, 0, baseSeconds);
     for (const arm of o.sweepArms) {
       let failedInARow = 0;
       for (const rate of o.sweepRates) {
-        const p = await point('sweep', arm, rate, sweepBody, false);
+        const p = await point('sweep', arm, rate, sweepBody, 0);
         sweepPoints.push({ arm, point: p });
         failedInARow = sustained(p, sweepBase.e2eMs.p99).ok ? 0 : failedInARow + 1;
         if (failedInARow >= o.sweepStopAfter) break;
@@ -301,20 +338,90 @@ async function main(o: Options): Promise<number> {
     ]),
   ) as Record<Arm, number | null>;
   const targets: Target[] = [];
-  const r1000 = (arm: Arm): PointResult | undefined => streamPoints.find((p) => p.arm === arm && p.point.offeredRate === 1000)?.point;
-  if (o.arms.includes('router') && o.rates.includes(1000)) {
-    const rt = r1000('router');
-    const dt = r1000('direct');
-    targets.push(ttftTarget(1000, rt, dt, !!rt && !!dt && sustained(rt, baseP99).ok && sustained(dt, baseP99).ok));
-  } else targets.push({ name: 'Router-added TTFT at 1,000 req/s (streaming)', goal: 'p50 ≤ 1 ms and p99 ≤ 5 ms', measured: 'rate 1000 or the router arm not in this run', verdict: 'NOT MEASURED' });
-  if (o.sweep && o.sweepArms.includes('router')) {
-    const tried = sweepPoints.filter((p) => p.arm === 'router').map((p) => p.point.offeredRate);
-    targets.push(sweepTarget(3000, sweepHighest.router, Math.max(...tried)));
-  } else targets.push({ name: 'Non-streaming rate sustained through the router', goal: '≥ 3,000 req/s', measured: 'sweep not run', verdict: 'NOT MEASURED' });
+  const at = (ps: readonly ArmPoint[], arm: Arm, rate: number): PointResult | undefined => ps.find((p) => p.arm === arm && p.point.offeredRate === rate)?.point;
+  const costAt = (ps: readonly ArmPoint[], arm: Arm, rate: number) => {
+    const p = at(ps, arm, rate);
+    return p ? unitCost(arm, p) : undefined;
+  };
+  const bothOk = (ps: readonly ArmPoint[], rate: number, baseline: number): boolean =>
+    (['nginx', 'router'] as const).every((a) => {
+      const p = at(ps, a, rate);
+      return !!p && sustained(p, baseline).ok;
+    });
+  const sr = GOALS.streamRate;
+  const srName = `${sr.toLocaleString('en-US')} streams/s × ${o.streamTokens} tokens`;
+  if (o.rates.includes(sr)) {
+    targets.push(
+      cpuRatioTarget(
+        `Router CPU per streamed event, ${srName}`,
+        'event',
+        GOALS.cpuPerEventFactor,
+        costAt(streamPoints, 'router', sr),
+        costAt(streamPoints, 'nginx', sr),
+        bothOk(streamPoints, sr, baseP99),
+      ),
+    );
+  } else {
+    targets.push({ name: `Router CPU per streamed event, ${srName}`, goal: `≤ ${GOALS.cpuPerEventFactor} × nginx's`, measured: `rate ${sr} not in --rates`, verdict: 'NOT MEASURED' });
+  }
+  const otName = `Router CPU per request, 1-token streams at ${o.oneTokenRate.toLocaleString('en-US')} req/s`;
+  if (oneBase) {
+    targets.push(
+      cpuRatioTarget(
+        otName,
+        'request',
+        GOALS.cpuPerRequestFactor,
+        costAt(oneTokenPoints, 'router', o.oneTokenRate),
+        costAt(oneTokenPoints, 'nginx', o.oneTokenRate),
+        bothOk(oneTokenPoints, o.oneTokenRate, oneBase.e2eMs.p99),
+      ),
+    );
+  } else targets.push({ name: otName, goal: `≤ ${GOALS.cpuPerRequestFactor} × nginx's`, measured: '1-token phase not run', verdict: 'NOT MEASURED' });
+  const jsonName = 'Router CPU per request, non-streaming JSON';
+  const both = o.sweep && sweepBase !== null && o.sweepArms.includes('nginx') && o.sweepArms.includes('router');
+  const sweepOf = (a: Arm): PointResult[] => sweepPoints.filter((p) => p.arm === a).map((p) => p.point);
+  const jsonRate = both && sweepBase ? commonSustainedRate(sweepOf('nginx'), sweepOf('router'), sweepBase.e2eMs.p99, GOALS.sweepCostRate) : null;
+  if (both && jsonRate !== null) {
+    const t = cpuRatioTarget(
+      `${jsonName} at ${jsonRate.toLocaleString('en-US')} req/s`,
+      'request',
+      GOALS.cpuPerRequestFactor,
+      costAt(sweepPoints, 'router', jsonRate),
+      costAt(sweepPoints, 'nginx', jsonRate),
+      true,
+    );
+    targets.push(jsonRate === GOALS.sweepCostRate ? t : { ...t, note: `${GOALS.sweepCostRate.toLocaleString('en-US')} req/s not sustained by both: the highest rate both sustained` });
+  } else {
+    targets.push({
+      name: jsonName,
+      goal: `≤ ${GOALS.cpuPerRequestFactor} × nginx's`,
+      measured: both ? 'no sweep rate sustained by both nginx and the router' : 'nginx and the router not both swept',
+      verdict: 'NOT MEASURED',
+    });
+  }
+  if (o.rates.includes(sr)) {
+    targets.push(ttftVsNginxTarget(sr, at(streamPoints, 'router', sr), at(streamPoints, 'nginx', sr), bothOk(streamPoints, sr, baseP99)));
+  } else
+    targets.push({
+      name: `Router-added TTFT against nginx, ${srName}`,
+      goal: `p50 ≤ ${GOALS.addedTtftP50Ms} ms and p99 ≤ ${GOALS.addedTtftP99Ms} ms`,
+      measured: `rate ${sr} not in --rates`,
+      verdict: 'NOT MEASURED',
+    });
+  if (both) {
+    const tried = sweepOf('nginx').map((p) => p.offeredRate);
+    targets.push(sweepRatioTarget(sweepHighest.router, sweepHighest.nginx, Math.max(...tried)));
+  } else
+    targets.push({
+      name: 'Non-streaming: highest rate sustained through the router against nginx',
+      goal: `≥ ${GOALS.sweepFraction * 100} % of nginx's`,
+      measured: 'nginx and the router not both swept',
+      verdict: 'NOT MEASURED',
+    });
   if (hold) {
     const allOpen = hold.opened >= hold.requested && hold.openDuringHoldMin >= hold.requested;
-    targets.push(rssTarget('ingress', o.rssStreams, allOpen, hold.memory.ingress!.maxMB, 150));
-    targets.push(rssTarget('scheduler', o.rssStreams, allOpen, hold.memory.scheduler!.maxMB, 150));
+    targets.push(rssTarget('ingress', o.rssStreams, allOpen, hold.memory.ingress!.maxMB, GOALS.rssLimitMB));
+    targets.push(rssTarget('scheduler', o.rssStreams, allOpen, hold.memory.scheduler!.maxMB, GOALS.rssLimitMB));
   } else {
     targets.push({ name: 'RSS of the ingress and scheduler with open streams', goal: '< 150 MB each', measured: 'memory phase not run', verdict: 'NOT MEASURED' });
   }
@@ -322,7 +429,7 @@ async function main(o: Options): Promise<number> {
   // Report.
   const elapsedS = (Date.now() - started) / 1000;
   const maxLoad = Math.max(load.atStart, ...load.samples);
-  const kept = [...unloaded, ...streamPoints, ...sweepPoints].map((x) => x.point).concat(sweepBase ? [sweepBase] : []);
+  const kept = [...unloaded, ...streamPoints, ...oneTokenPoints, ...sweepPoints].map((x) => x.point).concat(sweepBase ? [sweepBase] : [], oneBase ? [oneBase] : []);
   const otherMax = Math.max(0, ...kept.map((p) => p.cpuPct.other ?? 0));
   const reruns = records.filter((r) => r.attempt > 0).length;
   const md: string[] = [];
@@ -351,10 +458,32 @@ async function main(o: Options): Promise<number> {
   md.push('');
   md.push(streamingTable(unloaded, [o.baselineRate], baseP99));
   md.push('');
+  md.push('### CPU per streamed event and per request');
+  md.push('');
+  md.push(costTable(streamPoints, 'event'));
+  md.push('');
+  md.push(COST_TEXT);
+  md.push('');
+  if (oneBase) {
+    md.push(`## 1-token streams (max_tokens 1, stream: true)`);
+    md.push('');
+    md.push(streamingTable(oneTokenPoints, [o.oneTokenRate], oneBase.e2eMs.p99));
+    md.push('');
+    md.push(
+      `Unloaded baseline (direct, ${o.baselineRate} req/s): E2E p50/p99 ${fmt(oneBase.e2eMs.p50)}/${fmt(oneBase.e2eMs.p99)} ms (the sustained rule's reference for these points). What a request costs with one token to relay:`,
+    );
+    md.push('');
+    md.push(costTable(oneTokenPoints, 'request'));
+    md.push('');
+  }
   if (o.sweep && sweepBase) {
     md.push(`## Non-streaming sweep (max_tokens ${o.sweepTokens}, stream: false)`);
     md.push('');
     md.push(sweepTable(sweepPoints, sweepBase.e2eMs.p99));
+    md.push('');
+    md.push('CPU per request at each sweep point:');
+    md.push('');
+    md.push(costTable(sweepPoints, 'request'));
     md.push('');
     md.push(
       `Unloaded baseline (direct, ${o.baselineRate} req/s): E2E p50/p99 ${fmt(sweepBase.e2eMs.p50)}/${fmt(sweepBase.e2eMs.p99)} ms. Each system's sweep stops after ${o.sweepStopAfter} rate${o.sweepStopAfter === 1 ? '' : 's'} in a row that it does not sustain (so that one hiccup does not end it); each rate is measured once.`,
@@ -415,9 +544,11 @@ async function main(o: Options): Promise<number> {
         routerProcesses: runs,
         options: o,
         sustainRule: sustainRuleText(`direct at ${o.baselineRate} req/s with the same workload`),
-        baselines: { streaming: streamBase, streamingUnloaded: unloaded, nonStreaming: sweepBase },
-        streaming: streamPoints,
-        sweep: sweepPoints,
+        baselines: { streaming: streamBase, streamingUnloaded: unloaded, oneToken: oneBase, nonStreaming: sweepBase },
+        costNote: COST_TEXT,
+        streaming: streamPoints.map(withCost),
+        oneToken: oneTokenPoints.map(withCost),
+        sweep: sweepPoints.map(withCost),
         highestSustained: { streaming: streamHighest, nonStreaming: o.sweep ? sweepHighest : null },
         memory: hold ? { description: holdDesc, result: hold, ratePhaseRouterAtEnd: ratePhaseRouterMemory } : null,
         targets,
@@ -431,6 +562,14 @@ async function main(o: Options): Promise<number> {
   log(`wrote ${o.out} and ${mdPath}`);
   return targets.every((t) => t.verdict === 'PASS') ? 0 : 1;
 }
+
+const withCost = (p: ArmPoint) => ({ ...p, cost: unitCost(p.arm, p.point) });
+
+const COST_TEXT =
+  'CPU µs per unit = the CPU time a process group used over the measurement window (schedstat, all threads) ÷ the SSE events (data events other than `[DONE]`, one per token) or the successful responses that completed in that window. ' +
+  "System = the system's own request-path processes: nginx's workers (and master), or the router's ingress + scheduler + nats-server (each shown); " +
+  "the agent (heartbeats, off the request path) and the simulator (the same work for every system) apart. Router ÷ nginx: the router's system figure over nginx's at the same offered rate. " +
+  "NATS: nats-server's /varz counters (in = messages and bytes the router's processes published, out = delivered to subscribers) over the same window, heartbeats included, ÷ the same events or requests: they show how many messages a token costs, whatever the stream protocol packs into one.";
 
 async function stopRouter(r: RouterArm): Promise<void> {
   const all: Child[] = [r.ingress, ...r.agents, r.scheduler];

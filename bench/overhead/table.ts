@@ -1,7 +1,8 @@
 // Markdown rendering of an overhead run's results. Pure: results in, text out.
 import type { HoldResult } from './hold.ts';
 import type { PointResult } from './loadgen.ts';
-import { added, fmt, fmtSigned, sustained, type Arm, type Target } from './verdict.ts';
+import { unitCost, type NatsPerUnit, type UnitCost } from './cost.ts';
+import { added, fmt, fmtSigned, ratio, sustained, type Arm, type Target } from './verdict.ts';
 
 export interface ArmPoint {
   readonly arm: Arm;
@@ -77,6 +78,61 @@ export function sweepTable(points: readonly ArmPoint[], baselineP99: number): st
     ];
   });
   return table(['System', 'Offered req/s', 'Achieved req/s', 'Errors', 'E2E p50 / p99 (ms)', 'Sustained', 'CPU % of one core (window)'], rows);
+}
+
+const count = (x: number): string => (x > 0 ? x.toLocaleString('en-US') : '0');
+
+function natsCells(n: NatsPerUnit | undefined): [string, string] {
+  if (!n) return ['—', '—'];
+  return [`${fmt(n.msgsIn, 2)} / ${fmt(n.msgsOut, 2)}`, `${fmt(n.bytesIn, 0)} / ${fmt(n.bytesOut, 0)}`];
+}
+
+/**
+ * What a unit of work cost each system, one row per point: CPU µs per SSE event (`unit` 'event',
+ * with the cost per request beside it) or per request, of the system's own processes (nginx's
+ * workers; the router's ingress + scheduler + nats-server, each shown), with the router's
+ * against nginx's at the same rate; the agent and the simulator apart (off the request path, and
+ * the same work for every system); and the NATS traffic per unit (router only).
+ */
+export function costTable(points: readonly ArmPoint[], unit: 'event' | 'request'): string {
+  const costs = points.map(({ arm, point }) => ({ arm, point, cost: unitCost(arm, point) }));
+  const own = (c: UnitCost): number => (unit === 'event' ? c.systemPerEventUs : c.systemPerRequestUs);
+  const m = (c: UnitCost): Readonly<Record<string, number>> => (unit === 'event' ? c.perEventUs : c.perRequestUs);
+  const rows = costs.map(({ arm, point: p, cost: c }) => {
+    const nginx = costs.find((x) => x.arm === 'nginx' && x.point.offeredRate === p.offeredRate)?.cost;
+    const x = arm === 'router' && nginx ? ratio(own(c), own(nginx)) : NaN;
+    const parts = arm === 'router' ? `${fmt(m(c).ingress ?? NaN)} / ${fmt(m(c).scheduler ?? NaN)} / ${fmt(m(c).nats ?? NaN)}` : '—';
+    const [msgs, bytes] = natsCells(unit === 'event' ? c.nats?.perEvent : c.nats?.perRequest);
+    return [
+      rate(p.offeredRate),
+      arm,
+      unit === 'event' ? `${count(c.events)} / ${count(c.requests)}` : count(c.requests),
+      arm === 'direct' ? '—' : `**${fmt(own(c))}**`,
+      parts,
+      Number.isFinite(x) ? `${x.toFixed(2)} ×` : '—',
+      ...(unit === 'event' ? [arm === 'direct' ? '—' : fmt(c.systemPerRequestUs, 0)] : []),
+      arm === 'router' ? fmt(m(c).agent ?? NaN, 2) : '—',
+      fmt(m(c).sim ?? NaN),
+      msgs,
+      bytes,
+    ];
+  });
+  return table(
+    [
+      'Offered req/s',
+      'System',
+      unit === 'event' ? 'SSE events / requests in window' : 'Requests in window',
+      `CPU µs per ${unit}, system`,
+      `of which ingress / scheduler / nats-server`,
+      'Router ÷ nginx',
+      ...(unit === 'event' ? ['CPU µs per request, system'] : []),
+      `Agent µs per ${unit}`,
+      `Simulator µs per ${unit}`,
+      `NATS msgs in / out per ${unit}`,
+      `NATS bytes in / out per ${unit}`,
+    ],
+    rows,
+  );
 }
 
 export function highestTable(rows: readonly { arm: Arm; streaming: number | null; streamingTried: string; nonStreaming: number | null | undefined; nonStreamingTried: string }[]): string {
