@@ -7,6 +7,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { BucketHistogram } from '../runtime/bucket-histogram.ts';
 import type { Leg } from './attempt.ts';
 import { BREAKER_STATES, type CircuitBreakers } from './circuit-breaker.ts';
+import type { OutboxStats } from './outbox.ts';
 import { SchedulerCounters } from './counters.ts';
 import type { DispatchEvents } from './events.ts';
 import type { InflightTracker } from './inflight.ts';
@@ -25,6 +26,8 @@ export interface SchedulerMetricsDeps {
   readonly fleet: FleetRegistry;
   readonly breakers: CircuitBreakers;
   readonly inflight: InflightTracker;
+  /** What the stream outboxes published (scheduler/outbox.ts). */
+  readonly outboxes: { readonly stats: Readonly<OutboxStats> };
 }
 
 export class SchedulerMetrics implements DispatchEvents {
@@ -126,6 +129,27 @@ export class SchedulerMetrics implements DispatchEvents {
       collect() {
         this.reset();
         for (const [result, n] of counters.heartbeatsByResult()) this.inc({ result }, n);
+      },
+    });
+    const bundles = d.outboxes.stats;
+    new Counter({
+      name: 'llm_router_stream_bundles_total',
+      help: 'Bundles of stream frames published to ingresses (sent), or lost with a closed connection (failed).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'sent' }, bundles.bundles);
+        this.inc({ result: 'failed' }, bundles.failed);
+      },
+    });
+    new Counter({
+      name: 'llm_router_stream_frames_total',
+      help: 'Stream frames published in bundles; divided by llm_router_stream_bundles_total, the frames each NATS message carried.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(bundles.frames);
       },
     });
     new Counter({

@@ -73,7 +73,8 @@ export class Scheduler {
     // Disabled = a threshold no worker reaches.
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
     this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
-    this.metrics = new SchedulerMetrics({ schedulerId: options.id, fleet: this.registry, breakers: this.breakers, inflight: this.inflight });
+    this.outboxes = new Outboxes(nc, options.id, { lingerMs: options.bundleLingerMs });
+    this.metrics = new SchedulerMetrics({ schedulerId: options.id, fleet: this.registry, breakers: this.breakers, inflight: this.inflight, outboxes: this.outboxes });
     this.counters = this.metrics.counters;
     registerNatsMetrics(this.metrics.registry, nc);
     // A bus outage silences every heartbeat at once: that is not the workers dying. Expiry waits
@@ -89,7 +90,6 @@ export class Scheduler {
       }
     });
     this.#agent = createAgent(options.upstream);
-    this.outboxes = new Outboxes(nc, options.id, { lingerMs: options.bundleLingerMs });
   }
 
   get activeRequests(): number {

@@ -18,6 +18,7 @@ function registered(): Set<string> {
     fleet: new Registry({ now: () => 0 }),
     breakers: new CircuitBreakers(BREAKER_DEFAULTS, () => 0),
     inflight: new InflightTracker('s', () => 0),
+    outboxes: { stats: { bundles: 0, frames: 0, bytes: 0, failed: 0 } },
   });
   const ingress = new IngressMetrics('i', () => 0);
   for (const r of [sched.registry, ingress.registry]) for (const m of r.getMetricsAsArray()) names.add(m.name);

@@ -12,6 +12,7 @@ function metrics(): SchedulerMetrics {
     fleet: new Registry({ now: () => 0 }),
     breakers: new CircuitBreakers(BREAKER_DEFAULTS, () => 0),
     inflight: new InflightTracker('s', () => 0),
+    outboxes: { stats: { bundles: 0, frames: 0, bytes: 0, failed: 0 } },
   });
 }
 
