@@ -128,17 +128,26 @@ export const SCHEDULER_QUEUE = 'sched';
  */
 export const PROBE_TOKEN = '_probe';
 
+/** Request subjects already unescaped: a fleet serves few models, and every request names one. */
+const requestModels = new Map<string, string | null>();
+
 /** The model token of a request subject, unescaped; null when the subject is not a request. */
 export function modelOfRequestSubject(subject: string): string | null {
+  const known = requestModels.get(subject);
+  if (known !== undefined) return known;
   const prefix = `${STREAM_ROOT}.req.`;
-  if (!subject.startsWith(prefix)) return null;
-  const token = subject.slice(prefix.length);
-  if (token.includes('.')) return null;
-  try {
-    return unescapeToken(token);
-  } catch {
-    return null;
+  let model: string | null = null;
+  if (subject.startsWith(prefix) && !subject.includes('.', prefix.length)) {
+    try {
+      model = unescapeToken(subject.slice(prefix.length));
+    } catch {
+      model = null;
+    }
   }
+  // Bounded: clients choose model names, so a flood of made-up ones must not grow it forever.
+  if (requestModels.size >= 1024) requestModels.clear();
+  requestModels.set(subject, model);
+  return model;
 }
 
 /** The tokens of a heartbeat subject; null when the subject is not one. */

@@ -7,7 +7,12 @@
 // `lingerMs` after that publish. An idle outbox therefore adds no latency at all, and a busy one
 // publishes at most once per `lingerMs`, however many tokens its streams produce: the bus's cost
 // per token falls as load rises (one socket write, one message through nats-server, one read at
-// the ingress for all of them). A bundle that reaches `publishBytes` leaves at once.
+// the ingress for all of them). A bundle that reaches 64 KiB leaves at once.
+//
+// A bundle that holds nothing but `accepted` frames waits up to ACCEPT_HOLD_MS for what follows
+// them (the worker's answer, often within milliseconds): a short request then costs one bundle,
+// not two. The ingress needs `accepted` within its accept timeout (seconds), and a cancel that
+// comes before it is remembered until it arrives.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { subjects } from '../proto/subjects.ts';
 import { BundleEncoder, FRAME_OVERHEAD, type Kind } from '../proto/stream.ts';
@@ -20,6 +25,8 @@ const ROOM = 1024;
 const PUBLISH_BYTES = 64 * 1024;
 /** An outbox not used for this long is forgotten (its ingress is gone or idle). */
 const IDLE_MS = 60_000;
+/** How long a bundle of nothing but `accepted` frames waits for the frames that follow them. */
+export const ACCEPT_HOLD_MS = 20;
 
 export interface OutboxOptions {
   /** After a publish, how long the next bundle to the same ingress waits at most (0: end of turn only). */
@@ -50,12 +57,13 @@ export class Outbox {
   /** Writers with a frame in the bundle being built: they lose their stream if it cannot be published. */
   readonly #inBundle: StreamWriter[] = [];
   #pendingBytes = 0;
-  #scheduled = false;
+  /** When the next publish is due (performance.now()), or null when nothing waits. */
+  #dueAt: number | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastPublishAt = Number.NEGATIVE_INFINITY;
   lastUsedAt = performance.now();
   readonly #flushJob = (): void => {
-    if (this.#scheduled) this.flush();
+    if (this.#dueAt !== null) this.flush();
   };
 
   constructor(nc: NatsConnection, subject: string, o: OutboxOptions, stats: OutboxStats) {
@@ -67,13 +75,13 @@ export class Outbox {
     this.maxData = this.#maxBundle - 1 - FRAME_OVERHEAD;
   }
 
-  /** `w` has something to send: it goes in the next bundle. */
-  mark(w: StreamWriter): void {
+  /** `w` has something to send: it goes in the next bundle. `urgent` false: only an `accepted`, which may wait. */
+  mark(w: StreamWriter, urgent = true): void {
     if (!w.dirty) {
       w.dirty = true;
       this.#dirty.push(w);
     }
-    this.#schedule();
+    this.#schedule(urgent);
   }
 
   /** `n` more body bytes wait in a writer; a bundle that grows large enough leaves now. */
@@ -84,7 +92,7 @@ export class Outbox {
 
   /** Publishes everything waiting, in order (the schedule calls this; so may a test). */
   flush(): void {
-    this.#scheduled = false;
+    this.#dueAt = null;
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
@@ -111,12 +119,16 @@ export class Outbox {
     this.#inBundle.push(w);
   }
 
-  #schedule(): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    const wait = this.#lastPublishAt + this.#o.lingerMs - performance.now();
-    if (wait <= 0) atEndOfTurn(this.#flushJob);
-    else this.#timer = setTimeout(this.#flushJob, wait);
+  /** Publishing is due at the end of this turn, after the linger, or after the accept hold: the soonest asked for. */
+  #schedule(urgent: boolean): void {
+    const now = performance.now();
+    const due = Math.max(urgent ? now : now + ACCEPT_HOLD_MS, this.#lastPublishAt + this.#o.lingerMs);
+    if (this.#dueAt !== null && this.#dueAt <= due) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#dueAt = due;
+    if (due <= now) atEndOfTurn(this.#flushJob);
+    else this.#timer = setTimeout(this.#flushJob, due - now);
   }
 
   #publish(): void {

@@ -44,7 +44,7 @@ export class StreamWriter {
 
   /** Frame 0: this scheduler took the request (the bundle's subject says which scheduler). */
   accepted(): void {
-    this.#control('accepted', EMPTY);
+    this.#control('accepted', EMPTY, false);
   }
 
   head(status: number, contentType: string, worker: string): void {
@@ -120,10 +120,10 @@ export class StreamWriter {
   }
 
   /** Numbers the frame after sealing pending data, which comes before it. */
-  #control(kind: Kind, payload: Uint8Array): void {
+  #control(kind: Kind, payload: Uint8Array, urgent = true): void {
     if (this.#closed) return;
     this.#sealData();
     this.#frames.push({ kind, seq: this.#seq++, payload });
-    this.#outbox.mark(this);
+    this.#outbox.mark(this, urgent);
   }
 }

@@ -28,10 +28,16 @@ export function packageOf(url: string, fn: string): string {
   return 'ours';
 }
 
-export function summarize(p: Profile, top: number): { busyMs: number; frames: [string, number][]; packages: [string, number][] } {
+export function summarize(p: Profile, top: number, skipMs = 0): { busyMs: number; frames: [string, number][]; packages: [string, number][] } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  let t = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    // Start-up (module loading, compilation) is not what a before/after comparison is about.
+    if (t < skipMs * 1000) continue;
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  }
   const frames = new Map<string, number>();
   const pkgs = new Map<string, number>();
   let busy = 0;
@@ -54,9 +60,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const cmd = new Command('top')
     .argument('<profiles...>')
     .option('--top <n>', 'frames shown', (v) => Number(v), 25)
+    .option('--skip <s>', 'leave out the first seconds of the profile (start-up)', (v) => Number(v), 0)
     .parse(process.argv);
+  const o = cmd.opts<{ top: number; skip: number }>();
   for (const file of cmd.args) {
-    const s = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile, cmd.opts<{ top: number }>().top);
+    const s = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile, o.top, o.skip * 1000);
     const pct = (us: number): string => `${((us / 1000 / s.busyMs) * 100).toFixed(1)} %`;
     process.stdout.write(`\n${file}: ${(s.busyMs / 1000).toFixed(2)} s busy\n\npackage | share\n---|---\n`);
     for (const [k, v] of s.packages) process.stdout.write(`${k} | ${pct(v)}\n`);

@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { errors } from '../../proto/errors.ts';
 import { decodeBundle, type Frame } from '../../proto/stream.ts';
 import { subjects } from '../../proto/subjects.ts';
-import { Outboxes } from '../../scheduler/outbox.ts';
+import { ACCEPT_HOLD_MS, Outboxes } from '../../scheduler/outbox.ts';
 import { cleanupScope } from '../helpers/stack.ts';
 import { startNatsServer } from '../helpers/nats-server.ts';
 
@@ -136,6 +136,33 @@ describe('stream writer', () => {
     // However slow the machine, bundles cannot come faster than one per 50 ms after the first.
     assert.ok(r.bundles <= Math.ceil(elapsed / 50) + 2, `${r.bundles} bundles in ${elapsed.toFixed(0)} ms`);
     assert.ok(texts(frames).length < 40, 'tokens that waited for the same bundle became one data frame');
+  });
+
+  test('stream writer - a bundle of nothing but accepted frames waits for what follows them, and leaves on its own after the hold', async () => {
+    const got = collect(nc, 'ing-hold', 2);
+    await nc.flush();
+    const boxes = new Outboxes(nc, SCHED, { lingerMs: 0 });
+    const quick = boxes.writer('ing-hold', 'QUICK');
+    quick.accepted();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(boxes.stats.bundles, 0, 'an accepted alone does not leave at the end of its turn');
+    quick.head(200, 'text/event-stream', 'w1');
+    quick.data(enc.encode('data: x\n\n'));
+    quick.end();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(boxes.stats.bundles, 1, 'the answer took the accepted along: one bundle for the whole request');
+    assert.equal(boxes.stats.frames, 4);
+    const slow = boxes.writer('ing-hold', 'SLOW');
+    slow.accepted();
+    const started = performance.now();
+    while (boxes.stats.bundles < 2) await new Promise((r) => setTimeout(r, 2));
+    assert.ok(performance.now() - started >= ACCEPT_HOLD_MS - 1, 'held for the accept hold');
+    slow.error(errors.LLMR_ERR_NO_WORKER('m'));
+    const r = await got;
+    assert.deepEqual(
+      r.byStream.get('SLOW')!.map((f) => f.kind),
+      ['accepted', 'error'],
+    );
   });
 
   test('stream writer - a burst past 64 KiB leaves at once, without waiting for the end of the turn', async () => {

@@ -1,0 +1,57 @@
+// Diagnostic: read/write system calls, context switches and CPU per request of each router process
+// (/proc/<pid>/io, /proc/<pid>/status, schedstat) under a fixed load. Not part of the report.
+import { readFileSync } from 'node:fs';
+import { request } from 'undici';
+import { startRouter, waitForModel } from '../lib/router.ts';
+import { cleanupNow, installCleanupHooks } from '../lib/procs.ts';
+import { startSim } from './sim.ts';
+import { ROOT } from './options.ts';
+
+function sample(pid: number): { r: number; w: number; cs: number; cpu: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const num = (re: RegExp, s: string): number => Number(re.exec(s)?.[1] ?? NaN);
+  const cpu = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e3;
+  return { r: num(/syscr: (\d+)/, io), w: num(/syscw: (\d+)/, io), cs: num(/voluntary_ctxt_switches:\s+(\d+)/, st) + num(/nonvoluntary_ctxt_switches:\s+(\d+)/, st), cpu };
+}
+
+installCleanupHooks();
+const [rate = 300, tokens = 1, seconds = 8] = process.argv.slice(2).map(Number);
+const sim = await startSim({ root: ROOT, workers: 4, profile: 'llama-3.1-8b-h100', cpus: null, env: {} });
+const router = await startRouter(
+  { root: ROOT, policy: 'round_robin', logLevel: 'warn', cpus: null, nodeFlags: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROF] : [], entry: null, env: {} },
+  sim.urls,
+);
+await waitForModel(router.url, 'meta-llama/Llama-3.1-8B-Instruct', 4);
+const body = JSON.stringify({ model: 'meta-llama/Llama-3.1-8B-Instruct', prompt: 'Hello, my name is', max_tokens: tokens, ignore_eos: true, stream: true });
+const one = async (): Promise<void> => {
+  const r = await request(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  await r.body.text();
+};
+const run = async (s: number): Promise<number> => {
+  const until = performance.now() + s * 1000;
+  const all: Promise<void>[] = [];
+  for (let next = performance.now(); next < until; next += 1000 / rate) {
+    const wait = next - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    all.push(one());
+  }
+  await Promise.all(all);
+  return all.length;
+};
+await run(2);
+const pids = { ingress: router.ingress.pid, scheduler: router.scheduler.pid, nats: router.nats.pid };
+const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sample(p)]));
+const n = await run(seconds);
+for (const [k, p] of Object.entries(pids)) {
+  const a = before[k]!;
+  const b = sample(p);
+  process.stdout.write(
+    `${k}: per request ${((b.r - a.r) / n).toFixed(1)} reads, ${((b.w - a.w) / n).toFixed(1)} writes, ${((b.cs - a.cs) / n).toFixed(1)} context switches, ${((b.cpu - a.cpu) / n).toFixed(0)} µs CPU\n`,
+  );
+}
+// SIGTERM first, so that --cpu-prof profiles get written.
+for (const c of [router.ingress, router.scheduler]) c.proc.kill('SIGTERM');
+await new Promise((r) => setTimeout(r, 3000));
+cleanupNow();
+process.exit(0);
