@@ -10,6 +10,7 @@ import { Command, Option } from 'commander';
 import { POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
 import { PROFILE_NAMES, type ProfileName } from '../sim/profiles.ts';
 import { freePortRange, tcpAnswers } from '../runtime/net.ts';
+import { SERVER_NODE_FLAGS } from '../runtime/node-flags.ts';
 import { findNatsServer } from '../runtime/nats-server-bin.ts';
 import { packageRoot } from '../runtime/package-root.ts';
 import { integer, port } from './parsers.ts';
@@ -105,7 +106,7 @@ export function devCommand(): Command {
       // (or a benchmark) on the same machine must not stop this one from starting.
       const schedulerMetrics = await freePortRange(1, 29000);
       const ingressMetrics = await freePortRange(1, 29100);
-      run('scheduler', process.execPath, [BIN, 'scheduler', '--policy', f.policy, '--metrics-port', String(schedulerMetrics)], bus('scheduler'));
+      run('scheduler', process.execPath, [...SERVER_NODE_FLAGS, BIN, 'scheduler', '--policy', f.policy, '--metrics-port', String(schedulerMetrics)], bus('scheduler'));
       let fleet: string;
       if (!f.pd) {
         const base = await freePortRange(f.workers, 8100);
@@ -133,7 +134,7 @@ export function devCommand(): Command {
         sim('decode', base + f.workers, [...connector, '--kv-base-port', String(kvBase + f.workers)]);
         fleet = `${f.workers} prefill + ${f.workers} decode simulated workers (P2P-NCCL, ZeroMQ discovery at ${proxy})`;
       }
-      run('ingress', process.execPath, [BIN, 'ingress', '--host', f.host, '--port', String(f.port), '--metrics-port', String(ingressMetrics)], bus('ingress-1'));
+      run('ingress', process.execPath, [...SERVER_NODE_FLAGS, BIN, 'ingress', '--host', f.host, '--port', String(f.port), '--metrics-port', String(ingressMetrics)], bus('ingress-1'));
 
       const ingress = `http://${f.host}:${f.port}`;
       // A loaded machine compiling the sources may take a while; a child that exits stops the stack.

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { request } from 'undici';
 import { entryMode as binEntryMode, staleSource } from '../../bin/entry-mode.js';
+import { SERVER_NODE_FLAGS } from '../../runtime/node-flags.ts';
 import { startNats } from './nats-server.ts';
 import { freePort, startChild, tcpAnswers, waitFor, type Child } from './procs.ts';
 
@@ -74,9 +75,11 @@ export async function startRouter(o: RouterOptions, workerUrls: readonly string[
   const common = ['--nats-url', nats.url, '--log-level', o.logLevel];
   const node = (name: string, flags: readonly string[], args: readonly string[]): Child =>
     startChild(name, process.execPath, [...flags, bin, ...args, ...common], { cpus: o.cpus, cwd: o.root, env: o.env ?? {} });
-  const scheduler = node('scheduler', o.nodeFlags, ['scheduler', '--policy', o.policy, '--id', 'bench-sched', '--metrics-port', '0']);
+  // The flags the router ships with (runtime/node-flags.ts), then the run's own.
+  const serverFlags = [...SERVER_NODE_FLAGS, ...o.nodeFlags];
+  const scheduler = node('scheduler', serverFlags, ['scheduler', '--policy', o.policy, '--id', 'bench-sched', '--metrics-port', '0']);
   const port = await freePort();
-  const ingress = node('ingress', o.nodeFlags, ['ingress', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--id', 'bench-ingress']);
+  const ingress = node('ingress', serverFlags, ['ingress', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--id', 'bench-ingress']);
   const agents: Child[] = [];
   const addAgent = (urls: readonly string[]): Child => {
     const a = node(`agent-${agents.length}`, [], ['agent', '--worker', urls.join(','), '--connector', 'none', '--interval-ms', '1000']);

@@ -19,14 +19,17 @@ installCleanupHooks();
 const [rate = 300, tokens = 1, seconds = 8] = process.argv.slice(2).map(Number);
 const sim = await startSim({ root: ROOT, workers: 4, profile: 'llama-3.1-8b-h100', cpus: null, env: {} });
 const router = await startRouter(
-  { root: ROOT, policy: 'round_robin', logLevel: 'warn', cpus: null, nodeFlags: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROF] : [], entry: null, env: {} },
+  { root: ROOT, policy: 'round_robin', logLevel: 'warn', cpus: null, nodeFlags: [...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PROF] : []), ...(process.env.FLAGS ? process.env.FLAGS.split(' ') : [])], entry: null, env: {} },
   sim.urls,
 );
 await waitForModel(router.url, 'meta-llama/Llama-3.1-8B-Instruct', 4);
 const body = JSON.stringify({ model: 'meta-llama/Llama-3.1-8B-Instruct', prompt: 'Hello, my name is', max_tokens: tokens, ignore_eos: true, stream: true });
+const e2e: number[] = [];
 const one = async (): Promise<void> => {
+  const t0 = performance.now();
   const r = await request(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   await r.body.text();
+  e2e.push(performance.now() - t0);
 };
 const run = async (s: number): Promise<number> => {
   const until = performance.now() + s * 1000;
@@ -42,7 +45,10 @@ const run = async (s: number): Promise<number> => {
 await run(2);
 const pids = { ingress: router.ingress.pid, scheduler: router.scheduler.pid, nats: router.nats.pid };
 const before = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, sample(p)]));
+e2e.length = 0;
 const n = await run(seconds);
+e2e.sort((a, b) => a - b);
+process.stdout.write(`e2e p50 ${e2e[Math.floor(e2e.length / 2)]!.toFixed(1)} ms, p99 ${e2e[Math.floor(e2e.length * 0.99)]!.toFixed(1)} ms over ${n} requests\n`);
 for (const [k, p] of Object.entries(pids)) {
   const a = before[k]!;
   const b = sample(p);
@@ -50,6 +56,7 @@ for (const [k, p] of Object.entries(pids)) {
     `${k}: per request ${((b.r - a.r) / n).toFixed(1)} reads, ${((b.w - a.w) / n).toFixed(1)} writes, ${((b.cs - a.cs) / n).toFixed(1)} context switches, ${((b.cpu - a.cpu) / n).toFixed(0)} µs CPU\n`,
   );
 }
+if (process.env.SHOW_LOGS) for (const c of [router.scheduler, router.ingress, sim.child]) process.stdout.write(`--- ${c.name}\n${c.output().slice(-3000)}\n`);
 // SIGTERM first, so that --cpu-prof profiles get written.
 for (const c of [router.ingress, router.scheduler]) c.proc.kill('SIGTERM');
 await new Promise((r) => setTimeout(r, 3000));
