@@ -118,8 +118,13 @@ describe('ingress stream client', () => {
 
   const head = (): Uint8Array => encodeHead(200, 'text/event-stream', 'w-1');
 
-  /** Everything either side published so far has been delivered (one round trip on each connection). */
+  /**
+   * Everything either side published so far has been delivered: a round trip on each connection,
+   * the publisher's first. Once the server has answered the scheduler's ping it has routed what
+   * the scheduler sent before it, and the ingress's ping comes back behind those messages.
+   */
   async function settle(): Promise<void> {
+    await sched.flush();
     await ingressNc.flush();
     await sched.flush();
   }
