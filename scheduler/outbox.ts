@@ -9,6 +9,9 @@
 // per token falls as load rises (one socket write, one message through nats-server, one read at
 // the ingress for all of them). A bundle that reaches 64 KiB leaves at once.
 //
+// A head (the worker's first bytes: the client's time to first token) does not wait for the
+// linger: its bundle leaves at the end of the turn, with whatever else is ready by then.
+//
 // A bundle that holds nothing but `accepted` frames waits up to ACCEPT_HOLD_MS for what follows
 // them (the worker's answer, often within milliseconds): a short request then costs one bundle,
 // not two. The ingress needs `accepted` within its accept timeout (seconds), and a cancel that
@@ -27,6 +30,13 @@ const PUBLISH_BYTES = 64 * 1024;
 const IDLE_MS = 60_000;
 /** How long a bundle of nothing but `accepted` frames waits for the frames that follow them. */
 export const ACCEPT_HOLD_MS = 20;
+
+/**
+ * When a frame wants its bundle to leave: `turn` at the end of this turn whatever the linger (a
+ * head: the client's time to first token is waiting on it), `linger` at the end of the turn or
+ * the linger after the last publish, `hold` within ACCEPT_HOLD_MS (an `accepted`).
+ */
+export type Urgency = 'turn' | 'linger' | 'hold';
 
 export interface OutboxOptions {
   /** After a publish, how long the next bundle to the same ingress waits at most (0: end of turn only). */
@@ -62,8 +72,12 @@ export class Outbox {
   #timer: NodeJS.Timeout | null = null;
   #lastPublishAt = Number.NEGATIVE_INFINITY;
   lastUsedAt = performance.now();
+  /**
+   * A job from an earlier schedule may still run after a flush and a new, later schedule: it
+   * publishes only what is due (the 1 ms of slack covers timers' rounding).
+   */
   readonly #flushJob = (): void => {
-    if (this.#dueAt !== null) this.flush();
+    if (this.#dueAt !== null && this.#dueAt <= performance.now() + 1) this.flush();
   };
 
   constructor(nc: NatsConnection, subject: string, o: OutboxOptions, stats: OutboxStats) {
@@ -75,13 +89,13 @@ export class Outbox {
     this.maxData = this.#maxBundle - 1 - FRAME_OVERHEAD;
   }
 
-  /** `w` has something to send: it goes in the next bundle. `urgent` false: only an `accepted`, which may wait. */
-  mark(w: StreamWriter, urgent = true): void {
+  /** `w` has something to send: it goes in the next bundle, which leaves when `when` says (the soonest asked for wins). */
+  mark(w: StreamWriter, when: Urgency = 'linger'): void {
     if (!w.dirty) {
       w.dirty = true;
       this.#dirty.push(w);
     }
-    this.#schedule(urgent);
+    this.#schedule(when);
   }
 
   /** `n` more body bytes wait in a writer; a bundle that grows large enough leaves now. */
@@ -119,10 +133,9 @@ export class Outbox {
     this.#inBundle.push(w);
   }
 
-  /** Publishing is due at the end of this turn, after the linger, or after the accept hold: the soonest asked for. */
-  #schedule(urgent: boolean): void {
+  #schedule(when: Urgency): void {
     const now = performance.now();
-    const due = Math.max(urgent ? now : now + ACCEPT_HOLD_MS, this.#lastPublishAt + this.#o.lingerMs);
+    const due = when === 'turn' ? now : Math.max(when === 'hold' ? now + ACCEPT_HOLD_MS : now, this.#lastPublishAt + this.#o.lingerMs);
     if (this.#dueAt !== null && this.#dueAt <= due) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;

@@ -5,7 +5,7 @@
 // than a bundle may hold (a 9 MB JSON answer) goes as several. Nothing is sent after the end.
 import { toWire, type RouterError } from '../proto/errors.ts';
 import { encodeHead, encodeJson, type EndBody, type Kind } from '../proto/stream.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox, Urgency } from './outbox.ts';
 
 const EMPTY = new Uint8Array(0);
 
@@ -44,13 +44,13 @@ export class StreamWriter {
 
   /** Frame 0: this scheduler took the request (the bundle's subject says which scheduler). */
   accepted(): void {
-    this.#control('accepted', EMPTY, false);
+    this.#control('accepted', EMPTY, 'hold');
   }
 
   head(status: number, contentType: string, worker: string): void {
     if (this.#closed) return;
     this.#headSent = true;
-    this.#control('head', encodeHead(status, contentType, worker));
+    this.#control('head', encodeHead(status, contentType, worker), 'turn');
   }
 
   data(chunk: Uint8Array): void {
@@ -120,10 +120,10 @@ export class StreamWriter {
   }
 
   /** Numbers the frame after sealing pending data, which comes before it. */
-  #control(kind: Kind, payload: Uint8Array, urgent = true): void {
+  #control(kind: Kind, payload: Uint8Array, when: Urgency = 'linger'): void {
     if (this.#closed) return;
     this.#sealData();
     this.#frames.push({ kind, seq: this.#seq++, payload });
-    this.#outbox.mark(this, urgent);
+    this.#outbox.mark(this, when);
   }
 }

@@ -138,6 +138,27 @@ describe('stream writer', () => {
     assert.ok(texts(frames).length < 40, 'tokens that waited for the same bundle became one data frame');
   });
 
+  test("stream writer - a head does not wait for the linger: the client's first token leaves at the end of its turn", async () => {
+    const got = collect(nc, 'ing-head', 1);
+    await nc.flush();
+    const boxes = new Outboxes(nc, SCHED, { lingerMs: 60_000 });
+    const w = boxes.writer('ing-head', 'S1');
+    w.error(errors.LLMR_ERR_NO_WORKER('m'));
+    w.flush();
+    assert.equal(boxes.stats.bundles, 1, 'an outbox that just published…');
+    const x = boxes.writer('ing-head', 'S2');
+    x.accepted();
+    x.data(enc.encode('data: early\n\n'));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(boxes.stats.bundles, 1, '…holds data for the linger…');
+    x.head(200, 'text/event-stream', 'w1');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(boxes.stats.bundles, 2, '…but not a head: it left at the end of its turn, with what waited before it');
+    x.end();
+    x.flush();
+    await got;
+  });
+
   test('stream writer - a bundle of nothing but accepted frames waits for what follows them, and leaves on its own after the hold', async () => {
     const got = collect(nc, 'ing-hold', 2);
     await nc.flush();
