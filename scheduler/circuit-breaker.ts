@@ -38,6 +38,8 @@ export class CircuitBreakers {
   readonly options: BreakerOptions;
   readonly #now: () => number;
   readonly #breakers = new Map<string, Breaker>();
+  /** Workers whose breaker is open or half-open: the only ones that may keep a request out. */
+  readonly #notClosed = new Set<string>();
   onTransition: TransitionListener | undefined;
 
   constructor(options: BreakerOptions, now: () => number) {
@@ -115,6 +117,12 @@ export class CircuitBreakers {
 
   forget(workerId: string): void {
     this.#breakers.delete(workerId);
+    this.#notClosed.delete(workerId);
+  }
+
+  /** Workers whose breaker is not closed (as last seen: an open one may have half-opened since). Every other worker is allowed. */
+  notClosed(): ReadonlySet<string> {
+    return this.#notClosed;
   }
 
   /** workerId → state, for breakers that are not closed. */
@@ -135,6 +143,8 @@ export class CircuitBreakers {
     const from = b.state;
     if (from === to) return;
     b.state = to;
+    if (to === 'closed') this.#notClosed.delete(id);
+    else this.#notClosed.add(id);
     b.successes = 0;
     if (to === 'closed') b.failures = 0;
     this.onTransition?.(id, from, to);

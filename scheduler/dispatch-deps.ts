@@ -3,6 +3,7 @@
 // needs (RetryDeps).
 import type { Logger } from 'pino';
 import type { CallDeps } from './attempt.ts';
+import type { CandidateCache } from './candidate-cache.ts';
 import type { DispatchEvents } from './events.ts';
 import type { PdConfig } from './pd/config.ts';
 import type { PolicySet } from './policy-set.ts';
@@ -13,6 +14,8 @@ import type { RetryDeps } from './retry-executor.ts';
 export interface DispatchDeps extends CallDeps, RetryDeps {
   readonly events: DispatchEvents;
   readonly registry: Registry;
+  /** The registry's lists as policies' candidates, kept between picks. */
+  readonly candidates: CandidateCache;
   readonly policies: PolicySet;
   readonly prefix: PrefixIndex;
   readonly pd: PdConfig;

@@ -15,6 +15,16 @@ export interface TokenLoad {
   readonly decode: number;
 }
 
+/** A worker's load over every replica, kept current by each change (what candidate lists read at every pick). */
+export interface LoadCell extends TokenLoad {
+  readonly requests: number;
+}
+
+/** A sum of some workers' requests in flight, kept current by their cells' holder. */
+export interface RequestSum {
+  requests: number;
+}
+
 /** One request's share of a worker's load, from the call until {@link InflightHandle.end}. */
 export interface InflightHandle {
   /** The worker sent its first byte: the prompt is computed and its KV is now held while decoding. */
@@ -40,6 +50,8 @@ export class InflightTracker {
   readonly #peers = new Map<string, { seen: number; loads: Map<string, Load> }>();
   /** Sum over peers, kept incrementally so that reads are O(1). */
   readonly #remote = new Map<string, Load>();
+  /** Local + remote of the workers someone holds a cell of, updated at each change. */
+  readonly #cells = new Map<string, { readonly load: Load; holds: number; readonly sums: RequestSum[] }>();
 
   constructor(self: string, now: () => number, peerTtlMs = 3000) {
     this.self = self;
@@ -63,6 +75,35 @@ export class InflightTracker {
     const r = this.#remote.get(workerId);
     if (!l && !r) return ZERO;
     return { prefill: (l?.prefill ?? 0) + (r?.prefill ?? 0), decode: (l?.decode ?? 0) + (r?.decode ?? 0) };
+  }
+
+  /**
+   * The worker's live totals, whose figures are always `total` and `tokens`, kept current until
+   * every holder has released it (one object per worker, however many hold it). A pick that reads
+   * a thousand workers reads these instead of looking each one up. With `sum`, each change of the
+   * worker's request count is added to it too (the holder counts the cell's figure in first).
+   */
+  holdCell(workerId: string, sum?: RequestSum): LoadCell {
+    let c = this.#cells.get(workerId);
+    if (!c) {
+      c = { load: { requests: 0, prefill: 0, decode: 0 }, holds: 0, sums: [] };
+      this.#cells.set(workerId, c);
+      this.#refresh(workerId, c.load);
+    }
+    c.holds++;
+    if (sum) c.sums.push(sum);
+    return c.load;
+  }
+
+  /** One holder of the worker's cell is done with it (and with `sum`, if it gave one). */
+  releaseCell(workerId: string, sum?: RequestSum): void {
+    const c = this.#cells.get(workerId);
+    if (!c) return;
+    if (sum) {
+      const i = c.sums.indexOf(sum);
+      if (i >= 0) c.sums.splice(i, 1);
+    }
+    if (--c.holds <= 0) this.#cells.delete(workerId);
   }
 
   /**
@@ -159,6 +200,26 @@ export class InflightTracker {
     if (l.requests === 0 && l.prefill === 0 && l.decode === 0) this.#local.delete(workerId);
     else this.#local.set(workerId, l);
     this.#dirty.add(workerId);
+    this.#changed(workerId);
+  }
+
+  /** Brings the worker's cell, if someone holds it, and the sums that count it up to date. */
+  #changed(workerId: string): void {
+    const c = this.#cells.get(workerId);
+    if (!c) return;
+    const before = c.load.requests;
+    this.#refresh(workerId, c.load);
+    const delta = c.load.requests - before;
+    if (delta !== 0) for (const s of c.sums) s.requests += delta;
+  }
+
+  /** Sums as `total` and `tokens` do. */
+  #refresh(workerId: string, c: Load): void {
+    const l = this.#local.get(workerId);
+    const r = this.#remote.get(workerId);
+    c.requests = (l?.requests ?? 0) + (r?.requests ?? 0);
+    c.prefill = (l?.prefill ?? 0) + (r?.prefill ?? 0);
+    c.decode = (l?.decode ?? 0) + (r?.decode ?? 0);
   }
 
   #setPeer(loads: Map<string, Load>, worker: string, after: Load): void {
@@ -171,5 +232,6 @@ export class InflightTracker {
     r.decode += after.decode - before.decode;
     if (r.requests > 0 || r.prefill > 0 || r.decode > 0) this.#remote.set(worker, r);
     else this.#remote.delete(worker);
+    this.#changed(worker);
   }
 }

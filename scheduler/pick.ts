@@ -2,16 +2,10 @@
 // through, the untried ones first, by the pool's policy; and the error when there is none.
 import { errors, type RouterError } from '../proto/errors.ts';
 import type { DispatchDeps } from './dispatch-deps.ts';
-import type { InflightTracker } from './inflight.ts';
-import type { Candidate } from './policies/types.ts';
 import type { PrefixIndex } from './prefix-index.ts';
 import { CHARS_PER_TOKEN } from './prompt.ts';
 import type { Pool, WorkerView } from './registry.ts';
 import type { PreparedRequest } from './request.ts';
-
-export function toCandidates(workers: readonly WorkerView[], inflight: InflightTracker): Candidate[] {
-  return workers.map((worker) => ({ worker, inflight: inflight.total(worker.id), tokens: inflight.tokens(worker.id) }));
-}
 
 export interface Picked {
   readonly worker: WorkerView;
@@ -28,28 +22,35 @@ export function cachedTokensOn(prefix: PrefixIndex, workerId: string, chain: rea
   return Math.floor(prefix.matchedChars(workerId, chain) / CHARS_PER_TOKEN);
 }
 
+/** What a pick reads and records. */
+export type PickDeps = Pick<DispatchDeps, 'registry' | 'candidates' | 'breakers' | 'policies' | 'prefix' | 'events' | 'random'>;
+
 /**
  * Picks from `pool`'s candidates whose circuit breaker lets a request through, preferring workers
  * not in `exclude` (tried already). Undefined when there are none.
  */
-export function pickWorker(d: DispatchDeps, r: PreparedRequest, pool: Pool, exclude: ReadonlySet<string>, extraFilter?: (w: WorkerView) => boolean): Picked | undefined {
-  let all = d.registry.candidates(r.model, pool).filter((w) => d.breakers.allows(w.id));
-  if (extraFilter) all = all.filter(extraFilter);
+export function pickWorker(d: PickDeps, r: PreparedRequest, pool: Pool, exclude: ReadonlySet<string>, extraFilter?: (w: WorkerView) => boolean): Picked | undefined {
+  // The same list from pick to pick while the fleet and its breakers stay the same: no copy on the common path.
+  let all = d.candidates.allowed(d.registry.candidates(r.model, pool), d.breakers);
+  if (extraFilter) all = all.filter((c) => extraFilter(c.worker));
   if (all.length === 0) return undefined;
-  const fresh = all.filter((w) => !exclude.has(w.id));
+  const fresh = exclude.size === 0 ? all : all.filter((c) => !exclude.has(c.worker.id));
   const list = fresh.length > 0 ? fresh : all;
   const policy = d.policies.get(r.model, pool);
   // Policies that read the prefix index see it, and what they pick is recorded in it at once
-  // (as llm-d records a routing decision before the request runs).
+  // (as llm-d records a routing decision before the request runs). The chain is matched against
+  // every worker once, not once per candidate the policy asks about.
   const chain = policy.consumes.includes('prefix') ? r.prefixChain() : null;
-  const prefixMatch = chain && chain.length > 0 ? (id: string) => d.prefix.match(id, chain) / chain.length : undefined;
+  const matched = chain && chain.length > 0 ? d.prefix.matcher(chain, list) : undefined;
+  const prefixMatch = matched && chain ? (id: string, index?: number) => matched(id, index) / chain.length : undefined;
   const promptTokens = policy.consumes.includes('promptTokens') ? r.promptTokens() : undefined;
-  const w = policy.pick(toCandidates(list, d.inflight), { model: r.model, routingKey: r.meta.routingKey, prefixMatch, promptTokens }, { random: d.random })?.worker;
+  const w = policy.pick(list, { model: r.model, routingKey: r.meta.routingKey, prefixMatch, promptTokens }, { random: d.random })?.worker;
   if (!w) return undefined;
   d.events.pick(pool, policy.type, w.id);
   let cachedTokens: number | null = null;
-  if (chain && chain.length > 0) {
-    cachedTokens = cachedTokensOn(d.prefix, w.id, chain);
+  if (matched && chain) {
+    // cachedTokensOn, from the match already made.
+    cachedTokens = Math.floor((matched(w.id) * d.prefix.options.blockChars) / CHARS_PER_TOKEN);
     d.prefix.insert(w.id, chain);
   }
   return { worker: w, cachedTokens };

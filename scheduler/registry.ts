@@ -30,6 +30,9 @@ export type Pool = 'whole' | 'prefill' | 'decode';
 
 export type UpsertResult = 'added' | 'updated' | 'stale' | 'conflict';
 
+/** Told after a heartbeat updated a worker's view in place, with its load before. */
+export type LoadListener = (view: WorkerView, before: WorkerView['load']) => void;
+
 export interface RegistryOptions {
   readonly now: () => number;
   readonly missedBeats?: number;
@@ -51,6 +54,7 @@ export class Registry {
   #disaggregated = new Map<string, { version: number; value: boolean }>();
   /** Workers an operator drained through the fleet API: no new work, whatever their heartbeats say. */
   readonly #adminDrained = new Set<string>();
+  readonly #loadListeners = new Set<LoadListener>();
 
   constructor(o: RegistryOptions) {
     this.#now = o.now;
@@ -102,8 +106,19 @@ export class Registry {
       return 'added';
     }
     if (prev.state !== view.state || prev.role !== view.role || !sameList(prev.models, view.models)) this.#version++;
+    const before = prev.load;
     Object.assign(prev, view);
+    for (const f of this.#loadListeners) f(prev, before);
     return 'updated';
+  }
+
+  /**
+   * Calls `fn` after every heartbeat that updates a worker's view in place (the only way a view's
+   * load changes), for whoever keeps sums of loads; returns what stops it.
+   */
+  watchLoads(fn: LoadListener): () => void {
+    this.#loadListeners.add(fn);
+    return () => this.#loadListeners.delete(fn);
   }
 
   remove(id: string): boolean {

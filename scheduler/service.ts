@@ -16,6 +16,7 @@ import { dispatch } from './dispatch.ts';
 import { admitHeartbeat, type Refusal } from './heartbeat-admission.ts';
 import { RefusalLog } from '../runtime/refusal-log.ts';
 import { InflightTracker } from './inflight.ts';
+import { CandidateCache } from './candidate-cache.ts';
 import type { RequestOutcome, SchedulerCounters } from './counters.ts';
 import type { SchedulerOptions } from './options.ts';
 import { PolicySet } from './policy-set.ts';
@@ -41,6 +42,7 @@ export class Scheduler {
   readonly options: Readonly<SchedulerOptions>;
   readonly registry: Registry;
   readonly inflight: InflightTracker;
+  readonly #candidates: CandidateCache;
   readonly policies: PolicySet;
   /** What this replica counted (requests, heartbeats, cancels, P/D decisions); its metrics read the same. */
   readonly counters: SchedulerCounters;
@@ -69,6 +71,7 @@ export class Scheduler {
     this.#log = log;
     this.registry = new Registry({ now: () => Date.now(), missedBeats: options.missedBeats });
     this.inflight = new InflightTracker(options.id, () => Date.now(), Math.max(3 * options.syncFullIntervalMs, 1000));
+    this.#candidates = new CandidateCache(this.inflight, this.registry);
     this.policies = new PolicySet(options);
     // Disabled = a threshold no worker reaches.
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
@@ -337,6 +340,7 @@ export class Scheduler {
     dispatch(
       {
         registry: this.registry,
+        candidates: this.#candidates,
         inflight: this.inflight,
         breakers: this.breakers,
         policies: this.policies,

@@ -4,7 +4,7 @@
 // room, spilling over before it saturates, which plain consistent hashing never does (users of
 // the vLLM Router's consistent_hash report KV-thrash on hot sessions for this reason).
 import { RingCache } from './hash-ring.ts';
-import { loadOf, type Policy } from './types.ts';
+import { loadOf, type Policy, totalLoad } from './types.ts';
 
 export const type = 'bounded_load';
 
@@ -32,9 +32,8 @@ export function boundedLoad(params: Partial<BoundedLoadParams> = {}): Policy {
         cache = new RingCache(p.virtualNodes);
         rings.set(req.model, cache);
       }
-      const ring = cache.ring(candidates.map((c) => c.worker.id));
-      let total = 0;
-      for (const c of candidates) total += loadOf(c);
+      const ring = cache.of(candidates);
+      const total = totalLoad(candidates);
       // The request being placed counts too, so an idle fleet still has a bound of at least 1.
       const bound = Math.ceil((p.factor * (total + 1)) / candidates.length);
       const start = ring.position(key);

@@ -29,7 +29,7 @@ export function consistentHash(params: Partial<ConsistentHashParams> = {}): Poli
         cache = new RingCache(p.virtualNodes);
         rings.set(req.model, cache);
       }
-      const ring = cache.ring(candidates.map((c) => c.worker.id));
+      const ring = cache.of(candidates);
       return candidates[ring.lookup(req.routingKey)];
     },
   } satisfies Policy;

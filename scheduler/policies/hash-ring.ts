@@ -2,6 +2,7 @@
 // the same workers builds the same ring, so they send a key to the same worker; a worker joining
 // or leaving moves only the keys of its own arcs.
 import { hash64 } from '../../proto/hash.ts';
+import type { Candidate } from './types.ts';
 
 export class HashRing {
   readonly ids: readonly string[];
@@ -61,9 +62,21 @@ export class RingCache {
   readonly #virtualNodes: number;
   /** Most recently used last. */
   readonly #rings = new Map<string, HashRing>();
+  /** Candidate list → its ring: a pick passes the same list while the fleet stays the same (no key to build). */
+  readonly #byList = new WeakMap<readonly Candidate[], HashRing>();
 
   constructor(virtualNodes: number) {
     this.#virtualNodes = virtualNodes;
+  }
+
+  /** The ring of the candidates' worker ids, in their order. */
+  of(candidates: readonly Candidate[]): HashRing {
+    let ring = this.#byList.get(candidates);
+    if (!ring) {
+      ring = this.ring(candidates.map((c) => c.worker.id));
+      this.#byList.set(candidates, ring);
+    }
+    return ring;
   }
 
   ring(ids: readonly string[]): HashRing {

@@ -40,9 +40,10 @@ export function leastLoad(params: Partial<LeastLoadParams> = {}): Policy {
       const prompt = req.promptTokens ?? 0;
       let best: Candidate[] = [];
       let bestCost = Infinity;
-      for (const c of candidates) {
+      for (let i = 0; i < candidates.length; i++) {
+        const c = candidates[i]!;
         // Requests in flight break ties between equal token loads (a request the router could not size still counts).
-        const cost = leastLoadCost(c, prompt, req.prefixMatch?.(c.worker.id) ?? 0, p) + c.inflight * 1e-6;
+        const cost = leastLoadCost(c, prompt, req.prefixMatch?.(c.worker.id, i) ?? 0, p) + c.inflight * 1e-6;
         if (cost < bestCost) {
           bestCost = cost;
           best = [c];

@@ -34,7 +34,7 @@ export const prefixScorer: Scorer = {
   type: 'prefix-cache-scorer',
   consumes: ['prefix'],
   category: 'affinity',
-  score: (cands, req) => cands.map((c) => req.prefixMatch?.(c.worker.id) ?? 0),
+  score: (cands, req) => cands.map((c, i) => req.prefixMatch?.(c.worker.id, i) ?? 0),
 };
 
 /** active-request-scorer: requests in flight from the router, min-max normalised (breaks prefix hot spots). */

@@ -87,3 +87,20 @@ describe('circuit breaker', () => {
     assert.throws(() => new CircuitBreakers({ failureThreshold: 0, successThreshold: 1, cooldownMs: 0 }, () => 0), RangeError);
   });
 });
+
+describe('circuit breaker - not closed', () => {
+  test('circuit breaker - notClosed lists the open and half-open breakers', () => {
+    const { b, advance } = breakers(1, 1, 1000);
+    assert.deepEqual([...b.notClosed()], []);
+    b.failure('w1');
+    b.failure('w2');
+    assert.deepEqual([...b.notClosed()].sort(), ['w1', 'w2']);
+    advance(1000);
+    assert.equal(b.state('w1'), 'half_open');
+    assert.deepEqual([...b.notClosed()].sort(), ['w1', 'w2'], 'half-open still counts');
+    b.success('w1');
+    assert.deepEqual([...b.notClosed()], ['w2']);
+    b.forget('w2');
+    assert.deepEqual([...b.notClosed()], []);
+  });
+});

@@ -176,3 +176,49 @@ describe('inflight', () => {
     assert.equal(s2.total('w1'), 1, 'quiet replicas are forgotten with their load');
   });
 });
+
+describe('inflight cells', () => {
+  test('inflight cells - a held cell follows total and tokens, local and remote, until its last holder releases it', () => {
+    const t = new InflightTracker('s1', clock().now);
+    const h = t.start('w1', 100, 40);
+    const c = t.holdCell('w1');
+    const same = (): void => {
+      assert.equal(c.requests, t.total('w1'));
+      assert.deepEqual({ prefill: c.prefill, decode: c.decode }, t.tokens('w1'));
+    };
+    same();
+    h.prefillDone();
+    same();
+    t.apply({ from: 's2', full: true, counts: { w1: 3 }, tokens: { w1: [7, 9] }, sentAt: 0 });
+    same();
+    assert.equal(c.requests, 4);
+    assert.equal(t.holdCell('w1'), c, 'one cell per worker');
+    h.end();
+    t.releaseCell('w1');
+    same();
+    t.apply({ from: 's2', full: true, counts: {}, sentAt: 0 });
+    same();
+    assert.equal(c.requests, 0);
+    t.releaseCell('w1');
+    t.inc('w1');
+    assert.equal(c.requests, 0, 'released: no longer kept');
+    const again = t.holdCell('w1');
+    assert.notEqual(again, c);
+    assert.equal(again.requests, 1, 'a new cell starts from the current figures');
+  });
+
+  test('inflight cells - the sum a holder gives follows the request counts of the cells it holds', () => {
+    const t = new InflightTracker('s1', clock().now);
+    t.inc('w1');
+    const sum = { requests: 0 };
+    for (const w of ['w1', 'w2']) sum.requests += t.holdCell(w, sum).requests;
+    assert.equal(sum.requests, 1);
+    t.inc('w2');
+    t.start('w2', 5, 5).end();
+    t.apply({ from: 's2', full: true, counts: { w1: 2, w3: 9 }, sentAt: 0 });
+    assert.equal(sum.requests, t.total('w1') + t.total('w2'));
+    t.releaseCell('w2', sum);
+    t.inc('w2');
+    assert.equal(sum.requests, 4, 'a released cell no longer counts');
+  });
+});
