@@ -201,7 +201,7 @@ async function measure(policy: PolicyType, o: Options): Promise<Row> {
   const registry = new Registry({ now });
   const inflight = new InflightTracker('bench', now, 3 * SYNC_FULL_MS);
   const breakers = new CircuitBreakers(BREAKER_DEFAULTS, now);
-  const metrics = new SchedulerMetrics({ schedulerId: 'bench', fleet: registry, breakers, inflight });
+  const metrics = new SchedulerMetrics({ schedulerId: 'bench', fleet: registry, breakers, inflight, outboxes: { stats: { bundles: 0, frames: 0, bytes: 0, failed: 0 } } });
   const ids = Array.from({ length: o.workers }, (_, i) => workerId(i));
   const limits = { maxClockSkewMs: 10_000, maxIntervalMs: 60_000, workerAllow: null };
   const seq = new Array<number>(o.workers).fill(0);
