@@ -73,11 +73,22 @@ export class Outbox {
   #lastPublishAt = Number.NEGATIVE_INFINITY;
   lastUsedAt = performance.now();
   /**
-   * A job from an earlier schedule may still run after a flush and a new, later schedule: it
-   * publishes only what is due (the 1 ms of slack covers timers' rounding).
+   * Runs when a publish may be due. It can run early: a job of an earlier schedule still queued
+   * after a flush and a new, later schedule, or a timer measured from the event loop's cached
+   * clock (which lags performance.now() by however long the turn that set it had run). Then it
+   * waits for the rest rather than publish early — and never drops the schedule, which would
+   * leave the bundle (an `end`, say) waiting for the next frame.
    */
   readonly #flushJob = (): void => {
-    if (this.#dueAt !== null && this.#dueAt <= performance.now() + 1) this.flush();
+    if (this.#dueAt === null) return;
+    const rest = this.#dueAt - performance.now();
+    // Timers count whole milliseconds: within one, publish now.
+    if (rest < 1) {
+      this.flush();
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.#flushJob, rest);
   };
 
   constructor(nc: NatsConnection, subject: string, o: OutboxOptions, stats: OutboxStats) {

@@ -186,6 +186,29 @@ describe('stream writer', () => {
     );
   });
 
+  test('stream writer - a timer that fires before its bundle is due waits for the rest instead of dropping the bundle', (t) => {
+    // Node may run a timer a little before performance.now() says it is due. Mock timers make
+    // that exact: ticking them fires the timer while no real time has passed.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const published: Uint8Array[] = [];
+    const bus = { info: { max_payload: 1024 * 1024 }, publish: (_subject: string, data: Uint8Array) => void published.push(data) } as unknown as NatsConnection;
+    const boxes = new Outboxes(bus, SCHED, { lingerMs: 50 });
+    const first = boxes.writer('ing-early', 'S1');
+    first.error(errors.LLMR_ERR_NO_WORKER('m'));
+    first.flush();
+    assert.equal(published.length, 1);
+    const last = boxes.writer('ing-early', 'S2');
+    last.end(); // due one linger after the publish above
+    t.mock.timers.tick(50);
+    assert.equal(published.length, 1, 'not published early');
+    const until = performance.now() + 51;
+    while (performance.now() < until) {
+      // let the linger pass for real
+    }
+    t.mock.timers.tick(50);
+    assert.equal(published.length, 2, 'published once due: the end did not wait for a next frame that may never come');
+  });
+
   test('stream writer - a burst past 64 KiB leaves at once, without waiting for the end of the turn', async () => {
     const got = collect(nc, 'ing-burst', 1);
     await nc.flush();
