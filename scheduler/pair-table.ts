@@ -26,53 +26,31 @@ export class PairTable {
 
   /** The value stored for (a, b), or -1. */
   get(a: number, b: number): number {
-    const t = this.#t;
-    const mask = this.#mask;
-    const a32 = a | 0;
-    const b32 = b | 0;
-    for (let i = home(a32, b32) & mask; ; i = (i + 1) & mask) {
-      const e = i * STRIDE;
-      const v = t[e + 2]!;
-      if (v === EMPTY) return EMPTY;
-      if (t[e] === a32 && t[e + 1] === b32) return v;
-    }
+    return this.#t[this.#slot(a | 0, b | 0) + 2]!;
   }
 
   /** Stores `value` (>= 0) for (a, b), replacing what was there. */
   set(a: number, b: number, value: number): void {
     if ((this.#size + 1) * 2 > this.#mask + 1) this.#grow();
-    const t = this.#t;
-    const mask = this.#mask;
     const a32 = a | 0;
     const b32 = b | 0;
-    for (let i = home(a32, b32) & mask; ; i = (i + 1) & mask) {
-      const e = i * STRIDE;
-      if (t[e + 2] === EMPTY) {
-        t[e] = a32;
-        t[e + 1] = b32;
-        t[e + 2] = value;
-        this.#size++;
-        return;
-      }
-      if (t[e] === a32 && t[e + 1] === b32) {
-        t[e + 2] = value;
-        return;
-      }
+    const e = this.#slot(a32, b32);
+    const t = this.#t;
+    if (t[e + 2] === EMPTY) {
+      t[e] = a32;
+      t[e + 1] = b32;
+      this.#size++;
     }
+    t[e + 2] = value;
   }
 
   /** Removes (a, b); false when it was not there. */
   delete(a: number, b: number): boolean {
     const t = this.#t;
     const mask = this.#mask;
-    const a32 = a | 0;
-    const b32 = b | 0;
-    let i = home(a32, b32) & mask;
-    for (; ; i = (i + 1) & mask) {
-      const e = i * STRIDE;
-      if (t[e + 2] === EMPTY) return false;
-      if (t[e] === a32 && t[e + 1] === b32) break;
-    }
+    const start = this.#slot(a | 0, b | 0);
+    if (t[start + 2] === EMPTY) return false;
+    let i = start / STRIDE;
     // Shift back each later entry of the run whose home is not between the hole and it.
     for (let j = (i + 1) & mask; t[j * STRIDE + 2] !== EMPTY; j = (j + 1) & mask) {
       const f = j * STRIDE;
@@ -88,6 +66,16 @@ export class PairTable {
     t[i * STRIDE + 2] = EMPTY;
     this.#size--;
     return true;
+  }
+
+  /** The offset of (a, b)'s entry, or of the empty entry where it would go (the table is never full). */
+  #slot(a32: number, b32: number): number {
+    const t = this.#t;
+    const mask = this.#mask;
+    for (let i = home(a32, b32) & mask; ; i = (i + 1) & mask) {
+      const e = i * STRIDE;
+      if (t[e + 2] === EMPTY || (t[e] === a32 && t[e + 1] === b32)) return e;
+    }
   }
 
   #grow(): void {
