@@ -51,9 +51,7 @@ export type Frame =
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeJson(v: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(v));
-}
+export { encodeJson } from './codec.ts';
 
 /** A head's payload: status (u16), content type length (u16), content type, then the worker id (the rest). */
 export function encodeHead(status: number, contentType: string, worker: string): Uint8Array {
