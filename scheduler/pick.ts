@@ -19,7 +19,12 @@ export interface Picked {
 
 /** Prompt tokens the prefix index believes `workerId` has cached for `chain`. */
 export function cachedTokensOn(prefix: PrefixIndex, workerId: string, chain: readonly bigint[]): number {
-  return Math.floor(prefix.matchedChars(workerId, chain) / CHARS_PER_TOKEN);
+  return tokensInBlocks(prefix, prefix.match(workerId, chain));
+}
+
+/** Prompt tokens in `blocks` leading blocks of the prefix index (estimated from characters). */
+function tokensInBlocks(prefix: PrefixIndex, blocks: number): number {
+  return Math.floor((blocks * prefix.options.blockChars) / CHARS_PER_TOKEN);
 }
 
 /** What a pick reads and records. */
@@ -50,7 +55,7 @@ export function pickWorker(d: PickDeps, r: PreparedRequest, pool: Pool, exclude:
   let cachedTokens: number | null = null;
   if (matched && chain) {
     // cachedTokensOn, from the match already made.
-    cachedTokens = Math.floor((matched(w.id) * d.prefix.options.blockChars) / CHARS_PER_TOKEN);
+    cachedTokens = tokensInBlocks(d.prefix, matched(w.id));
     d.prefix.insert(w.id, chain);
   }
   return { worker: w, cachedTokens };
