@@ -172,13 +172,8 @@ const RESPONSE_PREFIX = `${STREAM_ROOT}.resp.`;
  * a plain id.
  */
 export function parseResponseSubject(subject: string): { ingressId: string; streamId: string } | null {
-  // Every frame an ingress receives goes through here: indexes rather than split's array.
-  if (!subject.startsWith(RESPONSE_PREFIX)) return null;
-  const dot = subject.indexOf('.', RESPONSE_PREFIX.length);
-  if (dot < 0) return null;
-  const ingressId = subject.slice(RESPONSE_PREFIX.length, dot);
-  const streamId = subject.slice(dot + 1);
-  return isSubjectId(ingressId) && isSubjectId(streamId) && streamId !== FRAMES_TOKEN ? { ingressId, streamId } : null;
+  const at = splitResponse(subject);
+  return at !== null && at.rest !== FRAMES_TOKEN && isSubjectId(at.rest) ? { ingressId: at.ingressId, streamId: at.rest } : null;
 }
 
 /**
@@ -187,12 +182,26 @@ export function parseResponseSubject(subject: string): { ingressId: string; stre
  * (NATS's "no responders", a probe). Null for anything else.
  */
 export function parseInboundSubject(subject: string): { ingressId: string; streamId: string; scheduler: null } | { ingressId: string; streamId: null; scheduler: string } | null {
-  const single = parseResponseSubject(subject);
-  if (single) return { ...single, scheduler: null };
+  const at = splitResponse(subject);
+  if (at === null) return null;
+  const { ingressId, rest } = at;
+  if (rest.startsWith(FRAMES_PREFIX)) {
+    const scheduler = rest.slice(FRAMES_PREFIX.length);
+    return isSubjectId(scheduler) ? { ingressId, streamId: null, scheduler } : null;
+  }
+  return rest !== FRAMES_TOKEN && isSubjectId(rest) ? { ingressId, streamId: rest, scheduler: null } : null;
+}
+
+const FRAMES_PREFIX = `${FRAMES_TOKEN}.`;
+
+/**
+ * A response subject's ingress id (checked) and what follows it (unchecked). Every message an
+ * ingress receives goes through here: indexes rather than split's array.
+ */
+function splitResponse(subject: string): { ingressId: string; rest: string } | null {
   if (!subject.startsWith(RESPONSE_PREFIX)) return null;
   const dot = subject.indexOf('.', RESPONSE_PREFIX.length);
-  if (dot < 0 || !subject.startsWith(`${FRAMES_TOKEN}.`, dot + 1)) return null;
+  if (dot < 0) return null;
   const ingressId = subject.slice(RESPONSE_PREFIX.length, dot);
-  const scheduler = subject.slice(dot + 2 + FRAMES_TOKEN.length);
-  return isSubjectId(ingressId) && isSubjectId(scheduler) ? { ingressId, streamId: null, scheduler } : null;
+  return isSubjectId(ingressId) ? { ingressId, rest: subject.slice(dot + 1) } : null;
 }
