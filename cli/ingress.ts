@@ -41,6 +41,9 @@ interface IngressFlags extends BusFlags {
   metricsHost: string;
   metricsPort: number;
   apiKeysFile?: string;
+  maxConcurrentRequests: number;
+  queueSize: number;
+  queueTimeoutMs: number;
 }
 
 export function ingressCommand(): Command {
@@ -69,6 +72,14 @@ export function ingressCommand(): Command {
     .addOption(new Option('--metrics-host <addr>', 'address of the Prometheus /metrics endpoint').env('LLMR_METRICS_HOST').default(d.metricsHost))
     .addOption(new Option('--metrics-port <port>', 'port of the Prometheus /metrics endpoint (0: any free port)').argParser(integer(0, 65535)).env('LLMR_METRICS_PORT').default(INGRESS_METRICS_PORT))
     .addOption(new Option('--api-keys-file <file>', 'require Authorization: Bearer <key> on /v1/* with a key from this file (name:key per line); SIGHUP re-reads it').env('LLMR_API_KEYS_FILE'))
+    .addOption(
+      new Option('--max-concurrent-requests <n>', 'requests in flight at once (streams until their end); more wait in the queue (0: no limit)')
+        .argParser(integer(0))
+        .env('LLMR_MAX_CONCURRENT_REQUESTS')
+        .default(d.maxConcurrentRequests),
+    )
+    .addOption(new Option('--queue-size <n>', 'requests that may wait for a slot; beyond, 429 at once').argParser(integer(0)).default(d.queueSize))
+    .addOption(new Option('--queue-timeout-ms <ms>', 'longest wait for a slot; then 429').argParser(integer(1)).default(d.queueTimeoutMs))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
     .action(async (f: IngressFlags) => {
@@ -107,6 +118,9 @@ export function ingressCommand(): Command {
           tlsCertFile: f.tlsCert,
           tlsKeyFile: f.tlsKey,
           apiKeysFile: f.apiKeysFile,
+          maxConcurrentRequests: f.maxConcurrentRequests,
+          queueSize: f.queueSize,
+          queueTimeoutMs: f.queueTimeoutMs,
         });
         // Before connecting: a bad file must not wait for the bus to be reported.
         await checkIngressFiles(options);

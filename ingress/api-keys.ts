@@ -10,7 +10,18 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 export interface ApiKeyEntry {
   readonly name: string;
   readonly digest: Buffer;
+  /**
+   * The most urgent `priority` this key's requests may ask for (lower is more urgent, as vLLM's
+   * field). A request asking for more is served at this one. Default 0: without a grant, no
+   * client can jump ahead of the default.
+   */
+  readonly bestPriority: number;
 }
+
+/** What a key line may say after the key, `attribute=value` separated by spaces. */
+const ATTRIBUTES = ['priority'] as const;
+/** Priorities the router orders by (vLLM takes any integer; the queue needs a bounded range). */
+export const PRIORITY_RANGE = Object.freeze({ min: -1_000_000, max: 1_000_000 });
 
 /** Names become log fields and metric labels: short, plain. */
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -23,8 +34,8 @@ function digest(key: string): Buffer {
 }
 
 /**
- * Parses a keys file: one key per line, `name:key` or a bare `key` (named `key-<line>`); blank
- * lines and `#` comments ignored. Throws an Error naming `source` and the line for anything
+ * Parses a keys file: one key per line, `name:key` or a bare `key` (named `key-<line>`), then
+ * optionally `priority=<int>` (the key's bestPriority); blank lines and `#` comments ignored. Throws an Error naming `source` and the line for anything
  * else, and when the file holds no key at all: a misread file must not leave the API open or shut.
  */
 export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
@@ -38,8 +49,9 @@ export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
     const at = `${source} line ${i + 1}`;
     const colon = line.indexOf(':');
     const name = colon < 0 ? `key-${i + 1}` : line.slice(0, colon).trim();
-    const key = colon < 0 ? line : line.slice(colon + 1).trim();
+    const [key = '', ...attrs] = (colon < 0 ? line : line.slice(colon + 1)).trim().split(/\s+/);
     if (!NAME.test(name)) throw new Error(`${at}: a key's name is 1 to 64 letters, digits, _ . or -`);
+    const granted = parseAttributes(attrs, at);
     if (!KEY.test(key)) throw new Error(`${at}: a key is printable ASCII without spaces`);
     if (key.length < MIN_KEY_LENGTH) throw new Error(`${at}: key "${name}" is shorter than ${MIN_KEY_LENGTH} characters`);
     if (names.has(name)) throw new Error(`${at}: the name "${name}" is used twice`);
@@ -47,9 +59,23 @@ export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
     if (digests.has(d.toString('hex'))) throw new Error(`${at}: key "${name}" repeats an earlier key`);
     names.add(name);
     digests.add(d.toString('hex'));
-    out.push({ name, digest: d });
+    out.push({ name, digest: d, bestPriority: granted.priority ?? 0 });
   }
   if (out.length === 0) throw new Error(`${source} holds no API key (one per line: name:key)`);
+  return out;
+}
+
+function parseAttributes(attrs: readonly string[], at: string): { priority?: number } {
+  const out: { priority?: number } = {};
+  for (const a of attrs) {
+    const m = /^([a-z]+)=(-?\d+)$/.exec(a);
+    // Never echo what was there: a key with a space in it would otherwise end up in a log.
+    if (!m || !(ATTRIBUTES as readonly string[]).includes(m[1]!))
+      throw new Error(`${at}: a key is printable ASCII without spaces, and only ${ATTRIBUTES.map((x) => `${x}=<integer>`).join(', ')} may follow it`);
+    const v = Number(m[2]);
+    if (!Number.isSafeInteger(v) || v < PRIORITY_RANGE.min || v > PRIORITY_RANGE.max) throw new Error(`${at}: priority must be from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
+    out.priority = v;
+  }
   return out;
 }
 
@@ -78,10 +104,15 @@ export class ApiKeys {
 
   /** The name of the key presented, or null. */
   match(presented: string | null): string | null {
+    return this.entry(presented)?.name ?? null;
+  }
+
+  /** The entry of the key presented, or null. */
+  entry(presented: string | null): ApiKeyEntry | null {
     if (presented === null) return null;
     const d = digest(presented);
     const e = this.#byDigest.get(d.toString('base64'));
-    return e !== undefined && timingSafeEqual(d, e.digest) ? e.name : null;
+    return e !== undefined && timingSafeEqual(d, e.digest) ? e : null;
   }
 }
 

@@ -18,6 +18,7 @@ import type { IngressOptions } from './options.ts';
 import { adminPlugin } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiPlugin } from './routes/openai.ts';
+import type { Admission } from './admission.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { notFoundHandler } from './not-found.ts';
 import type { BusState } from '../runtime/bus-state.ts';
@@ -41,6 +42,8 @@ export interface AppDeps {
   readonly workerHeader: (worker: string) => string | null;
   /** PEM certificate and key: serve HTTPS only. */
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | null;
+  /** --max-concurrent-requests and its queue. */
+  readonly admission: Admission;
 }
 
 declare module 'fastify' {
@@ -51,6 +54,8 @@ declare module 'fastify' {
     llmModel: string | null;
     /** The name of the API key the request was admitted with (never the key). */
     apiKeyName: string | null;
+    /** The most urgent priority the request may ask for (its key's grant; 0 without one). */
+    bestPriority: number;
   }
 }
 
@@ -111,6 +116,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('llmModel', null);
   app.decorateRequest('apiKeyName', null);
+  app.decorateRequest('bestPriority', 0);
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();
     if (d.closing()) throw errors.LLMR_ERR_SHUTTING_DOWN();
@@ -137,7 +143,17 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   app.setNotFoundHandler(notFoundHandler(d.metrics));
 
-  void app.register(openAiPlugin, { prefix: '/v1', nc: d.nc, streams: d.streams, options: o, bus: d.bus, metrics: d.metrics, apiKeys: d.apiKeys, workerHeader: d.workerHeader });
+  void app.register(openAiPlugin, {
+    prefix: '/v1',
+    nc: d.nc,
+    streams: d.streams,
+    options: o,
+    bus: d.bus,
+    metrics: d.metrics,
+    apiKeys: d.apiKeys,
+    workerHeader: d.workerHeader,
+    admission: d.admission,
+  });
   healthRoutes(app, { nc: d.nc, bus: d.bus });
   void app.register(adminPlugin, { prefix: '/admin', nc: d.adminNc ?? d.nc, token: o.adminToken ?? null, gatherMs: 300 });
   return app;

@@ -19,8 +19,10 @@ export class IngressMetrics {
   readonly #gap;
   readonly #errors;
   readonly #stripped;
+  readonly #admissions;
+  readonly #admissionWait;
 
-  constructor(ingressId: string, openStreams: () => number) {
+  constructor(ingressId: string, openStreams: () => number, admission: { readonly inFlight: number; readonly waiting: number } = { inFlight: 0, waiting: 0 }) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ ingress: ingressId });
     this.#requests = new Counter({
@@ -62,6 +64,35 @@ export class IngressMetrics {
       labelNames: ['field'],
       registers,
     });
+    this.#admissions = new Counter({
+      name: 'llm_router_admission_total',
+      help: 'Requests through admission (--max-concurrent-requests), by result: admitted at once, queued (then admitted), full (429 at once), timeout (429 after --queue-timeout-ms), closed (the client left while queued).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#admissionWait = new BucketHistogram({
+      name: 'llm_router_admission_wait_seconds',
+      help: 'Time requests spent in the admission queue, by result (queued, timeout, closed).',
+      labelNames: ['result'],
+      buckets: TTFT,
+      registers,
+    });
+    new Gauge({
+      name: 'llm_router_admission_in_flight',
+      help: 'Requests holding an admission slot (0 when admission is off).',
+      registers,
+      collect() {
+        this.set(admission.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'llm_router_admission_queue_depth',
+      help: 'Requests waiting for an admission slot.',
+      registers,
+      collect() {
+        this.set(admission.waiting);
+      },
+    });
     new Gauge({
       name: 'llm_router_ingress_open_streams',
       help: 'Requests this ingress is waiting on or streaming.',
@@ -88,6 +119,12 @@ export class IngressMetrics {
 
   error(code: string): void {
     this.#errors.inc({ code });
+  }
+
+  /** One admission decision; `waitedS` is observed for those that waited. */
+  admission(result: 'admitted' | 'queued' | 'full' | 'timeout' | 'closed', waitedS: number): void {
+    this.#admissions.inc({ result });
+    if (result !== 'admitted' && result !== 'full') this.#admissionWait.series(result).observe(waitedS);
   }
 
   stripped(field: string): void {

@@ -40,6 +40,12 @@ export interface IngressOptions {
   readonly tlsKeyFile?: string | undefined;
   /** `/v1/*` requires `Authorization: Bearer <key>` with a key from this file; absent: open. */
   readonly apiKeysFile?: string | undefined;
+  /** Requests in flight at once through this ingress (admission.ts); 0: no limit. */
+  readonly maxConcurrentRequests: number;
+  /** Requests that may wait for a slot; beyond: 429 at once. */
+  readonly queueSize: number;
+  /** Longest wait for a slot; then 429. */
+  readonly queueTimeoutMs: number;
 }
 
 export const INGRESS_DEFAULTS = Object.freeze({
@@ -55,6 +61,11 @@ export const INGRESS_DEFAULTS = Object.freeze({
   probeIntervalMs: 1000,
   workerHeader: 'opaque' as WorkerHeaderMode,
   metricsHost: '127.0.0.1',
+  // Off unless the operator sizes it: a right number depends on the fleet behind the ingress.
+  maxConcurrentRequests: 0,
+  queueSize: 1000,
+  // The vLLM Router's queue timeout (60 s).
+  queueTimeoutMs: 60_000,
 } as const);
 
 export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptions> {
@@ -68,6 +79,9 @@ export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptio
   for (const k of ['acceptTimeoutMs', 'idleTimeoutMs', 'requestTimeoutMs', 'maxBufferedBytes', 'clientTimeoutMs', 'probeIntervalMs'] as const) {
     if (!Number.isFinite(o[k]) || o[k] <= 0) bad(`${k} ${o[k]}: must be positive`);
   }
+  if (!Number.isInteger(o.maxConcurrentRequests) || o.maxConcurrentRequests < 0) bad(`maxConcurrentRequests ${o.maxConcurrentRequests}: an integer, 0 for no limit`);
+  if (!Number.isInteger(o.queueSize) || o.queueSize < 0) bad(`queueSize ${o.queueSize}: an integer, 0 for no queue`);
+  if (!Number.isFinite(o.queueTimeoutMs) || o.queueTimeoutMs <= 0) bad(`queueTimeoutMs ${o.queueTimeoutMs}: must be positive`);
   if (!WORKER_HEADER_MODES.includes(o.workerHeader)) bad(`workerHeader ${JSON.stringify(o.workerHeader)}: one of ${WORKER_HEADER_MODES.join(', ')}`);
   if (o.workerHeaderKey !== undefined && o.workerHeaderKey.length === 0) bad('workerHeaderKey: empty');
   if (o.metricsPort !== undefined && (!Number.isInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535)) bad(`metricsPort ${o.metricsPort}`);

@@ -15,6 +15,7 @@ import { BusState } from '../runtime/bus-state.ts';
 import { IngressMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
+import { Admission } from './admission.ts';
 import { ApiKeys, parseApiKeys } from './api-keys.ts';
 import { workerHeaderValue } from './worker-header.ts';
 
@@ -25,6 +26,8 @@ export interface Ingress {
   readonly app: FastifyInstance;
   readonly options: Readonly<IngressOptions & { bodyLimit: number }>;
   readonly streams: StreamClient;
+  /** --max-concurrent-requests: slots held and requests queued. */
+  readonly admission: Pick<Admission, 'enabled' | 'inFlight' | 'waiting'>;
   /** The public base URL (`https://…` with TLS). */
   readonly url: string;
   /** Prometheus metrics (GET), on --metrics-host/--metrics-port, never on the public port. */
@@ -97,9 +100,10 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   bus.onDown(() => streams.failAll(() => errors.LLMR_ERR_BUS_UNAVAILABLE('disconnected from NATS')));
   await streams.start();
   let closing = false;
-  const metrics = new IngressMetrics(options.id, () => streams.openStreams);
+  const admission = new Admission({ maxConcurrent: options.maxConcurrentRequests, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs });
+  const metrics = new IngressMetrics(options.id, () => streams.openStreams, admission);
   registerNatsMetrics(metrics.registry, nc);
-  const app = buildApp({ options, nc, adminNc: deps.adminNc, streams, log, bus, closing: () => closing, metrics, apiKeys, workerHeader, tls });
+  const app = buildApp({ options, nc, adminNc: deps.adminNc, streams, log, bus, closing: () => closing, metrics, apiKeys, workerHeader, tls, admission });
   let metricsEndpoint: Awaited<ReturnType<typeof serveMetrics>>;
   try {
     metricsEndpoint = await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort ?? 0);
@@ -121,6 +125,7 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
     app,
     options,
     streams,
+    admission,
     url: address,
     metricsUrl: metricsEndpoint.url,
     async reloadApiKeys() {

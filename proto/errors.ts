@@ -7,7 +7,7 @@ import createError from '@fastify/error';
 interface ErrorDef {
   readonly status: number;
   /** OpenAI's error `type`. */
-  readonly type: 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error' | 'timeout_error';
+  readonly type: 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'server_error' | 'timeout_error';
   /** `%s` placeholders are filled from the constructor's arguments. */
   readonly message: string;
 }
@@ -28,6 +28,8 @@ export const ERROR_DEFS = {
   LLMR_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the limit of %s bytes.' },
   LLMR_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error', message: 'Unsupported content type %s: send application/json.' },
   LLMR_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error', message: 'The request headers are too large.' },
+  LLMR_ERR_QUEUE_FULL: { status: 429, type: 'rate_limit_error', message: 'The router is at capacity and its queue is full; retry later.' },
+  LLMR_ERR_QUEUE_TIMEOUT: { status: 429, type: 'rate_limit_error', message: 'The router is at capacity: the request waited %s ms in its queue without a slot; retry later.' },
   LLMR_ERR_CLIENT_CLOSED: { status: 499, type: 'invalid_request_error', message: 'The client closed the request.' },
   LLMR_ERR_SLOW_CLIENT: { status: 499, type: 'invalid_request_error', message: 'The client read the stream too slowly; more than %s bytes were buffered.' },
   LLMR_ERR_INTERNAL: { status: 500, type: 'server_error', message: 'Internal router error: %s' },

@@ -23,6 +23,8 @@ import type { IngressOptions } from '../options.ts';
 import { stripRouterOwned } from '../router-owned.ts';
 import { routingKey } from '../routing-key.ts';
 import { ResponseRelay } from '../response-relay.ts';
+import type { Admission } from '../admission.ts';
+import { admit, requestPriority } from '../admit.ts';
 import { schedulerInfo } from '../scheduler-info.ts';
 import type { StreamClient } from '../stream-client.ts';
 
@@ -37,6 +39,7 @@ export interface OpenAiRouteDeps {
   readonly apiKeys: ApiKeys | null;
   /** The `x-router-worker` value for a head's worker id(s); null: no header. */
   readonly workerHeader: (worker: string) => string | null;
+  readonly admission: Admission;
 }
 
 function invalid(message: string, param: string): RouterError {
@@ -80,10 +83,13 @@ function publishError(bodyLimit: number): (e: unknown) => RouterError {
   };
 }
 
-/** Client bytes travel untouched unless they carry fields only the router may set. */
-function forwardedBody(request: FastifyRequest, body: Record<string, unknown>, metrics: IngressMetrics): Buffer {
+/**
+ * Client bytes travel untouched unless they carry fields only the router may set, or a priority
+ * the client's key may not ask for (`changed`: the body was already edited).
+ */
+function forwardedBody(request: FastifyRequest, body: Record<string, unknown>, metrics: IngressMetrics, changed: boolean): Buffer {
   const stripped = stripRouterOwned(body);
-  if (stripped.length === 0) return request.body as Buffer;
+  if (stripped.length === 0) return changed ? Buffer.from(JSON.stringify(body)) : (request.body as Buffer);
   request.log.info({ fields: stripped }, 'router-owned fields removed from the request body');
   for (const f of stripped) metrics.stripped(f);
   return Buffer.from(JSON.stringify(body));
@@ -123,17 +129,40 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
   const keys = deps.apiKeys;
   if (keys) {
     app.addHook('onRequest', async (request) => {
-      const name = keys.match(bearerToken(request.headers.authorization));
-      if (name === null) throw errors.LLMR_ERR_INVALID_API_KEY();
-      request.apiKeyName = name;
-      nameOnLog(request, { apiKey: name });
+      const key = keys.entry(bearerToken(request.headers.authorization));
+      if (key === null) throw errors.LLMR_ERR_INVALID_API_KEY();
+      request.apiKeyName = key.name;
+      request.bestPriority = key.bestPriority;
+      nameOnLog(request, { apiKey: key.name });
     });
   }
   app.setNotFoundHandler(notFoundHandler(deps.metrics));
 
   const generate = (route: Route) => async (request: FastifyRequest, reply: FastifyReply) => {
     const body = checkBody(route, request.body as Buffer);
-    const payload = forwardedBody(request, body, deps.metrics);
+    const { priority, clamped } = requestPriority(body, request.bestPriority);
+    if (clamped) {
+      request.log.info({ asked: body.priority, priority }, "priority above the key's grant: lowered");
+      body.priority = priority;
+    }
+    const payload = forwardedBody(request, body, deps.metrics, clamped);
+    if (!deps.admission.enabled) return relayed(request, reply, route, body, payload);
+    // Anonymous clients are told apart by address: a flood from one must not starve the others.
+    const slot = await admit(deps.admission, request.apiKeyName ?? `ip:${request.ip}`, priority, reply.raw, deps.metrics);
+    if (slot === null) {
+      // The client left while queued: nothing to answer.
+      deps.metrics.error('LLMR_ERR_CLIENT_CLOSED');
+      void reply.hijack();
+      return reply;
+    }
+    try {
+      return await relayed(request, reply, route, body, payload);
+    } finally {
+      slot.release();
+    }
+  };
+
+  const relayed = async (request: FastifyRequest, reply: FastifyReply, route: Route, body: Record<string, unknown>, payload: Buffer): Promise<FastifyReply> => {
     if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
     const model = body.model as string;
     request.llmModel = model;

@@ -29,6 +29,20 @@ describe('api-keys', () => {
       assert.equal(k.match(bad), null, String(bad));
   });
 
+  test("api-keys - priority=<int> after the key is the key's grant; without it, 0", () => {
+    const e = parseApiKeys(['ops:sk-ops-0123456789abcdef priority=-10', 'batch:sk-batch-0123456789abcdef   priority=5', 'plain:sk-plain-0123456789abcdef'].join('\n'), 'k');
+    assert.deepEqual(
+      e.map((x) => [x.name, x.bestPriority]),
+      [
+        ['ops', -10],
+        ['batch', 5],
+        ['plain', 0],
+      ],
+    );
+    assert.equal(new ApiKeys(e).entry('sk-ops-0123456789abcdef')?.bestPriority, -10);
+    assert.equal(new ApiKeys(e).entry('sk-ops-0123456789abcdef priority=-10'), null);
+  });
+
   test('api-keys - bearer tokens: scheme case-insensitive, nothing else accepted', () => {
     assert.equal(bearerToken('Bearer abc'), 'abc');
     assert.equal(bearerToken('bearer abc'), 'abc');
@@ -45,6 +59,9 @@ describe('api-keys', () => {
     ['a non-ASCII key', 'a:sk-0123456789abcdefgh\u00e9', /line 1: a key is printable ASCII/],
     ['a name used twice', 'a:sk-0123456789abcdefgh\na:sk-0123456789abcdefgi', /line 2: the name "a" is used twice/],
     ['a key used twice', 'a:sk-0123456789abcdefgh\nb:sk-0123456789abcdefgh', /line 2: key "b" repeats/],
+    ['an unknown attribute', 'a:sk-0123456789abcdefgh rpm=sk-secret', /line 1: a key is printable ASCII without spaces, and only priority=<integer> may follow/],
+    ['a priority that is not an integer', 'a:sk-0123456789abcdefgh priority=1.5', /line 1: .*only priority=<integer>/],
+    ['a priority out of range', 'a:sk-0123456789abcdefgh priority=-99999999', /line 1: priority must be from -1000000 to 1000000/],
   ];
   for (const [what, text, re] of BAD) {
     test(`api-keys - ${what} is refused with a message naming the file`, () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ERROR_CODES, ERROR_DEFS, errors, fromWire, isErrorCode, isRouterError, toWire, type ErrorCode } from '../../proto/errors.ts';
 
-const TYPES = new Set(['invalid_request_error', 'authentication_error', 'not_found_error', 'server_error', 'timeout_error']);
+const TYPES = new Set(['invalid_request_error', 'authentication_error', 'not_found_error', 'rate_limit_error', 'server_error', 'timeout_error']);
 
 /** Arguments for a template: one distinct word per `%s`. */
 function argsFor(code: ErrorCode): string[] {
