@@ -5,6 +5,7 @@ import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
 import { isPolicyType, POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
 import { SCHEDULER_DEFAULTS, validateSchedulerOptions, type SchedulerOptions } from '../scheduler/options.ts';
+import { RETRY_BUDGET_DEFAULTS } from '../scheduler/retry-budget.ts';
 import { Scheduler } from '../scheduler/service.ts';
 import { parseAllowList, type AllowList } from '../runtime/address-allow.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
@@ -24,6 +25,10 @@ export interface SchedulerFlags extends BusFlags {
   retryInitialBackoffMs: number;
   retryMaxBackoffMs: number;
   retryMultiplier: number;
+  retryBudget: boolean;
+  retryBudgetRatio: number;
+  retryBudgetMin: number;
+  retryBudgetWindowMs: number;
   connectTimeoutMs: number;
   upstreamHeadersTimeoutMs: number;
   upstreamBodyTimeoutMs: number;
@@ -72,6 +77,12 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of at least 0');
+  return n;
+}
+
 /** The scheduler's options from its flags; what no flag sets comes from SCHEDULER_DEFAULTS. */
 export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerApiKey: string | null): SchedulerOptions {
   const d = SCHEDULER_DEFAULTS;
@@ -91,6 +102,7 @@ export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerA
       workerApiKey,
     },
     retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
+    retryBudget: f.retryBudget ? { ratio: f.retryBudgetRatio, minRetries: f.retryBudgetMin, windowMs: f.retryBudgetWindowMs } : null,
     missedBeats: f.missedBeats,
     heartbeat: { maxClockSkewMs: f.maxClockSkewMs, maxIntervalMs: f.maxHeartbeatIntervalMs, workerAllow: f.workerAllow ?? null },
     breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
@@ -124,6 +136,10 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--retry-initial-backoff-ms <ms>', 'first backoff cap').argParser(integer(0)).default(d.retry.initialBackoffMs))
     .addOption(new Option('--retry-max-backoff-ms <ms>', 'largest backoff cap').argParser(integer(0)).default(d.retry.maxBackoffMs))
     .addOption(new Option('--retry-multiplier <x>', 'backoff growth per retry').argParser(positiveNumber).default(d.retry.multiplier))
+    .addOption(new Option('--retry-budget-ratio <x>', 'retries at most this share of the requests of the window').argParser(nonNegativeNumber).default(RETRY_BUDGET_DEFAULTS.ratio))
+    .addOption(new Option('--retry-budget-min <n>', 'retries allowed in any window however few requests came').argParser(integer(0)).default(RETRY_BUDGET_DEFAULTS.minRetries))
+    .addOption(new Option('--retry-budget-window-ms <ms>', "the retry budget's rolling window").argParser(integer(10)).default(RETRY_BUDGET_DEFAULTS.windowMs))
+    .addOption(new Option('--no-retry-budget', 'no retry budget: every request may use all its attempts'))
     .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.upstream.connectTimeoutMs))
     .addOption(new Option('--upstream-headers-timeout-ms <ms>', "until a worker's status line (its first token, for a stream)").argParser(integer(1)).default(d.upstream.headersTimeoutMs))
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.upstream.bodyTimeoutMs))

@@ -13,6 +13,8 @@ export interface DispatchEvents {
   pick(pool: Pool, policy: string, workerId: string): void;
   /** A failed attempt will be retried. */
   retry(model: string, reason: string): void;
+  /** A failed attempt could have been retried, but the retry budget was spent. */
+  retryDenied(model: string, reason: string): void;
   /** Disaggregate or not (P/D fleets). */
   decision(model: string, decision: Decision): void;
   /** How long a P/D leg took, to its answer (prefill) or to its first byte (decode). */
@@ -29,6 +31,7 @@ export const NO_EVENTS: DispatchEvents = Object.freeze({
   upstream() {},
   pick() {},
   retry() {},
+  retryDenied() {},
   decision() {},
   leg() {},
   firstChunk() {},

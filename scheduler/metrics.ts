@@ -37,6 +37,7 @@ export class SchedulerMetrics implements DispatchEvents {
   readonly #upstreamSeconds;
   readonly #picks;
   readonly #retries;
+  readonly #retriesDenied;
   readonly #legs;
   readonly #ttft;
   readonly #itl;
@@ -84,6 +85,12 @@ export class SchedulerMetrics implements DispatchEvents {
       registers,
     });
     this.#retries = new Counter({ name: 'llm_router_retries_total', help: 'Attempts retried on another worker, by model and reason.', labelNames: ['model', 'reason'], registers });
+    this.#retriesDenied = new Counter({
+      name: 'llm_router_retries_denied_total',
+      help: 'Failed attempts not retried because the retry budget was spent, by model and reason (the request got the failure as its answer).',
+      labelNames: ['model', 'reason'],
+      registers,
+    });
     new Counter({
       name: 'llm_router_pd_decisions_total',
       help: 'Disaggregate-or-not decisions in P/D fleets, by model and decision.',
@@ -275,6 +282,10 @@ export class SchedulerMetrics implements DispatchEvents {
 
   retry(model: string, reason: string): void {
     this.#retries.inc({ model, reason });
+  }
+
+  retryDenied(model: string, reason: string): void {
+    this.#retriesDenied.inc({ model, reason });
   }
 
   decision(model: string, decision: Decision): void {

@@ -10,6 +10,7 @@ import { PD_DEFAULTS, type PdConfig } from './pd/config.ts';
 import { isPolicyType, POLICY_TYPES, type PolicyType } from './policies/index.ts';
 import type { PolicyConfig } from './policy-set.ts';
 import { RETRY_DEFAULTS, type RetryOptions } from './retry.ts';
+import { RETRY_BUDGET_DEFAULTS, type RetryBudgetOptions } from './retry-budget.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
 export interface SchedulerOptions extends PolicyConfig {
@@ -17,6 +18,8 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly region: string;
   readonly upstream: UpstreamOptions;
   readonly retry: RetryOptions;
+  /** Retries as a share of requests over a rolling window (retry-budget.ts); null: no budget. */
+  readonly retryBudget: RetryBudgetOptions | null;
   /** Heartbeat intervals without news before a worker is dropped. */
   readonly missedBeats: number;
   /** How often changed in-flight counts go to the other replicas, and how often all of them do. */
@@ -58,6 +61,7 @@ export const SCHEDULER_DEFAULTS = deepFreeze({
     discardLimitBytes: 128 * 1024,
   },
   retry: RETRY_DEFAULTS,
+  retryBudget: RETRY_BUDGET_DEFAULTS,
   missedBeats: 3,
   syncIntervalMs: 20,
   syncFullIntervalMs: 1000,
@@ -115,6 +119,12 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
   int('retry.initialBackoffMs', o.retry.initialBackoffMs, 0);
   int('retry.maxBackoffMs', o.retry.maxBackoffMs, 0);
   positive('retry.multiplier', o.retry.multiplier);
+  if (o.retryBudget !== null) {
+    object('retryBudget', o.retryBudget);
+    if (!(Number.isFinite(o.retryBudget.ratio) && o.retryBudget.ratio >= 0)) bad(`retryBudget.ratio ${o.retryBudget.ratio}: a number of at least 0`);
+    int('retryBudget.minRetries', o.retryBudget.minRetries, 0);
+    int('retryBudget.windowMs', o.retryBudget.windowMs, 10);
+  }
 
   int('missedBeats', o.missedBeats, 1, 100);
   int('syncIntervalMs', o.syncIntervalMs, 1);
@@ -153,6 +163,7 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
     ...o,
     upstream: Object.freeze({ ...o.upstream }),
     retry: Object.freeze({ ...o.retry }),
+    retryBudget: o.retryBudget === null ? null : Object.freeze({ ...o.retryBudget }),
     pd: Object.freeze({ ...o.pd, decider: Object.freeze({ ...o.pd.decider }) }),
     breaker: o.breaker && Object.freeze({ ...o.breaker }),
     heartbeat: Object.freeze({ ...o.heartbeat }),

@@ -11,6 +11,7 @@ import type { Decision } from './pd/decider.ts';
 import type { Pool } from './registry.ts';
 import { backoffMs } from '../runtime/backoff.ts';
 import { sleep, type RetryOptions } from './retry.ts';
+import type { RetryBudget } from './retry-budget.ts';
 import type { StreamWriter } from './stream-writer.ts';
 
 /** How a request ended. */
@@ -68,8 +69,10 @@ export type Step = (ctx: AttemptContext) => Promise<StepResult>;
 
 export interface RetryDeps {
   readonly retry: RetryOptions;
+  /** Null: every request may use all its attempts. */
+  readonly retryBudget: Pick<RetryBudget, 'request' | 'allows' | 'take'> | null;
   readonly random: () => number;
-  readonly events: Pick<DispatchEvents, 'retry'>;
+  readonly events: Pick<DispatchEvents, 'retry' | 'retryDenied'>;
 }
 
 export interface RetriedRequest {
@@ -82,15 +85,22 @@ export interface RetriedRequest {
 export async function runAttempts(d: RetryDeps, r: RetriedRequest, out: Pick<StreamWriter, 'error'>, step: Step): Promise<DispatchOutcome> {
   const tried = new TriedWorkers();
   const max = d.retry.maxAttempts;
+  const budget = d.retryBudget;
+  budget?.request();
   let lastError: RouterError | null = null;
   for (let n = 1; n <= max; n++) {
     if (r.signal.aborted) return { worker: null, status: null, attempts: n - 1, error: null };
-    const s = await step({ n, mayRetry: n < max, tried });
+    // With the budget spent, this attempt is the last: a worker's retryable status is then its answer.
+    const s = await step({ n, mayRetry: n < max && (budget?.allows() ?? true), tried });
     if (s.kind === 'answered') return { worker: s.worker, status: s.status, attempts: n, error: s.error, ...decisionOf(s) };
     if (s.kind === 'aborted') return { worker: s.worker, status: null, attempts: n, error: null, ...decisionOf(s) };
     if (s.kind === 'fatal') return fail(out, s.error, n - 1);
     lastError = s.error;
     if (n === max) break;
+    if (budget && !budget.take()) {
+      d.events.retryDenied(r.model, s.reason);
+      return fail(out, lastError, n);
+    }
     d.events.retry(r.model, s.reason);
     const go = await backoff(d, n, r.meta, r.signal);
     if (go === 'aborted') return { worker: null, status: null, attempts: n, error: null };

@@ -16,6 +16,7 @@ import { dispatch } from './dispatch.ts';
 import { admitHeartbeat, type Refusal } from './heartbeat-admission.ts';
 import { RefusalLog } from '../runtime/refusal-log.ts';
 import { InflightTracker } from './inflight.ts';
+import { RetryBudget } from './retry-budget.ts';
 import { CandidateCache } from './candidate-cache.ts';
 import type { RequestOutcome, SchedulerCounters } from './counters.ts';
 import type { SchedulerOptions } from './options.ts';
@@ -43,6 +44,8 @@ export class Scheduler {
   readonly registry: Registry;
   readonly inflight: InflightTracker;
   readonly #candidates: CandidateCache;
+  /** One budget for every model this replica serves: an error burst anywhere spends it. */
+  readonly #retryBudget: RetryBudget | null;
   readonly policies: PolicySet;
   /** What this replica counted (requests, heartbeats, cancels, P/D decisions); its metrics read the same. */
   readonly counters: SchedulerCounters;
@@ -72,6 +75,7 @@ export class Scheduler {
     this.registry = new Registry({ now: () => Date.now(), missedBeats: options.missedBeats });
     this.inflight = new InflightTracker(options.id, () => Date.now(), Math.max(3 * options.syncFullIntervalMs, 1000));
     this.#candidates = new CandidateCache(this.inflight, this.registry);
+    this.#retryBudget = options.retryBudget ? new RetryBudget(options.retryBudget) : null;
     this.policies = new PolicySet(options);
     // Disabled = a threshold no worker reaches.
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
@@ -347,6 +351,7 @@ export class Scheduler {
         agent: this.#agent,
         upstream: this.options.upstream,
         retry: this.options.retry,
+        retryBudget: this.#retryBudget,
         random: Math.random,
         log: this.#log,
         retryAfterS: this.options.retryAfterS,

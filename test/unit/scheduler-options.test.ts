@@ -44,6 +44,7 @@ describe('scheduler-options', () => {
       upstream: { ...GOOD.upstream, workerApiKey: 'k', discardLimitBytes: 0 },
       retry: { ...GOOD.retry, maxAttempts: 1, initialBackoffMs: 0, maxBackoffMs: 0 },
       breaker: null,
+      retryBudget: null,
       pd: { ...GOOD.pd, decider: { ...GOOD.pd.decider, localMarginTokens: null } },
       heartbeat: { maxClockSkewMs: 0, maxIntervalMs: 10, workerAllow: parseAllowList('10.0.0.0/8') },
       retryAfterS: 0,
@@ -83,6 +84,9 @@ describe('scheduler-options', () => {
     ['a zero sync interval', { syncIntervalMs: 0 }, /^syncIntervalMs 0/],
     ['a zero full sync interval', { syncFullIntervalMs: 0 }, /^syncFullIntervalMs 0/],
     ['a fractional Retry-After', { retryAfterS: 0.5 }, /^retryAfterS 0\.5/],
+    ['a negative retry budget', { retryBudget: { ratio: -0.1, minRetries: 0, windowMs: 1000 } }, /^retryBudget\.ratio -0\.1/],
+    ['a fractional retry minimum', { retryBudget: { ratio: 0.2, minRetries: 1.5, windowMs: 1000 } }, /^retryBudget\.minRetries 1\.5/],
+    ['a retry window too short', { retryBudget: { ratio: 0.2, minRetries: 1, windowMs: 5 } }, /^retryBudget\.windowMs 5/],
     ['a negative P/D threshold', { pd: { ...GOOD.pd, decider: { ...GOOD.pd.decider, thresholdTokens: -1 } } }, /^pd\.decider\.thresholdTokens/],
     ['a zero P/D queue bound', { pd: { ...GOOD.pd, decider: { ...GOOD.pd.decider, prefillMaxWaiting: 0 } } }, /^pd\.decider\.prefillMaxWaiting/],
     ['a zero P/D KV bound', { pd: { ...GOOD.pd, decider: { ...GOOD.pd.decider, prefillMaxKvUsage: 0 } } }, /^pd\.decider\.prefillMaxKvUsage/],
@@ -142,6 +146,12 @@ describe('scheduler-options', () => {
       '5',
       '--worker-allow',
       '10.0.0.0/8',
+      '--retry-budget-ratio',
+      '0.5',
+      '--retry-budget-min',
+      '3',
+      '--retry-budget-window-ms',
+      '2000',
     ]);
     const o = validateSchedulerOptions(schedulerOptionsFromFlags(f, 'sched-1', 'key'));
     assert.equal(o.region, 'eu');
@@ -155,5 +165,7 @@ describe('scheduler-options', () => {
     assert.equal(o.breaker, null);
     assert.equal(o.shutdownGraceMs, 5);
     assert.ok(o.heartbeat.workerAllow?.allowsAddress('http://10.1.2.3:8000'));
+    assert.deepEqual(o.retryBudget, { ratio: 0.5, minRetries: 3, windowMs: 2000 });
+    assert.equal(validateSchedulerOptions(schedulerOptionsFromFlags(await flags(['--no-retry-budget']), 'sched-1', null)).retryBudget, null);
   });
 });

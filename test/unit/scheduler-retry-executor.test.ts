@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { errors, type RouterError } from '../../proto/errors.ts';
 import type { Decision } from '../../scheduler/pd/decider.ts';
 import type { RetryOptions } from '../../scheduler/retry.ts';
+import { RetryBudget } from '../../scheduler/retry-budget.ts';
 import { runAttempts, TriedWorkers, type AttemptContext, type DispatchOutcome, type StepResult } from '../../scheduler/retry-executor.ts';
 
 const WORKERS = ['a', 'b', 'c'] as const;
@@ -21,6 +22,8 @@ interface Run {
   readonly mayRetry: boolean[];
   /** Reasons of the retry events. */
   readonly retries: string[];
+  /** Reasons of the retries the budget refused. */
+  readonly denied: string[];
   /** What the client was answered with, when no worker answered. */
   readonly clientError: RouterError | null;
 }
@@ -30,6 +33,7 @@ interface Options {
   readonly deadline?: number | null;
   readonly random?: () => number;
   readonly controller?: AbortController;
+  readonly budget?: RetryBudget;
 }
 
 /**
@@ -41,9 +45,15 @@ async function run(behave: (worker: string, ctx: AttemptContext, controller: Abo
   const called: string[] = [];
   const mayRetry: boolean[] = [];
   const retries: string[] = [];
+  const denied: string[] = [];
   let clientError: RouterError | null = null;
   const outcome = await runAttempts(
-    { retry: o.retry ?? NO_WAIT, random: o.random ?? (() => 0), events: { retry: (_model, reason) => retries.push(reason) } },
+    {
+      retry: o.retry ?? NO_WAIT,
+      retryBudget: o.budget ?? null,
+      random: o.random ?? (() => 0),
+      events: { retry: (_model, reason) => retries.push(reason), retryDenied: (_model, reason) => denied.push(reason) },
+    },
     { model: 'm', meta: { deadline: o.deadline ?? null }, signal: controller.signal },
     { error: (e) => (clientError = e) },
     async (ctx) => {
@@ -54,8 +64,50 @@ async function run(behave: (worker: string, ctx: AttemptContext, controller: Abo
       return behave(w, ctx, controller);
     },
   );
-  return { outcome, called, mayRetry, retries, clientError };
+  return { outcome, called, mayRetry, retries, denied, clientError };
 }
+
+describe('retry executor - the retry budget', () => {
+  test('retry budget - an error burst is retried at most the budget ratio of its requests', async () => {
+    let now = 0;
+    const budget = new RetryBudget({ ratio: 0.2, minRetries: 0, windowMs: 10_000 }, () => now);
+    const runs: Run[] = [];
+    // 20 requests against a fleet where every call fails: 5 attempts each without a budget (100 calls).
+    for (let i = 0; i < 20; i++) {
+      runs.push(await run((w) => failed(w), { budget }));
+      now += 10;
+    }
+    const calls = runs.reduce((a, r) => a + r.called.length, 0);
+    assert.equal(calls, 24, 'the 20 first attempts and 4 retries (20 % of 20)');
+    // Every request ended on a refused retry: 16 after their first attempt, 4 after their one retry.
+    assert.equal(
+      runs.reduce((a, r) => a + r.denied.length, 0),
+      20,
+    );
+    for (const r of runs) assert.equal(r.clientError?.code, 'LLMR_ERR_UPSTREAM_UNREACHABLE');
+  });
+
+  test("retry budget - with the budget spent an attempt is the last: a worker's retryable status becomes the answer", async () => {
+    const budget = new RetryBudget({ ratio: 0, minRetries: 0, windowMs: 10_000 }, () => 0);
+    const r = await run((w) => answered(w), { budget });
+    assert.deepEqual(r.mayRetry, [false]);
+    assert.equal(r.outcome.worker, 'a');
+  });
+
+  test('retry budget - a quiet replica still retries up to minRetries per window, and the window rolls', async () => {
+    let now = 0;
+    const budget = new RetryBudget({ ratio: 0.2, minRetries: 2, windowMs: 1000 }, () => now);
+    const first = await run((w, ctx) => (ctx.n < 3 ? failed(w) : answered(w)), { budget });
+    assert.deepEqual(first.called, ['a', 'b', 'c'], 'two retries: the minimum');
+    const second = await run((w) => (w === 'a' ? failed(w) : answered(w)), { budget });
+    assert.deepEqual(second.called, ['a'], 'the minimum is spent in this window');
+    assert.deepEqual(second.denied, ['connection']);
+    now += 1000;
+    const later = await run((w) => (w === 'a' ? failed(w) : answered(w)), { budget });
+    assert.deepEqual(later.called, ['a', 'b'], 'a new window, a new budget');
+    assert.deepEqual(budget.window, { requests: 1, retries: 1 });
+  });
+});
 
 describe('retry executor', () => {
   const table: {
