@@ -12,6 +12,7 @@ import type { Pool } from './registry.ts';
 import { backoffMs } from '../runtime/backoff.ts';
 import { sleep, type RetryOptions } from './retry.ts';
 import type { RetryBudget } from './retry-budget.ts';
+import { RETRYABLE_STATUSES } from './upstream.ts';
 import type { StreamWriter } from './stream-writer.ts';
 
 /** How a request ended. */
@@ -91,8 +92,12 @@ export async function runAttempts(d: RetryDeps, r: RetriedRequest, out: Pick<Str
   for (let n = 1; n <= max; n++) {
     if (r.signal.aborted) return { worker: null, status: null, attempts: n - 1, error: null };
     // With the budget spent, this attempt is the last: a worker's retryable status is then its answer.
-    const s = await step({ n, mayRetry: n < max && (budget?.allows() ?? true), tried });
-    if (s.kind === 'answered') return { worker: s.worker, status: s.status, attempts: n, error: s.error, ...decisionOf(s) };
+    const spent = n < max && budget !== null && !budget.allows();
+    const s = await step({ n, mayRetry: n < max && !spent, tried });
+    if (s.kind === 'answered') {
+      if (spent && RETRYABLE_STATUSES.has(s.status)) d.events.retryDenied(r.model, `status_${s.status}`);
+      return { worker: s.worker, status: s.status, attempts: n, error: s.error, ...decisionOf(s) };
+    }
     if (s.kind === 'aborted') return { worker: s.worker, status: null, attempts: n, error: null, ...decisionOf(s) };
     if (s.kind === 'fatal') return fail(out, s.error, n - 1);
     lastError = s.error;

@@ -92,6 +92,10 @@ describe('retry executor - the retry budget', () => {
     const r = await run((w) => answered(w), { budget });
     assert.deepEqual(r.mayRetry, [false]);
     assert.equal(r.outcome.worker, 'a');
+    assert.deepEqual(r.denied, [], 'a 200 needed no retry');
+    const unavailable = await run((w) => ({ kind: 'answered', worker: w, status: 503, error: null }), { budget });
+    assert.equal(unavailable.outcome.status, 503);
+    assert.deepEqual(unavailable.denied, ['status_503'], 'a retryable status passed on for want of budget is counted');
   });
 
   test('retry budget - a quiet replica still retries up to minRetries per window, and the window rolls', async () => {
