@@ -29,6 +29,12 @@ export interface SchedulerFlags extends BusFlags {
   retryBudgetRatio: number;
   retryBudgetMin: number;
   retryBudgetWindowMs: number;
+  shed: boolean;
+  shedMaxWaiting: number;
+  shedMaxKvUsage: number;
+  shedMaxInflightPerWorker?: number;
+  shedQueueSize: number;
+  shedQueueTimeoutMs: number;
   connectTimeoutMs: number;
   upstreamHeadersTimeoutMs: number;
   upstreamBodyTimeoutMs: number;
@@ -103,6 +109,15 @@ export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerA
     },
     retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
     retryBudget: f.retryBudget ? { ratio: f.retryBudgetRatio, minRetries: f.retryBudgetMin, windowMs: f.retryBudgetWindowMs } : null,
+    shed: f.shed
+      ? {
+          maxWaiting: f.shedMaxWaiting,
+          maxKvUsage: f.shedMaxKvUsage,
+          maxInFlight: f.shedMaxInflightPerWorker ?? null,
+          queueSize: f.shedQueueSize,
+          queueTimeoutMs: f.shedQueueTimeoutMs,
+        }
+      : null,
     missedBeats: f.missedBeats,
     heartbeat: { maxClockSkewMs: f.maxClockSkewMs, maxIntervalMs: f.maxHeartbeatIntervalMs, workerAllow: f.workerAllow ?? null },
     breaker: f.circuitBreaker ? { failureThreshold: f.cbFailureThreshold, successThreshold: f.cbSuccessThreshold, cooldownMs: f.cbCooldownMs } : null,
@@ -124,6 +139,7 @@ export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerA
 
 export function schedulerCommand(): Command {
   const d = SCHEDULER_DEFAULTS;
+  const shed = SCHEDULER_DEFAULTS.shed;
   const cmd = new Command('scheduler').description('run a scheduler replica: registry from heartbeats, policies, dispatch to workers');
   addBusOptions(cmd)
     .addOption(new Option('--id <id>', 'replica id (letters, digits, _ -); default random'))
@@ -140,6 +156,14 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--retry-budget-min <n>', 'retries allowed in any window however few requests came').argParser(integer(0)).default(RETRY_BUDGET_DEFAULTS.minRetries))
     .addOption(new Option('--retry-budget-window-ms <ms>', "the retry budget's rolling window").argParser(integer(10)).default(RETRY_BUDGET_DEFAULTS.windowMs))
     .addOption(new Option('--no-retry-budget', 'no retry budget: every request may use all its attempts'))
+    .addOption(
+      new Option('--shed-max-waiting <n>', "a worker with this many requests waiting (its heartbeat's, plus what the routers sent since) is saturated").argParser(integer(1)).default(shed.maxWaiting),
+    )
+    .addOption(new Option('--shed-max-kv-usage <x>', '…or with its KV cache this full (0–1)').argParser(positiveNumber).default(shed.maxKvUsage))
+    .addOption(new Option('--shed-max-inflight-per-worker <n>', '…or with this many requests in flight from every replica (default: no cap)').argParser(integer(1)))
+    .addOption(new Option('--shed-queue-size <n>', 'requests held at most while every worker of their model is saturated; beyond, 503').argParser(integer(0)).default(shed.queueSize))
+    .addOption(new Option('--shed-queue-timeout-ms <ms>', 'longest hold; then 503').argParser(integer(1)).default(shed.queueTimeoutMs))
+    .addOption(new Option('--no-shed', 'never hold requests: send them to saturated workers too'))
     .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.upstream.connectTimeoutMs))
     .addOption(new Option('--upstream-headers-timeout-ms <ms>', "until a worker's status line (its first token, for a stream)").argParser(integer(1)).default(d.upstream.headersTimeoutMs))
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.upstream.bodyTimeoutMs))

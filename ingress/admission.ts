@@ -10,6 +10,7 @@
 //
 // A request that cannot wait is refused at once (queue full) rather than after the timeout: a
 // client told early can go elsewhere, and the fleet is not made to queue for it.
+import { DrainRate } from '../runtime/drain-rate.ts';
 
 /** How a request left the queue without a slot. */
 export type Refusal = 'full' | 'timeout' | 'closed';
@@ -111,9 +112,8 @@ export class Admission {
   #order: number[] = [];
   #inFlight = 0;
   #waiting = 0;
-  /** Slots released per second, smoothed: how fast the queue drains (for Retry-After). */
-  #drainPerS = 0;
-  #lastRelease = 0;
+  /** How fast slots are released (for Retry-After). */
+  readonly #drain = new DrainRate();
 
   constructor(o: AdmissionOptions, clock: AdmissionClock = SYSTEM_ADMISSION_CLOCK) {
     this.#o = o;
@@ -155,9 +155,7 @@ export class Admission {
    * of it takes to drain at the recent release rate, at least 1 s and at most the queue timeout.
    */
   retryAfterS(): number {
-    const cap = Math.max(1, Math.ceil(this.#o.queueTimeoutMs / 1000));
-    if (this.#drainPerS <= 0) return Math.min(cap, 1);
-    return Math.min(cap, Math.max(1, Math.ceil((this.#waiting + 1) / this.#drainPerS)));
+    return this.#drain.retryAfterS(this.#waiting + 1, this.#o.queueTimeoutMs / 1000);
   }
 
   #slot(waitedMs: number): Slot {
@@ -167,20 +165,11 @@ export class Admission {
       release: () => {
         if (released || !this.enabled) return;
         released = true;
-        this.#noteRelease();
+        this.#drain.note(this.#clock.now());
         this.#inFlight--;
         this.#grant();
       },
     };
-  }
-
-  #noteRelease(): void {
-    const now = this.#clock.now();
-    const gap = Math.max(1, now - this.#lastRelease);
-    this.#lastRelease = now;
-    // An exponentially weighted rate with a time constant of about a second.
-    const a = 1 - Math.exp(-gap / 1000);
-    this.#drainPerS = (1 - a) * this.#drainPerS + a * (1000 / gap);
   }
 
   #grant(): void {

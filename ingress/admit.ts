@@ -4,14 +4,14 @@
 import type { ServerResponse } from 'node:http';
 import { errors, type RouterError } from '../proto/errors.ts';
 import type { Admission, Admitted, Slot } from './admission.ts';
-import { PRIORITY_RANGE } from './api-keys.ts';
+import { isPriority, PRIORITY_RANGE } from '../proto/request-meta.ts';
 import type { IngressMetrics } from './metrics.ts';
 
 /** The priority a request is served at, and whether that differs from what its body asked. */
 export function requestPriority(body: Record<string, unknown>, best: number): { priority: number; clamped: boolean } {
   const asked = body.priority;
   if (asked === undefined || asked === null) return { priority: Math.max(0, best), clamped: false };
-  if (typeof asked !== 'number' || !Number.isSafeInteger(asked) || asked < PRIORITY_RANGE.min || asked > PRIORITY_RANGE.max) {
+  if (!isPriority(asked)) {
     const e = errors.LLMR_ERR_INVALID_REQUEST(`priority must be an integer from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}.`);
     e.param = 'priority';
     throw e;

@@ -6,6 +6,7 @@
 // (comparing against every digest took 0.8 ms a request with 10,000 keys). The name, never the
 // key, is what logs and metrics see.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isPriority, PRIORITY_RANGE } from '../proto/request-meta.ts';
 
 export interface ApiKeyEntry {
   readonly name: string;
@@ -20,8 +21,6 @@ export interface ApiKeyEntry {
 
 /** What a key line may say after the key, `attribute=value` separated by spaces. */
 const ATTRIBUTES = ['priority'] as const;
-/** Priorities the router orders by (vLLM takes any integer; the queue needs a bounded range). */
-export const PRIORITY_RANGE = Object.freeze({ min: -1_000_000, max: 1_000_000 });
 
 /** Names become log fields and metric labels: short, plain. */
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -73,7 +72,7 @@ function parseAttributes(attrs: readonly string[], at: string): { priority?: num
     if (!m || !(ATTRIBUTES as readonly string[]).includes(m[1]!))
       throw new Error(`${at}: a key is printable ASCII without spaces, and only ${ATTRIBUTES.map((x) => `${x}=<integer>`).join(', ')} may follow it`);
     const v = Number(m[2]);
-    if (!Number.isSafeInteger(v) || v < PRIORITY_RANGE.min || v > PRIORITY_RANGE.max) throw new Error(`${at}: priority must be from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
+    if (!isPriority(v)) throw new Error(`${at}: priority must be from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
     out.priority = v;
   }
   return out;

@@ -16,6 +16,8 @@ export const H = {
   region: 'Llm-Region',
   /** request: W3C trace context. */
   traceparent: 'traceparent',
+  /** request: the priority the request is served at (absent: 0). */
+  priority: 'Llm-Priority',
 } as const;
 
 export type HeaderName = (typeof H)[keyof typeof H];

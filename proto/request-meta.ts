@@ -17,6 +17,15 @@ export interface RequestMeta {
   readonly deadline: number | null;
   readonly region: string | null;
   readonly traceparent: string | null;
+  /** vLLM's `priority`, as the ingress serves it (lower is more urgent; the key's grant applied). Default 0. */
+  readonly priority: number;
+}
+
+/** Priorities the router orders by (vLLM takes any integer; queues need a bounded range). */
+export const PRIORITY_RANGE = Object.freeze({ min: -1_000_000, max: 1_000_000 });
+
+export function isPriority(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= PRIORITY_RANGE.min && v <= PRIORITY_RANGE.max;
 }
 
 /** Printable ASCII, no spaces: what an X-Request-Id may hold. */
@@ -33,6 +42,7 @@ export function encodeRequestMeta(m: RequestMeta): Record<string, string> {
   if (m.deadline !== null) h[H.deadline] = String(m.deadline);
   if (m.region !== null) h[H.region] = m.region;
   if (m.traceparent !== null) h[H.traceparent] = m.traceparent;
+  if (m.priority !== 0) h[H.priority] = String(m.priority);
   return h;
 }
 
@@ -51,5 +61,8 @@ export function decodeRequestMeta(get: HeaderGetter): { ok: true; value: Request
   const region = get(H.region) ?? null;
   if (region !== null && !isSubjectId(region)) return { ok: false, reason: `malformed ${H.region}` };
   const tp = get(H.traceparent) ?? null;
-  return { ok: true, value: { requestId, route, stream: stream === 'true', routingKey, deadline, region, traceparent: tp !== null && TRACEPARENT.test(tp) ? tp : null } };
+  const priorityText = get(H.priority);
+  const priority = priorityText === undefined ? 0 : Number(priorityText);
+  if (!isPriority(priority) || (priorityText !== undefined && !/^-?\d+$/.test(priorityText))) return { ok: false, reason: `malformed ${H.priority}` };
+  return { ok: true, value: { requestId, route, stream: stream === 'true', routingKey, deadline, region, traceparent: tp !== null && TRACEPARENT.test(tp) ? tp : null, priority } };
 }

@@ -65,6 +65,8 @@ export async function attemptCall(
     /** The X-Request-Id the worker sees (the router's own id for the request). */
     readonly requestIdHeader: string;
     readonly load?: { readonly prefill: number; readonly decode: number } | undefined;
+    /** False for a retryable status that is not worth retrying now (the fleet is saturated): it is then the answer. */
+    readonly retryStatus?: ((status: number) => boolean) | undefined;
   },
 ): Promise<Attempt> {
   const load = d.inflight.start(w.id, opts.load?.prefill ?? 0, opts.load?.decode ?? 0);
@@ -76,7 +78,7 @@ export async function attemptCall(
     d.events.upstream(w.id, opts.leg, res.status, (performance.now() - startedAt) / 1000);
     if (res.status >= 500) d.breakers.failure(w.id);
     else d.breakers.success(w.id);
-    if (opts.mayRetry && RETRYABLE_STATUSES.has(res.status)) {
+    if (opts.mayRetry && RETRYABLE_STATUSES.has(res.status) && (opts.retryStatus?.(res.status) ?? true)) {
       await res.body.dump().catch(() => undefined);
       release();
       return { kind: 'retry', error: errors.LLMR_ERR_UPSTREAM_UNREACHABLE(`a worker answered ${res.status}`), reason: `status_${res.status}` };

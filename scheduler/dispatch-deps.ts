@@ -22,4 +22,6 @@ export interface DispatchDeps extends CallDeps, RetryDeps {
   readonly log: Logger;
   /** Seconds a client should wait before retrying when no worker is available. */
   readonly retryAfterS: number;
+  /** Whether every worker of a model is saturated (shedder.ts); absent: never. */
+  readonly saturated?: ((model: string) => boolean) | undefined;
 }

@@ -8,6 +8,7 @@ import { BucketHistogram } from '../runtime/bucket-histogram.ts';
 import type { Leg } from './attempt.ts';
 import { BREAKER_STATES, type CircuitBreakers } from './circuit-breaker.ts';
 import type { OutboxStats } from './outbox.ts';
+import type { HeldResult } from './shedder.ts';
 import { SchedulerCounters } from './counters.ts';
 import type { DispatchEvents } from './events.ts';
 import type { InflightTracker } from './inflight.ts';
@@ -28,6 +29,8 @@ export interface SchedulerMetricsDeps {
   readonly inflight: InflightTracker;
   /** What the stream outboxes published (scheduler/outbox.ts). */
   readonly outboxes: { readonly stats: Readonly<OutboxStats> };
+  /** Requests held while their model's workers are saturated (shedder.ts). */
+  readonly held?: () => number;
 }
 
 export class SchedulerMetrics implements DispatchEvents {
@@ -38,6 +41,8 @@ export class SchedulerMetrics implements DispatchEvents {
   readonly #picks;
   readonly #retries;
   readonly #retriesDenied;
+  readonly #heldTotal;
+  readonly #heldSeconds;
   readonly #legs;
   readonly #ttft;
   readonly #itl;
@@ -87,7 +92,7 @@ export class SchedulerMetrics implements DispatchEvents {
     this.#retries = new Counter({ name: 'llm_router_retries_total', help: 'Attempts retried on another worker, by model and reason.', labelNames: ['model', 'reason'], registers });
     this.#retriesDenied = new Counter({
       name: 'llm_router_retries_denied_total',
-      help: 'Failed attempts not retried because the retry budget was spent, by model and reason (the request got the failure as its answer).',
+      help: 'Failed attempts not retried, by model and reason: the retry budget was spent, or (reason fleet_saturated) a 429 or 503 came while every worker of the model was saturated. The failure was the answer.',
       labelNames: ['model', 'reason'],
       registers,
     });
@@ -169,6 +174,28 @@ export class SchedulerMetrics implements DispatchEvents {
       },
     });
 
+    this.#heldTotal = new Counter({
+      name: 'llm_router_held_total',
+      help: 'Requests held because every worker of their model was saturated, by how the hold ended: released (dispatched), full (503 at once), timeout (503 after --shed-queue-timeout-ms), cancelled (the client left).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#heldSeconds = new BucketHistogram({
+      name: 'llm_router_held_seconds',
+      help: 'How long requests were held, by how the hold ended.',
+      labelNames: ['result'],
+      buckets: BUCKETS.request,
+      registers,
+    });
+    const held = d.held ?? (() => 0);
+    new Gauge({
+      name: 'llm_router_held_requests',
+      help: 'Requests held now because every worker of their model is saturated.',
+      registers,
+      collect() {
+        this.set(held());
+      },
+    });
     new Gauge({
       name: 'llm_router_inflight_requests',
       help: 'Requests in flight per worker, from this scheduler (scope="local") and from every replica (scope="all").',
@@ -282,6 +309,11 @@ export class SchedulerMetrics implements DispatchEvents {
 
   retry(model: string, reason: string): void {
     this.#retries.inc({ model, reason });
+  }
+
+  held(result: HeldResult, waitedS: number): void {
+    this.#heldTotal.inc({ result });
+    if (result !== 'full') this.#heldSeconds.series(result).observe(waitedS);
   }
 
   retryDenied(model: string, reason: string): void {

@@ -11,6 +11,7 @@ import { isPolicyType, POLICY_TYPES, type PolicyType } from './policies/index.ts
 import type { PolicyConfig } from './policy-set.ts';
 import { RETRY_DEFAULTS, type RetryOptions } from './retry.ts';
 import { RETRY_BUDGET_DEFAULTS, type RetryBudgetOptions } from './retry-budget.ts';
+import type { SaturationLimits } from './saturation.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
 export interface SchedulerOptions extends PolicyConfig {
@@ -20,6 +21,11 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly retry: RetryOptions;
   /** Retries as a share of requests over a rolling window (retry-budget.ts); null: no budget. */
   readonly retryBudget: RetryBudgetOptions | null;
+  /**
+   * Holding requests while every worker of their model is saturated (saturation.ts,
+   * held-queue.ts) instead of piling them onto vLLM's queues; null: never held.
+   */
+  readonly shed: ShedOptions | null;
   /** Heartbeat intervals without news before a worker is dropped. */
   readonly missedBeats: number;
   /** How often changed in-flight counts go to the other replicas, and how often all of them do. */
@@ -47,6 +53,13 @@ export interface SchedulerOptions extends PolicyConfig {
   readonly bundleLingerMs: number;
 }
 
+export interface ShedOptions extends SaturationLimits {
+  /** Requests held at most (every model together); past it, 503 at once. */
+  readonly queueSize: number;
+  /** Longest hold; then 503. */
+  readonly queueTimeoutMs: number;
+}
+
 export const SCHEDULER_DEFAULTS = deepFreeze({
   region: 'default',
   policy: 'power_of_two' as PolicyType,
@@ -62,6 +75,9 @@ export const SCHEDULER_DEFAULTS = deepFreeze({
   },
   retry: RETRY_DEFAULTS,
   retryBudget: RETRY_BUDGET_DEFAULTS,
+  // llm-d's saturation detector counts a pod with 5 waiting as saturated; KV alone only when nearly
+  // full (vLLM runs with a full cache by design, so 80 % says little).
+  shed: { maxWaiting: 5, maxKvUsage: 0.98, maxInFlight: null, queueSize: 1000, queueTimeoutMs: 30_000 },
   missedBeats: 3,
   syncIntervalMs: 20,
   syncFullIntervalMs: 1000,
@@ -126,6 +142,14 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
     int('retryBudget.windowMs', o.retryBudget.windowMs, 10);
   }
 
+  if (o.shed !== null) {
+    object('shed', o.shed);
+    int('shed.maxWaiting', o.shed.maxWaiting, 1);
+    if (!(Number.isFinite(o.shed.maxKvUsage) && o.shed.maxKvUsage > 0 && o.shed.maxKvUsage <= 1)) bad(`shed.maxKvUsage ${o.shed.maxKvUsage}: above 0, at most 1`);
+    if (o.shed.maxInFlight !== null) int('shed.maxInFlight', o.shed.maxInFlight, 1);
+    int('shed.queueSize', o.shed.queueSize, 0);
+    int('shed.queueTimeoutMs', o.shed.queueTimeoutMs, 1);
+  }
   int('missedBeats', o.missedBeats, 1, 100);
   int('syncIntervalMs', o.syncIntervalMs, 1);
   int('syncFullIntervalMs', o.syncFullIntervalMs, 1);
@@ -164,6 +188,7 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
     upstream: Object.freeze({ ...o.upstream }),
     retry: Object.freeze({ ...o.retry }),
     retryBudget: o.retryBudget === null ? null : Object.freeze({ ...o.retryBudget }),
+    shed: o.shed === null ? null : Object.freeze({ ...o.shed }),
     pd: Object.freeze({ ...o.pd, decider: Object.freeze({ ...o.pd.decider }) }),
     breaker: o.breaker && Object.freeze({ ...o.breaker }),
     heartbeat: Object.freeze({ ...o.heartbeat }),

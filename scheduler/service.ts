@@ -17,6 +17,8 @@ import { admitHeartbeat, type Refusal } from './heartbeat-admission.ts';
 import { RefusalLog } from '../runtime/refusal-log.ts';
 import { InflightTracker } from './inflight.ts';
 import { RetryBudget } from './retry-budget.ts';
+import { Saturation } from './saturation.ts';
+import { Shedder } from './shedder.ts';
 import { CandidateCache } from './candidate-cache.ts';
 import type { RequestOutcome, SchedulerCounters } from './counters.ts';
 import type { SchedulerOptions } from './options.ts';
@@ -26,7 +28,7 @@ import { CircuitBreakers } from './circuit-breaker.ts';
 import { SchedulerMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { BusState } from '../runtime/bus-state.ts';
-import { Registry } from './registry.ts';
+import { Registry, type WorkerView } from './registry.ts';
 import { Outboxes } from './outbox.ts';
 import { createAgent } from './upstream.ts';
 
@@ -46,6 +48,9 @@ export class Scheduler {
   readonly #candidates: CandidateCache;
   /** One budget for every model this replica serves: an error burst anywhere spends it. */
   readonly #retryBudget: RetryBudget | null;
+  readonly #saturation: Saturation;
+  /** Null: requests are never held (options.shed null). */
+  readonly #shedder: Shedder | null;
   readonly policies: PolicySet;
   /** What this replica counted (requests, heartbeats, cancels, P/D decisions); its metrics read the same. */
   readonly counters: SchedulerCounters;
@@ -76,12 +81,23 @@ export class Scheduler {
     this.inflight = new InflightTracker(options.id, () => Date.now(), Math.max(3 * options.syncFullIntervalMs, 1000));
     this.#candidates = new CandidateCache(this.inflight, this.registry);
     this.#retryBudget = options.retryBudget ? new RetryBudget(options.retryBudget) : null;
+    this.#saturation = new Saturation(options.shed ?? { maxWaiting: Number.MAX_SAFE_INTEGER, maxKvUsage: 2, maxInFlight: null }, (id) => this.inflight.total(id));
     this.policies = new PolicySet(options);
     // Disabled = a threshold no worker reaches.
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
     this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
     this.outboxes = new Outboxes(nc, options.id, { lingerMs: options.bundleLingerMs });
-    this.metrics = new SchedulerMetrics({ schedulerId: options.id, fleet: this.registry, breakers: this.breakers, inflight: this.inflight, outboxes: this.outboxes });
+    this.#shedder = options.shed
+      ? new Shedder(options.shed, { saturation: this.#saturation, workersOf: (model) => this.#roomDecidingWorkers(model), events: { held: (result, waitedS) => this.metrics.held(result, waitedS) } })
+      : null;
+    this.metrics = new SchedulerMetrics({
+      schedulerId: options.id,
+      fleet: this.registry,
+      breakers: this.breakers,
+      inflight: this.inflight,
+      outboxes: this.outboxes,
+      held: () => this.#shedder?.held ?? 0,
+    });
     this.counters = this.metrics.counters;
     registerNatsMetrics(this.metrics.registry, nc);
     // A bus outage silences every heartbeat at once: that is not the workers dying. Expiry waits
@@ -97,6 +113,16 @@ export class Scheduler {
       }
     });
     this.#agent = createAgent(options.upstream);
+  }
+
+  /**
+   * The workers whose saturation decides whether a request of `model` is held: those that hold a
+   * request's sequence for its whole life (decode-capable ones in a P/D fleet), breakers allowing.
+   */
+  #roomDecidingWorkers(model: string): readonly WorkerView[] {
+    const all = this.registry.candidates(model, this.registry.hasDisaggregatedRoles(model) ? 'decode' : 'whole');
+    const open = this.breakers.notClosed();
+    return open.size === 0 ? all : all.filter((w) => this.breakers.allows(w.id));
   }
 
   get activeRequests(): number {
@@ -127,6 +153,7 @@ export class Scheduler {
         for (const id of this.#bus.up ? this.registry.expire() : []) {
           this.prefix.forget(id);
           this.breakers.forget(id);
+          this.#saturation.forget(id);
           this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
         }
         this.inflight.expire();
@@ -147,6 +174,7 @@ export class Scheduler {
     await requestSub?.drain().catch(() => undefined);
     const deadline = Date.now() + graceMs;
     while (this.#active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    this.#shedder?.stop();
     for (const a of this.#active.values()) a.controller.abort();
     for (const t of this.#timers) clearInterval(t);
     for (const s of this.#subs) s.unsubscribe();
@@ -236,6 +264,8 @@ export class Scheduler {
       return;
     }
     this.counters.countHeartbeat('accepted');
+    this.#saturation.beat(hb.value.id);
+    if (this.#shedder && this.#shedder.held > 0) for (const m of hb.value.models) this.#shedder.pump(m);
     // A worker that fails its health checks is restarting or gone, and a restarted vLLM has an
     // empty prefix cache: what the index remembers of it would only steer prompts to misses.
     if (r === 'updated' && hb.value.state === 'unhealthy' && was !== 'unhealthy') this.prefix.forget(hb.value.id);
@@ -341,44 +371,63 @@ export class Scheduler {
             Math.max(0, deadline - Date.now()),
           )
         : null;
-    dispatch(
+    const finish = (): void => {
+      if (timer) clearTimeout(timer);
+      this.#active.delete(streamId);
+      this.#shedder?.pump(model);
+    };
+    const start = (): void => {
+      dispatch(
+        {
+          registry: this.registry,
+          candidates: this.#candidates,
+          inflight: this.inflight,
+          breakers: this.breakers,
+          policies: this.policies,
+          agent: this.#agent,
+          upstream: this.options.upstream,
+          retry: this.options.retry,
+          retryBudget: this.#retryBudget,
+          random: Math.random,
+          log: this.#log,
+          retryAfterS: this.options.retryAfterS,
+          prefix: this.prefix,
+          pd: this.options.pd,
+          events: this.metrics,
+          saturated: this.#shedder ? (m) => this.#shedder!.saturated(m) : undefined,
+        },
+        { model, meta: meta.value, body: msg.data, signal: controller.signal, workerRequestId: streamId },
+        out,
+      )
+        .then((o) => {
+          const outcome: RequestOutcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
+          const modelLabel = label();
+          this.counters.countFinished(modelLabel, outcome);
+          this.metrics.requestDone(modelLabel, (performance.now() - started) / 1000);
+          const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
+          if (o.error) this.#log.info(line, 'request failed');
+          else this.#log.debug(line, 'request done');
+        })
+        .catch((e: unknown) => {
+          this.counters.countFinished(label(), 'LLMR_ERR_INTERNAL');
+          this.#log.error({ err: e, reqId: meta.value.requestId }, 'dispatch failed');
+          out.fail(errors.LLMR_ERR_INTERNAL(String(e)));
+        })
+        .finally(finish);
+    };
+    const held = this.#shedder?.admit(
       {
-        registry: this.registry,
-        candidates: this.#candidates,
-        inflight: this.inflight,
-        breakers: this.breakers,
-        policies: this.policies,
-        agent: this.#agent,
-        upstream: this.options.upstream,
-        retry: this.options.retry,
-        retryBudget: this.#retryBudget,
-        random: Math.random,
-        log: this.#log,
-        retryAfterS: this.options.retryAfterS,
-        prefix: this.prefix,
-        pd: this.options.pd,
-        events: this.metrics,
+        model,
+        priority: meta.value.priority,
+        start,
+        end: (e) => {
+          this.counters.countFinished(label(), e ? e.code : 'cancelled');
+          if (e) out.error(e);
+          finish();
+        },
       },
-      { model, meta: meta.value, body: msg.data, signal: controller.signal, workerRequestId: streamId },
-      out,
-    )
-      .then((o) => {
-        const outcome: RequestOutcome = o.error ? o.error.code : o.status === null ? 'cancelled' : 'ok';
-        const modelLabel = label();
-        this.counters.countFinished(modelLabel, outcome);
-        this.metrics.requestDone(modelLabel, (performance.now() - started) / 1000);
-        const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
-        if (o.error) this.#log.info(line, 'request failed');
-        else this.#log.debug(line, 'request done');
-      })
-      .catch((e: unknown) => {
-        this.counters.countFinished(label(), 'LLMR_ERR_INTERNAL');
-        this.#log.error({ err: e, reqId: meta.value.requestId }, 'dispatch failed');
-        out.fail(errors.LLMR_ERR_INTERNAL(String(e)));
-      })
-      .finally(() => {
-        if (timer) clearTimeout(timer);
-        this.#active.delete(streamId);
-      });
+      controller.signal,
+    );
+    if (!held) start();
   }
 }

@@ -20,7 +20,14 @@ export function wholeStep(d: DispatchDeps, r: PreparedRequest, out: StreamWriter
     const w = picked.worker;
     tried.add('whole', w.id);
     const load = wholeLoad(r, picked.cachedTokens ?? 0);
-    const a = await attemptCall(d, w, r.meta, r.body, r.signal, { mayRetry, leg: 'whole', buffer: !r.meta.stream, load, requestIdHeader: r.workerRequestId });
+    const a = await attemptCall(d, w, r.meta, r.body, r.signal, {
+      mayRetry,
+      leg: 'whole',
+      buffer: !r.meta.stream,
+      load,
+      requestIdHeader: r.workerRequestId,
+      retryStatus: (status) => worthRetrying(d, r.model, status),
+    });
     if (a.kind === 'aborted') return { kind: 'aborted', worker: w.id };
     if (a.kind === 'retry') {
       log.warn({ workerId: w.id, err: a.error.message, attempt: n }, 'worker call failed');
@@ -29,6 +36,16 @@ export function wholeStep(d: DispatchDeps, r: PreparedRequest, out: StreamWriter
     log.debug({ workerId: w.id, status: a.res.status, attempt: n }, 'worker answered');
     return passOn(d, a, out, { label: w.id, workerId: w.id, model: r.model, log });
   };
+}
+
+/**
+ * A 429 or 503 from a worker while every worker of the model is saturated says the fleet is full:
+ * trying another would only add to its queues, so it is the answer (counted as a denied retry).
+ */
+export function worthRetrying(d: Pick<DispatchDeps, 'saturated' | 'events'>, model: string, status: number): boolean {
+  if ((status !== 429 && status !== 503) || !d.saturated?.(model)) return true;
+  d.events.retryDenied(model, 'fleet_saturated');
+  return false;
 }
 
 /**

@@ -96,7 +96,7 @@ function forwardedBody(request: FastifyRequest, body: Record<string, unknown>, m
 }
 
 /** The request's metadata as the NATS headers it travels with. */
-function busHeaders(request: FastifyRequest, route: Route, body: Record<string, unknown>, o: { stream: boolean; deadline: number; region: string }): MsgHdrs {
+function busHeaders(request: FastifyRequest, route: Route, body: Record<string, unknown>, o: { stream: boolean; deadline: number; region: string; priority: number }): MsgHdrs {
   const header = (name: string): string | undefined => {
     const v = request.headers[name];
     return Array.isArray(v) ? v[0] : v;
@@ -110,6 +110,7 @@ function busHeaders(request: FastifyRequest, route: Route, body: Record<string, 
       deadline: o.deadline,
       region: o.region,
       traceparent: header('traceparent') ?? null,
+      priority: o.priority,
     }),
   );
 }
@@ -146,7 +147,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
       body.priority = priority;
     }
     const payload = forwardedBody(request, body, deps.metrics, clamped);
-    if (!deps.admission.enabled) return relayed(request, reply, route, body, payload);
+    if (!deps.admission.enabled) return relayed(request, reply, route, body, payload, priority);
     // Anonymous clients are told apart by address: a flood from one must not starve the others.
     const slot = await admit(deps.admission, request.apiKeyName ?? `ip:${request.ip}`, priority, reply.raw, deps.metrics);
     if (slot === null) {
@@ -156,13 +157,13 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
       return reply;
     }
     try {
-      return await relayed(request, reply, route, body, payload);
+      return await relayed(request, reply, route, body, payload, priority);
     } finally {
       slot.release();
     }
   };
 
-  const relayed = async (request: FastifyRequest, reply: FastifyReply, route: Route, body: Record<string, unknown>, payload: Buffer): Promise<FastifyReply> => {
+  const relayed = async (request: FastifyRequest, reply: FastifyReply, route: Route, body: Record<string, unknown>, payload: Buffer, priority: number): Promise<FastifyReply> => {
     if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
     const model = body.model as string;
     request.llmModel = model;
@@ -170,7 +171,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
     if (deps.options.logBodies) request.log.info({ model, body: (request.body as Buffer).subarray(0, 65_536).toString('utf8') }, 'request body');
     const stream = body.stream === true;
     const deadline = Date.now() + deps.options.requestTimeoutMs;
-    const meta = busHeaders(request, route, body, { stream, deadline, region: deps.options.region });
+    const meta = busHeaders(request, route, body, { stream, deadline, region: deps.options.region, priority });
     const subject = subjects.request(model);
     const relay = new ResponseRelay(
       reply.raw,

@@ -3,6 +3,7 @@
 // computes the prompt itself. Either way its answer streams to the client.
 import { attemptCall, passOn, type Answer, type PassedOn } from '../attempt.ts';
 import type { WorkerView } from '../registry.ts';
+import { worthRetrying } from '../whole.ts';
 import type { AttemptContext, StepResult } from '../retry-executor.ts';
 import type { PdContext } from './context.ts';
 import type { Decision } from './decider.ts';
@@ -20,6 +21,7 @@ export async function decodeLeg(c: PdContext, { mayRetry, tried }: AttemptContex
     requestIdHeader: kv.requestIdHeader,
     // The prompt's KV arrives from the prefill worker and is held from the start.
     load: { prefill: 0, decode: r.promptTokens() },
+    retryStatus: (status) => worthRetrying(d, r.model, status),
   });
   const label = `${kv.prefill.id},${decode.id}`;
   if (a.kind === 'aborted') return { kind: 'aborted', worker: label, decision: 'disaggregate' };
@@ -41,6 +43,7 @@ export async function wholeOnDecode(c: PdContext, { mayRetry, tried }: AttemptCo
     buffer: !r.meta.stream,
     load: { prefill: Math.max(0, tokens - cachedTokens), decode: tokens },
     requestIdHeader: r.workerRequestId,
+    retryStatus: (status) => worthRetrying(d, r.model, status),
   });
   const decided = decision ? { decision } : {};
   if (a.kind === 'aborted') return { kind: 'aborted', worker: decode.id, ...decided };

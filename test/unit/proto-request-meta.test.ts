@@ -11,9 +11,10 @@ const FULL: RequestMeta = {
   deadline: 1_700_000_600_000,
   region: 'eu-west',
   traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  priority: -7,
 };
 
-const MINIMAL: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null };
+const MINIMAL: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null, priority: 0 };
 
 function decode(h: Record<string, string>) {
   return decodeRequestMeta((n) => h[n]);
@@ -48,6 +49,10 @@ describe('request-meta', () => {
     ['deadline zero', H.deadline, '0'],
     ['deadline fractional', H.deadline, '1.5'],
     ['region with a dot', H.region, 'eu.west'],
+    ['priority not an integer', H.priority, '1.5'],
+    ['priority in exponent form', H.priority, '1e3'],
+    ['priority out of range', H.priority, '-1000001'],
+    ['priority empty', H.priority, ''],
   ];
   for (const [what, header, value] of BAD) {
     test(`request-meta - ${what} is rejected`, () => {
