@@ -44,6 +44,8 @@ interface IngressFlags extends BusFlags {
   maxConcurrentRequests: number;
   queueSize: number;
   queueTimeoutMs: number;
+  anonymousRpm?: number;
+  anonymousTpm?: number;
 }
 
 export function ingressCommand(): Command {
@@ -80,6 +82,8 @@ export function ingressCommand(): Command {
     )
     .addOption(new Option('--queue-size <n>', 'requests that may wait for a slot; beyond, 429 at once').argParser(integer(0)).default(d.queueSize))
     .addOption(new Option('--queue-timeout-ms <ms>', 'longest wait for a slot; then 429').argParser(integer(1)).default(d.queueTimeoutMs))
+    .addOption(new Option('--anonymous-rpm <n>', 'without --api-keys-file: requests per minute per client address, across every replica (JetStream KV)').argParser(integer(1)))
+    .addOption(new Option('--anonymous-tpm <n>', 'without --api-keys-file: tokens per minute (prompt + max_tokens) per client address').argParser(integer(1)))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
     .action(async (f: IngressFlags) => {
@@ -121,6 +125,8 @@ export function ingressCommand(): Command {
           maxConcurrentRequests: f.maxConcurrentRequests,
           queueSize: f.queueSize,
           queueTimeoutMs: f.queueTimeoutMs,
+          anonymousRpm: f.anonymousRpm ?? null,
+          anonymousTpm: f.anonymousTpm ?? null,
         });
         // Before connecting: a bad file must not wait for the bus to be reported.
         await checkIngressFiles(options);

@@ -7,6 +7,7 @@
 // key, is what logs and metrics see.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isPriority, PRIORITY_RANGE } from '../proto/request-meta.ts';
+import type { KeyLimits } from './rate-limiter.ts';
 
 export interface ApiKeyEntry {
   readonly name: string;
@@ -17,10 +18,13 @@ export interface ApiKeyEntry {
    * client can jump ahead of the default.
    */
   readonly bestPriority: number;
+  /** Requests and tokens per minute across every ingress replica (rate-limiter.ts); null: no limit. */
+  readonly limits: KeyLimits;
 }
 
 /** What a key line may say after the key, `attribute=value` separated by spaces. */
-const ATTRIBUTES = ['priority'] as const;
+const ATTRIBUTES = ['priority', 'rpm', 'tpm'] as const;
+type Attributes = { -readonly [K in (typeof ATTRIBUTES)[number]]?: number };
 
 /** Names become log fields and metric labels: short, plain. */
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -34,7 +38,7 @@ function digest(key: string): Buffer {
 
 /**
  * Parses a keys file: one key per line, `name:key` or a bare `key` (named `key-<line>`), then
- * optionally `priority=<int>` (the key's bestPriority); blank lines and `#` comments ignored. Throws an Error naming `source` and the line for anything
+ * optionally `priority=<int>` (the key's bestPriority), `rpm=<int>` and `tpm=<int>` (its limits); blank lines and `#` comments ignored. Throws an Error naming `source` and the line for anything
  * else, and when the file holds no key at all: a misread file must not leave the API open or shut.
  */
 export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
@@ -58,22 +62,24 @@ export function parseApiKeys(text: string, source: string): ApiKeyEntry[] {
     if (digests.has(d.toString('hex'))) throw new Error(`${at}: key "${name}" repeats an earlier key`);
     names.add(name);
     digests.add(d.toString('hex'));
-    out.push({ name, digest: d, bestPriority: granted.priority ?? 0 });
+    out.push({ name, digest: d, bestPriority: granted.priority ?? 0, limits: { rpm: granted.rpm ?? null, tpm: granted.tpm ?? null } });
   }
   if (out.length === 0) throw new Error(`${source} holds no API key (one per line: name:key)`);
   return out;
 }
 
-function parseAttributes(attrs: readonly string[], at: string): { priority?: number } {
-  const out: { priority?: number } = {};
+function parseAttributes(attrs: readonly string[], at: string): Attributes {
+  const out: Attributes = {};
   for (const a of attrs) {
     const m = /^([a-z]+)=(-?\d+)$/.exec(a);
     // Never echo what was there: a key with a space in it would otherwise end up in a log.
     if (!m || !(ATTRIBUTES as readonly string[]).includes(m[1]!))
       throw new Error(`${at}: a key is printable ASCII without spaces, and only ${ATTRIBUTES.map((x) => `${x}=<integer>`).join(', ')} may follow it`);
+    const name = m[1] as keyof Attributes;
     const v = Number(m[2]);
-    if (!isPriority(v)) throw new Error(`${at}: priority must be from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
-    out.priority = v;
+    if (name === 'priority' && !isPriority(v)) throw new Error(`${at}: priority must be from ${PRIORITY_RANGE.min} to ${PRIORITY_RANGE.max}`);
+    if (name !== 'priority' && !(Number.isSafeInteger(v) && v >= 1)) throw new Error(`${at}: ${name} must be a whole number of at least 1`);
+    out[name] = v;
   }
   return out;
 }
@@ -94,6 +100,12 @@ export class ApiKeys {
 
   get size(): number {
     return this.#byDigest.size;
+  }
+
+  /** Whether some key has a per-minute limit. */
+  get hasLimits(): boolean {
+    for (const e of this.#byDigest.values()) if (e.limits.rpm !== null || e.limits.tpm !== null) return true;
+    return false;
   }
 
   /** Swaps in a new set (a reload); requests in flight keep the name they were admitted with. */

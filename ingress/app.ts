@@ -19,6 +19,7 @@ import { adminPlugin } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiPlugin } from './routes/openai.ts';
 import type { Admission } from './admission.ts';
+import type { KeyLimits, RateLimiter } from './rate-limiter.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { notFoundHandler } from './not-found.ts';
 import type { BusState } from '../runtime/bus-state.ts';
@@ -44,6 +45,8 @@ export interface AppDeps {
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | null;
   /** --max-concurrent-requests and its queue. */
   readonly admission: Admission;
+  /** The per-minute limits' fleet-wide counters. */
+  readonly limiter: RateLimiter;
 }
 
 declare module 'fastify' {
@@ -56,6 +59,8 @@ declare module 'fastify' {
     apiKeyName: string | null;
     /** The most urgent priority the request may ask for (its key's grant; 0 without one). */
     bestPriority: number;
+    /** Its API key's per-minute limits (null: none, or no key). */
+    rateLimits: KeyLimits | null;
   }
 }
 
@@ -117,6 +122,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
   app.decorateRequest('llmModel', null);
   app.decorateRequest('apiKeyName', null);
   app.decorateRequest('bestPriority', 0);
+  app.decorateRequest('rateLimits', null);
   app.addHook('onRequest', async (request, reply) => {
     request.startedAt = performance.now();
     if (d.closing()) throw errors.LLMR_ERR_SHUTTING_DOWN();
@@ -153,6 +159,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
     apiKeys: d.apiKeys,
     workerHeader: d.workerHeader,
     admission: d.admission,
+    limiter: d.limiter,
   });
   healthRoutes(app, { nc: d.nc, bus: d.bus });
   void app.register(adminPlugin, { prefix: '/admin', nc: d.adminNc ?? d.nc, token: o.adminToken ?? null, gatherMs: 300 });

@@ -20,9 +20,15 @@ export class IngressMetrics {
   readonly #errors;
   readonly #stripped;
   readonly #admissions;
+  readonly #rateLimited;
   readonly #admissionWait;
 
-  constructor(ingressId: string, openStreams: () => number, admission: { readonly inFlight: number; readonly waiting: number } = { inFlight: 0, waiting: 0 }) {
+  constructor(
+    ingressId: string,
+    openStreams: () => number,
+    admission: { readonly inFlight: number; readonly waiting: number } = { inFlight: 0, waiting: 0 },
+    rateLimitStore: { readonly storeErrors: number } = { storeErrors: 0 },
+  ) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ ingress: ingressId });
     this.#requests = new Counter({
@@ -69,6 +75,21 @@ export class IngressMetrics {
       help: 'Requests through admission (--max-concurrent-requests), by result: admitted at once, queued (then admitted), full (429 at once), timeout (429 after --queue-timeout-ms), closed (the client left while queued).',
       labelNames: ['result'],
       registers,
+    });
+    this.#rateLimited = new Counter({
+      name: 'llm_router_rate_limited_total',
+      help: 'Requests refused for a per-minute limit (429 LLMR_ERR_RATE_LIMITED), by API key name (empty: a client address without keys) and kind (requests, tokens).',
+      labelNames: ['api_key', 'kind'],
+      registers,
+    });
+    new Counter({
+      name: 'llm_router_rate_limit_store_errors_total',
+      help: 'Leases of the shared rate-limit counters that failed (JetStream KV unreachable); the requests passed.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(rateLimitStore.storeErrors);
+      },
     });
     this.#admissionWait = new BucketHistogram({
       name: 'llm_router_admission_wait_seconds',
@@ -125,6 +146,10 @@ export class IngressMetrics {
   admission(result: 'admitted' | 'queued' | 'full' | 'timeout' | 'closed', waitedS: number): void {
     this.#admissions.inc({ result });
     if (result !== 'admitted' && result !== 'full') this.#admissionWait.series(result).observe(waitedS);
+  }
+
+  rateLimited(apiKey: string, kind: string): void {
+    this.#rateLimited.inc({ api_key: apiKey, kind });
   }
 
   stripped(field: string): void {

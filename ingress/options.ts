@@ -46,6 +46,9 @@ export interface IngressOptions {
   readonly queueSize: number;
   /** Longest wait for a slot; then 429. */
   readonly queueTimeoutMs: number;
+  /** Without API keys: requests and tokens per minute per client address, across every replica; null: no limit. */
+  readonly anonymousRpm: number | null;
+  readonly anonymousTpm: number | null;
 }
 
 export const INGRESS_DEFAULTS = Object.freeze({
@@ -66,6 +69,8 @@ export const INGRESS_DEFAULTS = Object.freeze({
   queueSize: 1000,
   // The vLLM Router's queue timeout (60 s).
   queueTimeoutMs: 60_000,
+  anonymousRpm: null,
+  anonymousTpm: null,
 } as const);
 
 export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptions> {
@@ -82,6 +87,10 @@ export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptio
   if (!Number.isInteger(o.maxConcurrentRequests) || o.maxConcurrentRequests < 0) bad(`maxConcurrentRequests ${o.maxConcurrentRequests}: an integer, 0 for no limit`);
   if (!Number.isInteger(o.queueSize) || o.queueSize < 0) bad(`queueSize ${o.queueSize}: an integer, 0 for no queue`);
   if (!Number.isFinite(o.queueTimeoutMs) || o.queueTimeoutMs <= 0) bad(`queueTimeoutMs ${o.queueTimeoutMs}: must be positive`);
+  for (const k of ['anonymousRpm', 'anonymousTpm'] as const) {
+    const v = o[k];
+    if (v !== null && !(Number.isSafeInteger(v) && v >= 1)) bad(`${k} ${v}: a whole number of at least 1, or none`);
+  }
   if (!WORKER_HEADER_MODES.includes(o.workerHeader)) bad(`workerHeader ${JSON.stringify(o.workerHeader)}: one of ${WORKER_HEADER_MODES.join(', ')}`);
   if (o.workerHeaderKey !== undefined && o.workerHeaderKey.length === 0) bad('workerHeaderKey: empty');
   if (o.metricsPort !== undefined && (!Number.isInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535)) bad(`metricsPort ${o.metricsPort}`);

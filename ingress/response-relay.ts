@@ -34,6 +34,8 @@ export interface RelayRequest {
   readonly startedAt: number;
   /** The request's wall-clock deadline (ms since the epoch). */
   readonly deadline: number;
+  /** More headers for the answer (x-ratelimit-*). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface RelayDeps {
@@ -187,6 +189,7 @@ export class ResponseRelay {
     // Which worker (or prefill,decode pair) answered, as --worker-header says to show it.
     const worker = h.worker ? this.#d.workerHeader(h.worker) : null;
     this.#res.writeHead(h.status, {
+      ...this.#r.headers,
       'content-type': h.contentType,
       'x-request-id': this.#r.requestId,
       ...(worker ? { 'x-router-worker': worker } : {}),

@@ -16,6 +16,8 @@ import { IngressMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { Admission } from './admission.ts';
+import { KvLeaseStore, RATE_LIMIT_BUCKET } from './rate-limit-store.ts';
+import { RateLimiter, type LeaseStore } from './rate-limiter.ts';
 import { ApiKeys, parseApiKeys } from './api-keys.ts';
 import { workerHeaderValue } from './worker-header.ts';
 
@@ -69,6 +71,20 @@ async function loadTls(certFile: string, keyFile: string): Promise<{ cert: Buffe
   return { cert, key };
 }
 
+/** The KV store, opened at its first use (and again after a failure: the bus may have been down). */
+function lazyLeaseStore(nc: NatsConnection): LeaseStore {
+  let open: Promise<KvLeaseStore> | null = null;
+  return {
+    async lease(key, want, limit) {
+      open ??= KvLeaseStore.open(nc).catch((e: unknown) => {
+        open = null;
+        throw e;
+      });
+      return (await open).lease(key, want, limit);
+    },
+  };
+}
+
 /** The body limit in force: the one asked for (which must fit the bus), or as much as the bus allows up to the default. */
 export function effectiveBodyLimit(asked: number | null, maxPayload: number): number {
   if (asked === null) return Math.min(INGRESS_DEFAULTS.bodyLimit, maxPayload - HEADER_ROOM);
@@ -100,10 +116,20 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   bus.onDown(() => streams.failAll(() => errors.LLMR_ERR_BUS_UNAVAILABLE('disconnected from NATS')));
   await streams.start();
   let closing = false;
+  const limiter = new RateLimiter(lazyLeaseStore(nc));
+  // Limits known at start need the bus's JetStream now: an operator learns at once, not at the first request.
+  if (options.anonymousRpm !== null || options.anonymousTpm !== null || (apiKeys?.hasLimits ?? false)) {
+    try {
+      await KvLeaseStore.open(nc);
+    } catch (e) {
+      await streams.stop();
+      throw new Error(`rate limits need JetStream KV (bucket ${RATE_LIMIT_BUCKET}) on the bus: ${(e as Error).message}`);
+    }
+  }
   const admission = new Admission({ maxConcurrent: options.maxConcurrentRequests, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs });
-  const metrics = new IngressMetrics(options.id, () => streams.openStreams, admission);
+  const metrics = new IngressMetrics(options.id, () => streams.openStreams, admission, limiter);
   registerNatsMetrics(metrics.registry, nc);
-  const app = buildApp({ options, nc, adminNc: deps.adminNc, streams, log, bus, closing: () => closing, metrics, apiKeys, workerHeader, tls, admission });
+  const app = buildApp({ options, nc, adminNc: deps.adminNc, streams, log, bus, closing: () => closing, metrics, apiKeys, workerHeader, tls, admission, limiter });
   let metricsEndpoint: Awaited<ReturnType<typeof serveMetrics>>;
   try {
     metricsEndpoint = await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort ?? 0);

@@ -28,6 +28,7 @@ export const ERROR_DEFS = {
   LLMR_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the limit of %s bytes.' },
   LLMR_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error', message: 'Unsupported content type %s: send application/json.' },
   LLMR_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error', message: 'The request headers are too large.' },
+  LLMR_ERR_RATE_LIMITED: { status: 429, type: 'rate_limit_error', message: 'Rate limit reached for %s per minute (limit %s) for this %s; retry in %s s.' },
   LLMR_ERR_QUEUE_FULL: { status: 429, type: 'rate_limit_error', message: 'The router is at capacity and its queue is full; retry later.' },
   LLMR_ERR_QUEUE_TIMEOUT: { status: 429, type: 'rate_limit_error', message: 'The router is at capacity: the request waited %s ms in its queue without a slot; retry later.' },
   LLMR_ERR_CLIENT_CLOSED: { status: 499, type: 'invalid_request_error', message: 'The client closed the request.' },

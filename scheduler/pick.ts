@@ -3,7 +3,7 @@
 import { errors, type RouterError } from '../proto/errors.ts';
 import type { DispatchDeps } from './dispatch-deps.ts';
 import type { PrefixIndex } from './prefix-index.ts';
-import { CHARS_PER_TOKEN } from './prompt.ts';
+import { CHARS_PER_TOKEN } from '../proto/prompt.ts';
 import type { Pool, WorkerView } from './registry.ts';
 import type { PreparedRequest } from './request.ts';
 

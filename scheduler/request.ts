@@ -2,7 +2,7 @@
 // once, and only when something (the P/D decider, a prefix-reading policy) reads it.
 import type { RequestMeta } from '../proto/request-meta.ts';
 import type { PrefixIndex } from './prefix-index.ts';
-import { CHARS_PER_TOKEN, promptText, promptTokens } from './prompt.ts';
+import { CHARS_PER_TOKEN, promptText, promptTokens } from '../proto/prompt.ts';
 
 export interface DispatchRequest {
   readonly model: string;

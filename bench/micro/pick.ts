@@ -35,7 +35,7 @@ import { pickWorker, type PickDeps } from '../../scheduler/pick.ts';
 import { isPolicyType, type PolicyType } from '../../scheduler/policies/index.ts';
 import { PolicySet } from '../../scheduler/policy-set.ts';
 import { PrefixIndex } from '../../scheduler/prefix-index.ts';
-import { CHARS_PER_TOKEN } from '../../scheduler/prompt.ts';
+import { CHARS_PER_TOKEN } from '../../proto/prompt.ts';
 import { Registry } from '../../scheduler/registry.ts';
 import type { PreparedRequest } from '../../scheduler/request.ts';
 import { TriedWorkers } from '../../scheduler/retry-executor.ts';

@@ -25,6 +25,8 @@ import { routingKey } from '../routing-key.ts';
 import { ResponseRelay } from '../response-relay.ts';
 import type { Admission } from '../admission.ts';
 import { admit, requestPriority } from '../admit.ts';
+import { chargeRate } from '../rate-limit-http.ts';
+import type { RateLimiter } from '../rate-limiter.ts';
 import { schedulerInfo } from '../scheduler-info.ts';
 import type { StreamClient } from '../stream-client.ts';
 
@@ -40,6 +42,7 @@ export interface OpenAiRouteDeps {
   /** The `x-router-worker` value for a head's worker id(s); null: no header. */
   readonly workerHeader: (worker: string) => string | null;
   readonly admission: Admission;
+  readonly limiter: RateLimiter;
 }
 
 function invalid(message: string, param: string): RouterError {
@@ -134,10 +137,13 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
       if (key === null) throw errors.LLMR_ERR_INVALID_API_KEY();
       request.apiKeyName = key.name;
       request.bestPriority = key.bestPriority;
+      if (key.limits.rpm !== null || key.limits.tpm !== null) request.rateLimits = key.limits;
       nameOnLog(request, { apiKey: key.name });
     });
   }
   app.setNotFoundHandler(notFoundHandler(deps.metrics));
+  const o = deps.options;
+  const anonymousLimits = o.anonymousRpm !== null || o.anonymousTpm !== null ? { rpm: o.anonymousRpm, tpm: o.anonymousTpm } : null;
 
   const generate = (route: Route) => async (request: FastifyRequest, reply: FastifyReply) => {
     const body = checkBody(route, request.body as Buffer);
@@ -147,9 +153,17 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
       body.priority = priority;
     }
     const payload = forwardedBody(request, body, deps.metrics, clamped);
-    if (!deps.admission.enabled) return relayed(request, reply, route, body, payload, priority);
     // Anonymous clients are told apart by address: a flood from one must not starve the others.
-    const slot = await admit(deps.admission, request.apiKeyName ?? `ip:${request.ip}`, priority, reply.raw, deps.metrics);
+    const flow = request.apiKeyName ?? `ip:${request.ip}`;
+    const limits = request.apiKeyName !== null ? request.rateLimits : anonymousLimits;
+    let headers: Record<string, string> = {};
+    if (limits) {
+      const what = request.apiKeyName !== null ? 'API key' : 'client address';
+      headers = await chargeRate(deps.limiter, { name: flow, label: request.apiKeyName ?? '', what }, limits, body, reply, deps.metrics);
+      void reply.headers(headers);
+    }
+    if (!deps.admission.enabled) return relayed(request, reply, route, body, payload, priority, headers);
+    const slot = await admit(deps.admission, flow, priority, reply.raw, deps.metrics);
     if (slot === null) {
       // The client left while queued: nothing to answer.
       deps.metrics.error('LLMR_ERR_CLIENT_CLOSED');
@@ -157,13 +171,21 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
       return reply;
     }
     try {
-      return await relayed(request, reply, route, body, payload, priority);
+      return await relayed(request, reply, route, body, payload, priority, headers);
     } finally {
       slot.release();
     }
   };
 
-  const relayed = async (request: FastifyRequest, reply: FastifyReply, route: Route, body: Record<string, unknown>, payload: Buffer, priority: number): Promise<FastifyReply> => {
+  const relayed = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    route: Route,
+    body: Record<string, unknown>,
+    payload: Buffer,
+    priority: number,
+    headers: Readonly<Record<string, string>>,
+  ): Promise<FastifyReply> => {
     if (!deps.bus.up && !(await deps.bus.whenUp(deps.options.acceptTimeoutMs))) throw errors.LLMR_ERR_BUS_UNAVAILABLE('not connected');
     const model = body.model as string;
     request.llmModel = model;
@@ -175,7 +197,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
     const subject = subjects.request(model);
     const relay = new ResponseRelay(
       reply.raw,
-      { requestId: request.id, stream, route: ROUTES[route], model, startedAt: request.startedAt, deadline },
+      { requestId: request.id, stream, route: ROUTES[route], model, startedAt: request.startedAt, deadline, headers },
       {
         submit: (id, handlers) => deps.streams.submit(id, handlers, subject, payload, meta, publishError(deps.options.bodyLimit)),
         cancel: (id) => deps.streams.cancel(id),

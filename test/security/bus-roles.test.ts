@@ -44,6 +44,12 @@ const MATRIX: readonly Row[] = [
   ['ingress-1', 'pub', subjects.schedSync, false, "skew the schedulers' load view"],
   ['ingress-1', 'pub', subjects.agentDrain('agent-1'), false, 'drain through an agent'],
   ['ingress-1', 'pub', '$JS.API.STREAM.LIST', false, 'JetStream'],
+  ['ingress-1', 'pub', '$KV.LLM_RATELIMIT.0123abcd.r.29000000', true, 'counts rate limits (KV bucket LLM_RATELIMIT)'],
+  ['ingress-1', 'pub', '$JS.API.DIRECT.GET.KV_LLM_RATELIMIT.$KV.LLM_RATELIMIT.0123abcd.r.29000000', true, 'reads a rate-limit counter'],
+  ['ingress-1', 'pub', '$JS.API.STREAM.DELETE.KV_LLM_RATELIMIT', false, 'delete the rate-limit counters'],
+  ['ingress-1', 'pub', '$JS.API.STREAM.PURGE.KV_LLM_RATELIMIT', false, 'reset every rate limit'],
+  ['ingress-1', 'pub', '$JS.API.STREAM.INFO.LLM_AUDIT', false, 'the audit stream'],
+  ['ingress-1', 'pub', '$KV.OTHER.k', false, 'another KV bucket'],
   // scheduler: serves requests and answers them; no prompts injected, no heartbeats, no JetStream admin.
   ['scheduler', 'sub', 'llm.v2.req.>', true, 'takes requests'],
   ['scheduler', 'pub', subjects.frames('ingress-1', 'sched-x'), true, 'answers them in bundles'],
@@ -55,6 +61,7 @@ const MATRIX: readonly Row[] = [
   ['scheduler', 'pub', subjects.adminDrain, false, 'the fleet API'],
   ['scheduler', 'pub', '$JS.API.STREAM.DELETE.LLM_AUDIT', false, 'delete the audit stream'],
   ['scheduler', 'pub', '$JS.API.STREAM.LIST', false, 'JetStream admin'],
+  ['scheduler', 'pub', '$KV.LLM_RATELIMIT.0123abcd.r.29000000', false, 'the rate-limit counters (the ingresses keep them)'],
   ['scheduler', 'sub', '_INBOX_ingress-1.>', false, "an ingress's inbox"],
   // agent-1: heartbeats and KV events for its own workers, its own drain commands. Nothing else.
   ['agent-1', 'pub', HB('agent-1'), true, 'beats for its workers'],
@@ -76,6 +83,8 @@ const MATRIX: readonly Row[] = [
   ['agent-1', 'sub', subjects.agentDrain('agent-2'), false, "another agent's commands"],
   ['agent-1', 'sub', '_INBOX_agent-1.>', false, 'an inbox (agents make no requests)'],
   ['agent-1', 'sub', 'llm.v1.admin.>', false, 'the fleet API'],
+  ['agent-1', 'pub', '$KV.LLM_RATELIMIT.0123abcd.r.29000000', false, "spend (or reset) a key's rate limit"],
+  ['agent-1', 'pub', '$JS.API.DIRECT.GET.KV_LLM_RATELIMIT.$KV.LLM_RATELIMIT.0123abcd.r.29000000', false, 'read rate-limit counters'],
   // admin: the fleet API and nothing else.
   ['admin', 'pub', subjects.adminDrain, true, 'drains'],
   ['admin', 'sub', '_INBOX_admin.>', true, 'gathers answers'],

@@ -40,7 +40,21 @@ describe('api-keys', () => {
       ],
     );
     assert.equal(new ApiKeys(e).entry('sk-ops-0123456789abcdef')?.bestPriority, -10);
+    assert.deepEqual(e[0]!.limits, { rpm: null, tpm: null });
+    assert.equal(new ApiKeys(e).hasLimits, false);
     assert.equal(new ApiKeys(e).entry('sk-ops-0123456789abcdef priority=-10'), null);
+  });
+
+  test('api-keys - rpm=<n> and tpm=<n> after the key are its per-minute limits', () => {
+    const e = parseApiKeys(['a:sk-a-0123456789abcdefg rpm=60 tpm=100000 priority=-1', 'b:sk-b-0123456789abcdefg tpm=5'].join('\n'), 'k');
+    assert.deepEqual(
+      e.map((x) => [x.name, x.limits, x.bestPriority]),
+      [
+        ['a', { rpm: 60, tpm: 100000 }, -1],
+        ['b', { rpm: null, tpm: 5 }, 0],
+      ],
+    );
+    assert.equal(new ApiKeys(e).hasLimits, true);
   });
 
   test('api-keys - bearer tokens: scheme case-insensitive, nothing else accepted', () => {
@@ -59,8 +73,10 @@ describe('api-keys', () => {
     ['a non-ASCII key', 'a:sk-0123456789abcdefgh\u00e9', /line 1: a key is printable ASCII/],
     ['a name used twice', 'a:sk-0123456789abcdefgh\na:sk-0123456789abcdefgi', /line 2: the name "a" is used twice/],
     ['a key used twice', 'a:sk-0123456789abcdefgh\nb:sk-0123456789abcdefgh', /line 2: key "b" repeats/],
-    ['an unknown attribute', 'a:sk-0123456789abcdefgh rpm=sk-secret', /line 1: a key is printable ASCII without spaces, and only priority=<integer> may follow/],
+    ['an unknown attribute', 'a:sk-0123456789abcdefgh rpm=sk-secret', /line 1: a key is printable ASCII without spaces, and only priority=<integer>, rpm=<integer>, tpm=<integer> may follow/],
     ['a priority that is not an integer', 'a:sk-0123456789abcdefgh priority=1.5', /line 1: .*only priority=<integer>/],
+    ['a zero rpm', 'a:sk-0123456789abcdefgh rpm=0', /line 1: rpm must be a whole number of at least 1/],
+    ['a negative tpm', 'a:sk-0123456789abcdefgh tpm=-5', /line 1: tpm must be a whole number of at least 1/],
     ['a priority out of range', 'a:sk-0123456789abcdefgh priority=-99999999', /line 1: priority must be from -1000000 to 1000000/],
   ];
   for (const [what, text, re] of BAD) {

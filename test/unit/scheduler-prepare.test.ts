@@ -5,7 +5,7 @@ import type { RequestMeta } from '../../proto/request-meta.ts';
 import { prepare, type DispatchRequest } from '../../scheduler/request.ts';
 import { wholeLoad } from '../../scheduler/whole.ts';
 import { PrefixIndex } from '../../scheduler/prefix-index.ts';
-import { CHARS_PER_TOKEN } from '../../scheduler/prompt.ts';
+import { CHARS_PER_TOKEN } from '../../proto/prompt.ts';
 
 const META: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null, priority: 0 };
 

@@ -1,5 +1,6 @@
-// The text a request asks the model to read, for estimates the scheduler makes without a
-// tokenizer: chat messages (role and text parts) in order, or the completion prompt.
+// The text a request asks the model to read, for estimates made without a tokenizer (the
+// scheduler's load and prefix estimates, the ingress's token rate limits): chat messages (role
+// and text parts) in order, or the completion prompt.
 
 /** Characters per token for English text with Llama-3-class tokenizers; estimates only. */
 export const CHARS_PER_TOKEN = 4;
