@@ -22,6 +22,7 @@ interface SimFlags {
   proxy?: string;
   kvBlocks?: number;
   maxNumSeqs?: number;
+  schedulingPolicy: 'fcfs' | 'priority';
   maxNumBatchedTokens?: number;
   outputLen: { min: number; max: number };
   timeScale: number;
@@ -46,6 +47,7 @@ export function simCommand(): Command {
       .addOption(new Option('--proxy <endpoint>', 'P2P-NCCL: discovery proxy (ZeroMQ ROUTER), tcp://HOST:PORT').argParser(zmqEndpoint))
       .addOption(new Option('--kv-blocks <n>', "KV-cache capacity in blocks of 16 (default: the profile's)").argParser(integer(1)))
       .addOption(new Option('--max-num-seqs <n>', "running-batch limit (default: the profile's)").argParser(integer(1)))
+      .addOption(new Option('--scheduling-policy <policy>', "as vLLM's: fcfs, or priority (waiting requests by their `priority` field)").choices(['fcfs', 'priority']).default('fcfs'))
       .addOption(new Option('--max-num-batched-tokens <n>', "token budget per step (default: the profile's)").argParser(integer(1)))
       .addOption(
         new Option('--time-scale <k>', 'every simulated duration multiplied by k (benchmarks of large fleets on small machines)')
@@ -79,6 +81,7 @@ export function simCommand(): Command {
           apiKey: f.apiKey,
           ...(f.kvBlocks !== undefined ? { numGpuBlocks: f.kvBlocks } : {}),
           ...(f.maxNumSeqs !== undefined ? { maxNumSeqs: f.maxNumSeqs } : {}),
+          schedulingPolicy: f.schedulingPolicy,
           ...(f.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: f.maxNumBatchedTokens } : {}),
         });
         for (const w of fleet) {

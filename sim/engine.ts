@@ -64,6 +64,8 @@ export interface NewRequest {
   /** Keep the KV blocks after finishing instead of freeing them (the caller releases them later). */
   readonly holdKvOnFinish?: boolean;
   readonly remoteKv?: RemoteKvSource;
+  /** Under the `priority` policy, a lower number is admitted first (default 0). */
+  readonly priority?: number;
 }
 
 type State = 'waiting' | 'loading_remote_kv' | 'running' | 'finished';
@@ -98,6 +100,8 @@ export interface EngineOptions {
   readonly numGpuBlocks?: number;
   readonly maxNumSeqs?: number;
   readonly maxNumBatchedTokens?: number;
+  /** vLLM's --scheduling-policy: first come first served (default), or by request priority. */
+  readonly schedulingPolicy?: 'fcfs' | 'priority';
 }
 
 /** Counters a real vLLM exports as metrics, plus what tests need to see inside the engine. */
@@ -126,6 +130,7 @@ export class Engine {
   readonly pool: BlockPool;
   readonly maxNumSeqs: number;
   readonly maxNumBatchedTokens: number;
+  readonly schedulingPolicy: 'fcfs' | 'priority';
   readonly stats: EngineStats = {
     promptTokens: 0,
     generationTokens: 0,
@@ -156,6 +161,7 @@ export class Engine {
     this.pool = new BlockPool(opts.numGpuBlocks ?? opts.profile.numGpuBlocks);
     this.maxNumSeqs = opts.maxNumSeqs ?? opts.profile.maxNumSeqs;
     this.maxNumBatchedTokens = opts.maxNumBatchedTokens ?? opts.profile.maxNumBatchedTokens;
+    this.schedulingPolicy = opts.schedulingPolicy ?? 'fcfs';
   }
 
   get numRunning(): number {
@@ -180,7 +186,14 @@ export class Engine {
     if (this.#byId.has(req.id)) throw new Error(`duplicate request id ${req.id}`);
     const seq = new Sequence(req);
     this.#byId.set(req.id, seq);
-    this.#waiting.push(seq);
+    if (this.schedulingPolicy === 'priority') {
+      // Behind every waiting request of the same or a more urgent priority, ahead of the rest
+      // (vLLM orders its waiting queue by priority, then arrival).
+      const p = req.priority ?? 0;
+      const at = this.#waiting.findIndex((w) => (w.req.priority ?? 0) > p);
+      if (at < 0) this.#waiting.push(seq);
+      else this.#waiting.splice(at, 0, seq);
+    } else this.#waiting.push(seq);
     this.#kick();
   }
 

@@ -1,4 +1,5 @@
 // Starts N simulated workers in one process on consecutive ports (llm-router sim).
+import type { SchedulingPolicy } from './openai-request.ts';
 import { dilated, PROFILES, type ProfileName } from './profiles.ts';
 import type { KvConnector } from './generate.ts';
 import { SimWorker, type WorkerRole } from './worker.ts';
@@ -20,6 +21,7 @@ export interface FleetOptions {
   readonly numGpuBlocks?: number;
   readonly maxNumSeqs?: number;
   readonly maxNumBatchedTokens?: number;
+  readonly schedulingPolicy?: SchedulingPolicy;
   readonly outputLength: { readonly min: number; readonly max: number };
   /** Every duration multiplied by this (see profiles.ts `dilated`). */
   readonly timeScale?: number;
@@ -60,6 +62,7 @@ export function buildFleet(o: FleetOptions): SimWorker[] {
         apiKey: o.apiKey,
         ...(o.numGpuBlocks !== undefined ? { numGpuBlocks: o.numGpuBlocks } : {}),
         ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
+        ...(o.schedulingPolicy !== undefined ? { schedulingPolicy: o.schedulingPolicy } : {}),
         ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),
         ...(o.kvConnector === 'p2p-nccl' ? { p2p: { kvPort: o.kvBasePort + i, proxy: o.proxy, kvWaitMs: o.kvWaitMs } } : {}),
       }),

@@ -11,7 +11,7 @@ import { parseFaultHeader, requestFaults, type FaultState } from './faults.ts';
 import { BodyTooLarge, chunked, parseJson, readBody, sendJson } from './http-util.ts';
 import type { RequestObserver } from './metrics.ts';
 import { remoteKvSource, type NixlLeases } from './nixl.ts';
-import { parseChat, parseCompletion, type GenerationRequest } from './openai-request.ts';
+import { parseChat, parseCompletion, type GenerationRequest, type SchedulingPolicy } from './openai-request.ts';
 import { responseBody, SseWriter, type ResponseMeta, type Usage } from './openai-response.ts';
 import { naturalLength, OutputAssembler, tokenText } from './output-text.ts';
 import type { P2pNccl } from './p2p-nccl.ts';
@@ -33,6 +33,7 @@ export interface GenerationContext {
   readonly nixl: NixlLeases;
   readonly p2p: P2pNccl | null;
   readonly outputLength: { readonly min: number; readonly max: number };
+  readonly schedulingPolicy: SchedulingPolicy;
   /** Responses still open (for /load, and so a crash can cut them). */
   readonly open: Set<ServerResponse>;
 }
@@ -66,7 +67,7 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
   }
   const json = parseJson(raw);
   if (!json.ok) return sendError(res, badRequest(json.message), xRequestId);
-  const parsed = kind === 'chat' ? parseChat(json.value) : parseCompletion(json.value);
+  const parsed = kind === 'chat' ? parseChat(json.value, ctx.schedulingPolicy) : parseCompletion(json.value, ctx.schedulingPolicy);
   if (!parsed.ok) return sendError(res, parsed.error, xRequestId);
   const g = parsed.value;
 
@@ -265,6 +266,7 @@ export async function handleGeneration(ctx: GenerationContext, kind: 'completion
       minTokens: g.minTokens,
       eosAt,
       holdKvOnFinish: holdKv,
+      priority: g.priority,
       ...(remoteKv ? { remoteKv } : {}),
       sink: { token: onToken, finish: onFinish },
     });

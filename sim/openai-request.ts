@@ -78,7 +78,12 @@ export interface GenerationRequest {
   readonly includeStopStr: boolean;
   readonly cacheSalt: string | null;
   readonly kvTransferParams: Readonly<Record<string, unknown>> | null;
+  /** vLLM's `priority` (lower is more urgent); only a priority-scheduling engine takes one other than 0. */
+  readonly priority: number;
 }
+
+/** How the engine schedules its waiting requests, as vLLM's --scheduling-policy. */
+export type SchedulingPolicy = 'fcfs' | 'priority';
 
 export type Parsed = { ok: true; value: GenerationRequest } | { ok: false; error: VllmError };
 
@@ -93,12 +98,12 @@ function schemaError(errors: Iterable<{ path: string; message: string }>): VllmE
   return badRequest(`${param ?? 'body'}: ${first?.message ?? 'invalid request'}`, param);
 }
 
-function commonChecks(body: CompletionBody | ChatBody, maxTokens: number | null): VllmError | null {
+function commonChecks(body: CompletionBody | ChatBody, maxTokens: number | null, policy: SchedulingPolicy): VllmError | null {
   if (maxTokens !== null && maxTokens < 1) return invalidValue(`max_tokens must be at least 1, got ${maxTokens}.`, 'max_tokens');
   if ((body.min_tokens ?? 0) < 0) return invalidValue(`min_tokens must be greater than or equal to 0, got ${body.min_tokens}.`, 'min_tokens');
   if (maxTokens !== null && (body.min_tokens ?? 0) > maxTokens) return invalidValue(`min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${body.min_tokens}.`, 'min_tokens');
   if ((body.n ?? 1) !== 1) return invalidValue(`n=${body.n} is not supported by this simulator: only n=1 is.`, 'n');
-  if ((body.priority ?? 0) !== 0) return invalidValue('Priority scheduling is not enabled. Set --scheduling-policy priority to use it.', 'priority');
+  if ((body.priority ?? 0) !== 0 && policy !== 'priority') return invalidValue('Priority scheduling is not enabled. Set --scheduling-policy priority to use it.', 'priority');
   if (body.stream_options && !body.stream) return invalidValue('Stream options can only be defined when `stream=True`.', 'stream_options');
   if (body.cache_salt === '') return invalidValue("Parameter 'cache_salt' must be a non-empty string if provided.", 'cache_salt');
   return null;
@@ -109,13 +114,13 @@ function stopsOf(stop: string | string[] | null | undefined): string[] {
   return typeof stop === 'string' ? [stop] : stop;
 }
 
-export function parseCompletion(raw: unknown): Parsed {
+export function parseCompletion(raw: unknown, policy: SchedulingPolicy = 'fcfs'): Parsed {
   if (!checkCompletion.Check(raw)) return { ok: false, error: schemaError(checkCompletion.Errors(raw)) };
   const b = raw;
   // vLLM's CompletionRequest defaults max_tokens to 16 when absent (and checks min_tokens against it);
   // an explicit null means the rest of the context, as in chat.
   const maxTokens = b.max_tokens === undefined ? 16 : b.max_tokens;
-  const err = commonChecks(b, maxTokens);
+  const err = commonChecks(b, maxTokens, policy);
   if (err) return { ok: false, error: err };
   let prompt: GenerationRequest['prompt'];
   if (typeof b.prompt === 'string') prompt = { text: b.prompt };
@@ -140,15 +145,16 @@ export function parseCompletion(raw: unknown): Parsed {
       includeStopStr: b.include_stop_str_in_output === true,
       cacheSalt: b.cache_salt ?? null,
       kvTransferParams: b.kv_transfer_params ?? null,
+      priority: b.priority ?? 0,
     },
   };
 }
 
-export function parseChat(raw: unknown): Parsed {
+export function parseChat(raw: unknown, policy: SchedulingPolicy = 'fcfs'): Parsed {
   if (!checkChat.Check(raw)) return { ok: false, error: schemaError(checkChat.Errors(raw)) };
   const b = raw;
   const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? null;
-  const err = commonChecks(b, maxTokens);
+  const err = commonChecks(b, maxTokens, policy);
   if (err) return { ok: false, error: err };
   if (b.messages.length === 0) return { ok: false, error: invalidValue('messages must contain at least one message.', 'messages') };
   const messages = b.messages.map((m) => ({
@@ -171,6 +177,7 @@ export function parseChat(raw: unknown): Parsed {
       includeStopStr: b.include_stop_str_in_output === true,
       cacheSalt: b.cache_salt ?? null,
       kvTransferParams: b.kv_transfer_params ?? null,
+      priority: b.priority ?? 0,
     },
   };
 }

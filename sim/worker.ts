@@ -11,6 +11,7 @@ import { parseJson, readBody, sendEmpty, sendJson } from './http-util.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { NixlLeases, SIDE_CHANNEL_PATH, flattenBlockIds } from './nixl.ts';
 import { P2pNccl } from './p2p-nccl.ts';
+import type { SchedulingPolicy } from './openai-request.ts';
 import type { Profile } from './profiles.ts';
 import { badRequest } from './vllm-errors.ts';
 
@@ -32,6 +33,8 @@ export interface SimWorkerOptions {
   readonly numGpuBlocks?: number;
   readonly maxNumSeqs?: number;
   readonly maxNumBatchedTokens?: number;
+  /** vLLM's --scheduling-policy (default fcfs: a request with a priority other than 0 is a 400). */
+  readonly schedulingPolicy?: SchedulingPolicy;
   /** Natural answer length (EOS) range, in tokens, for requests without ignore_eos. */
   readonly outputLength: { readonly min: number; readonly max: number };
   /** P2P-NCCL: this worker's ZeroMQ (KV) port and the discovery proxy. */
@@ -82,6 +85,7 @@ export class SimWorker {
       ...(o.numGpuBlocks !== undefined ? { numGpuBlocks: o.numGpuBlocks } : {}),
       ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
       ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),
+      schedulingPolicy: o.schedulingPolicy ?? 'fcfs',
     });
     this.engineId = randomUUID();
     this.nixl = new NixlLeases({ engine: this.engine, clock: this.clock, engineId: this.engineId, address: () => ({ host: o.host, port: this.port }), leaseMs: o.kvLeaseMs });
@@ -114,6 +118,7 @@ export class SimWorker {
       nixl: this.nixl,
       p2p: this.p2p,
       outputLength: this.options.outputLength,
+      schedulingPolicy: this.options.schedulingPolicy ?? 'fcfs',
       open: this.#open,
     };
   }

@@ -27,6 +27,7 @@ interface ReqOpts {
   /** The sink asks for a stop at this output index. */
   stopAtIndex?: number;
   onToken?: (t: TokenEvent) => void;
+  priority?: number;
 }
 
 /** `n` prompt tokens; different `variant`s share nothing. */
@@ -51,6 +52,7 @@ function harness(profile: Profile, opts: Partial<Omit<EngineOptions, 'profile' |
       eosAt: o.eosAt ?? Number.POSITIVE_INFINITY,
       ...(o.holdKvOnFinish ? { holdKvOnFinish: true } : {}),
       ...(o.remoteKv ? { remoteKv: o.remoteKv } : {}),
+      ...(o.priority !== undefined ? { priority: o.priority } : {}),
       sink: {
         token(t) {
           assert.equal(rec.finish, null, `${id}: token after finish`);
@@ -399,6 +401,25 @@ describe('engine', () => {
     assert.equal(b.finish?.reason, 'abort');
     assert.equal(b.finish?.outcome.scheduledAt, undefined);
     assert.equal(b.tokens.length, 0);
+  });
+
+  test('engine - under the priority policy waiting requests are admitted by priority, then arrival; fcfs ignores it', () => {
+    for (const policy of ['priority', 'fcfs'] as const) {
+      const { clock, add } = harness(TINY, { maxNumSeqs: 1, schedulingPolicy: policy });
+      const first = add(prompt(20, 1), { maxTokens: 2 });
+      const late = add(prompt(20, 2), { maxTokens: 2, priority: 5 });
+      const a = add(prompt(20, 3), { maxTokens: 2, priority: 0 });
+      const urgent = add(prompt(20, 4), { maxTokens: 2, priority: -1 });
+      const b = add(prompt(20, 5), { maxTokens: 2, priority: 0 });
+      clock.run();
+      const order = [first, late, a, urgent, b].sort((x, y) => x.finish!.at - y.finish!.at).map((r) => r.id);
+      const want = policy === 'priority' ? [first, urgent, a, b, late] : [first, late, a, urgent, b];
+      assert.deepEqual(
+        order,
+        want.map((r) => r.id),
+        policy,
+      );
+    }
   });
 
   test('engine - abort of an unknown or finished request returns false', () => {

@@ -178,6 +178,12 @@ describe('openai-request', () => {
     });
   }
 
+  test('openai-request - a priority other than 0 is accepted (and kept) under --scheduling-policy priority', () => {
+    assert.equal(ok(parseCompletion({ prompt: 'x', priority: 7 }, 'priority')).priority, 7);
+    assert.equal(ok(parseChat({ messages: USER, priority: -3 }, 'priority')).priority, -3);
+    assert.equal(ok(parseChat({ messages: USER })).priority, 0);
+  });
+
   test('openai-request - min_tokens equal to max_tokens is fine', () => {
     const v = ok(parseCompletion({ prompt: 'x', max_tokens: 4, min_tokens: 4 }));
     assert.equal(v.minTokens, 4);
