@@ -2,7 +2,8 @@
 // (bench/scenarios, run by scenarios/suite.ts), or the router-overhead benchmark
 // (`npm run bench -- overhead [its options]`: every argument but the word `overhead` goes to
 // bench/overhead/run.ts, which parses them, --help included), or the Node.js floor
-// (`npm run bench -- floor [its options]`, bench/floor/floor.ts, likewise).
+// (`npm run bench -- floor [its options]`, bench/floor/floor.ts, likewise), or overload
+// (`npm run bench -- overload [its options]`, bench/overload/run.ts, likewise).
 // Writes bench/results/ and regenerates this scenario's section of bench/RESULTS.md; a --quick
 // run (a smoke test) writes bench/results/quick/ and leaves RESULTS.md alone. `--systems a,b`
 // measures only those systems and keeps the others from the last result when it was measured the
@@ -25,10 +26,11 @@ function systemList(value: string): string[] {
   return names;
 }
 
-// The overhead benchmark and the Node.js floor have options of their own: hand them all on before parsing ours.
+// The overhead, floor and overload benchmarks have options of their own: hand them all on before parsing ours.
 for (const [word, script] of [
   ['overhead', join('overhead', 'run.ts')],
   ['floor', join('floor', 'floor.ts')],
+  ['overload', join('overload', 'run.ts')],
 ] as const) {
   const args = passOn(process.argv.slice(2), word, ['--systems', '--seed']);
   if (args === null) continue;
@@ -37,7 +39,9 @@ for (const [word, script] of [
 }
 
 const program = benchCommand('bench', 'the comparison on simulated fleets (a scenario, or all), or the router-overhead benchmark')
-  .addArgument(new Argument('[scenario]', 'what to run (overhead has options of its own: `npm run bench -- overhead --help`)').choices([...SCENARIOS.map((s) => s.name), 'all', 'overhead', 'floor']))
+  .addArgument(
+    new Argument('[scenario]', 'what to run (overhead has options of its own: `npm run bench -- overhead --help`)').choices([...SCENARIOS.map((s) => s.name), 'all', 'overhead', 'floor', 'overload']),
+  )
   .option('--quick', 'a smoke test: short points, results in bench/results/quick/, RESULTS.md untouched', false)
   .option('--systems <a,b>', 'measure only these systems (the others are kept from the last comparable result)', systemList)
   .option('--seed <n>', 'seed of the workloads', integer(Number.MIN_SAFE_INTEGER), 1)
@@ -45,7 +49,7 @@ const program = benchCommand('bench', 'the comparison on simulated fleets (a sce
 const which = program.processedArgs[0] as string | undefined;
 const flags = program.opts<{ quick: boolean; systems?: string[]; seed: number }>();
 
-if (which === undefined || which === 'overhead' || which === 'floor') {
+if (which === undefined || which === 'overhead' || which === 'floor' || which === 'overload') {
   // (overhead was handed on above, unless an option's value came first: show how to call it.)
   program.outputHelp();
 } else {

@@ -66,6 +66,8 @@ class Band {
   readonly #flows = new Map<string, Waiter[]>();
   /** Flows in round-robin order; the head is served next. */
   readonly #ring: string[] = [];
+  /** Waiters in the band. */
+  size = 0;
 
   get empty(): boolean {
     return this.#ring.length === 0;
@@ -79,6 +81,7 @@ class Band {
       this.#ring.push(w.flow);
     }
     q.push(w);
+    this.size++;
   }
 
   /** The head of the next flow in the ring; that flow goes to the back of the ring. */
@@ -87,6 +90,7 @@ class Band {
     if (flow === undefined) return null;
     const q = this.#flows.get(flow)!;
     const w = q.shift()!;
+    this.size--;
     if (q.length > 0) this.#ring.push(flow);
     else this.#flows.delete(flow);
     return w;
@@ -98,6 +102,7 @@ class Band {
     const i = q?.indexOf(w) ?? -1;
     if (!q || i < 0) return;
     q.splice(i, 1);
+    this.size--;
     if (q.length > 0) return;
     this.#flows.delete(w.flow);
     this.#ring.splice(this.#ring.indexOf(w.flow), 1);
@@ -140,6 +145,12 @@ export class Admission {
       return { ok: true, slot: this.#slot(0) };
     }
     if (this.#waiting >= this.#o.queueSize) return { ok: false, why: 'full', waitedMs: 0 };
+    // Under sustained overload a queue stays full and every request in it waits nearly the whole
+    // timeout. A request that the ones ahead would keep waiting past it is refused now, when the
+    // client can still go elsewhere, instead of at the timeout: the queue then holds only what
+    // drains in time.
+    const rate = this.#drain.perS;
+    if (rate > 0 && ((this.#ahead(priority) + 1) / rate) * 1000 > this.#o.queueTimeoutMs) return { ok: false, why: 'full', waitedMs: 0 };
     let w!: Waiter;
     const result = new Promise<Admitted>((resolve) => {
       w = { flow, priority, since: this.#clock.now(), resolve, timer: null, done: false };
@@ -204,6 +215,16 @@ export class Admission {
       this.#dropIfEmpty(w.priority, b);
     }
     w.resolve({ ok: false, why, waitedMs: this.#clock.now() - w.since });
+  }
+
+  /** Requests waiting that would be served before a newcomer of `priority` (its own band included, whatever its turn in it). */
+  #ahead(priority: number): number {
+    let n = 0;
+    for (const p of this.#order) {
+      if (p > priority) break;
+      n += this.#bands.get(p)!.size;
+    }
+    return n;
   }
 
   #band(priority: number): Band {

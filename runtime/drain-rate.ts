@@ -6,6 +6,11 @@ export class DrainRate {
   #perS = 0;
   #last = 0;
 
+  /** Departures per second lately; 0 before the first. */
+  get perS(): number {
+    return this.#perS;
+  }
+
   /** One departure at `now` (ms). */
   note(now: number): void {
     const gap = Math.max(1, now - this.#last);

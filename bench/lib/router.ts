@@ -20,6 +20,9 @@ export interface RouterOptions {
   readonly entry: string | null;
   /** Extra environment (LLMR_FROM_SOURCE=1 makes bin/llm-router.js run the sources). */
   readonly env?: Readonly<Record<string, string>>;
+  /** More flags for the scheduler and for the ingress (e.g. admission limits). */
+  readonly schedulerArgs?: readonly string[];
+  readonly ingressArgs?: readonly string[];
 }
 
 export interface RouterArm {
@@ -77,9 +80,9 @@ export async function startRouter(o: RouterOptions, workerUrls: readonly string[
     startChild(name, process.execPath, [...flags, bin, ...args, ...common], { cpus: o.cpus, cwd: o.root, env: o.env ?? {} });
   // The flags the router ships with (runtime/node-flags.ts), then the run's own.
   const serverFlags = [...SERVER_NODE_FLAGS, ...o.nodeFlags];
-  const scheduler = node('scheduler', serverFlags, ['scheduler', '--policy', o.policy, '--id', 'bench-sched', '--metrics-port', '0']);
+  const scheduler = node('scheduler', serverFlags, ['scheduler', '--policy', o.policy, '--id', 'bench-sched', '--metrics-port', '0', ...(o.schedulerArgs ?? [])]);
   const port = await freePort();
-  const ingress = node('ingress', serverFlags, ['ingress', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--id', 'bench-ingress']);
+  const ingress = node('ingress', serverFlags, ['ingress', '--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--id', 'bench-ingress', ...(o.ingressArgs ?? [])]);
   const agents: Child[] = [];
   const addAgent = (urls: readonly string[]): Child => {
     const a = node(`agent-${agents.length}`, [], ['agent', '--worker', urls.join(','), '--connector', 'none', '--interval-ms', '1000']);

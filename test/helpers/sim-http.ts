@@ -105,6 +105,11 @@ export function value(text: string, name: string, labels: Record<string, string>
   return found[0]!.value;
 }
 
+/** The sum of the samples named `name` whose labels include `labels` (0 when there are none). */
+export function total(text: string, name: string, labels: Record<string, string> = {}): number {
+  return find(text, name, labels).reduce((a, x) => a + x.value, 0);
+}
+
 /** Error code of a failed fetch (ECONNREFUSED, ...), walking `cause`. */
 export function errorCode(e: unknown): string | undefined {
   let cur: unknown = e;

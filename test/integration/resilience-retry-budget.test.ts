@@ -5,13 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Scheduler } from '../../scheduler/service.ts';
 import { SIM_MODEL, setFaults } from '../helpers/sim.ts';
-import { postJson, samples } from '../helpers/sim-http.ts';
+import { postJson, total as sum } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
 async function total(s: Scheduler, name: string): Promise<number> {
-  return samples(await s.metrics.registry.metrics())
-    .filter((x) => x.name === name)
-    .reduce((a, x) => a + x.value, 0);
+  return sum(await s.metrics.registry.metrics(), name);
 }
 
 describe('resilience - the retry budget', () => {

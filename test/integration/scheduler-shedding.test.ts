@@ -6,13 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import { SCHEDULER_DEFAULTS } from '../../scheduler/options.ts';
 import type { Scheduler } from '../../scheduler/service.ts';
 import { SIM_MODEL, setFaults, simState } from '../helpers/sim.ts';
-import { postJson, samples } from '../helpers/sim-http.ts';
+import { postJson, total } from '../helpers/sim-http.ts';
 import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
 
 async function metric(s: Scheduler, name: string, labels: Record<string, string> = {}): Promise<number> {
-  return samples(await s.metrics.registry.metrics())
-    .filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v))
-    .reduce((a, x) => a + x.value, 0);
+  return total(await s.metrics.registry.metrics(), name, labels);
 }
 
 describe('scheduler shedding - requests held while the fleet is saturated', () => {

@@ -166,7 +166,7 @@ describe('ingress admission', () => {
     );
   });
 
-  test('admission - Retry-After follows how fast the queue drains, from 1 s to the queue timeout', () => {
+  test('admission - Retry-After follows how fast the queue drains; a request that would wait past the timeout is refused at once', () => {
     const clock = manualClock();
     const a = new Admission({ maxConcurrent: 1, queueSize: 1000, queueTimeoutMs: 30_000 }, clock);
     assert.equal(a.retryAfterS(), 1);
@@ -180,8 +180,21 @@ describe('ingress admission', () => {
     for (let i = 0; i < 20; i++) queued(a.enter('f', 0));
     const ra = a.retryAfterS();
     assert.ok(ra >= 15 && ra <= 25, String(ra));
-    for (let i = 0; i < 200; i++) queued(a.enter('f', 0));
+    // At about one a second, a place beyond the 30th would wait longer than the 30 s timeout:
+    // refused now, though the queue has room for 1000.
+    let refused = 0;
+    for (let i = 0; i < 200; i++) {
+      const r = a.enter('f', 0);
+      if (!('result' in r)) {
+        assert.ok(!r.ok && r.why === 'full' && r.waitedMs === 0);
+        refused++;
+      }
+    }
+    assert.ok(a.waiting >= 25 && a.waiting <= 35, `${a.waiting} waiting`);
+    assert.equal(refused, 220 - a.waiting);
     assert.equal(a.retryAfterS(), 30);
+    // A more urgent request has fewer ahead of it: it still gets a place.
+    queued(a.enter('f', -1));
   });
 
   test('admission - off (maxConcurrent 0): every request is admitted, nothing is counted', () => {

@@ -8,6 +8,7 @@ import { HeldQueue } from '../../scheduler/held-queue.ts';
 import type { WorkerView } from '../../scheduler/registry.ts';
 import { Saturation } from '../../scheduler/saturation.ts';
 import { Shedder, type HeldResult, type Holdable } from '../../scheduler/shedder.ts';
+import { worthRetrying } from '../../scheduler/whole.ts';
 
 function worker(id: string, load: Partial<WorkerView['load']> = {}): WorkerView {
   return {
@@ -171,5 +172,20 @@ describe('shedder', () => {
     assert.match(r.ended?.message ?? '', /waited \d+ ms/);
     assert.deepEqual(results, ['timeout']);
     assert.equal(shedder.held, 0);
+  });
+});
+
+describe('retries while saturated', () => {
+  test('a 429 or 503 while every worker of the model is saturated is the answer, not retried; anything else still is', () => {
+    const denied: string[] = [];
+    const events = { retryDenied: (_m: string, reason: string) => void denied.push(reason) } as Parameters<typeof worthRetrying>[0]['events'];
+    const saturated = { saturated: () => true, events };
+    const roomy = { saturated: () => false, events };
+    assert.equal(worthRetrying(saturated, 'm', 503), false);
+    assert.equal(worthRetrying(saturated, 'm', 429), false);
+    assert.equal(worthRetrying(saturated, 'm', 500), true, 'a failing worker is still worth leaving');
+    assert.equal(worthRetrying(roomy, 'm', 503), true);
+    assert.equal(worthRetrying({ events }, 'm', 503), true, 'no shedder: never saturated');
+    assert.deepEqual(denied, ['fleet_saturated', 'fleet_saturated']);
   });
 });
