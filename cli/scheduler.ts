@@ -33,6 +33,7 @@ export interface SchedulerFlags extends BusFlags {
   shedMaxWaiting: number;
   shedMaxKvUsage: number;
   shedMaxInflightPerWorker?: number;
+  shedMaxQueuedPromptTokens?: number;
   shedQueueSize: number;
   shedQueueTimeoutMs: number;
   connectTimeoutMs: number;
@@ -114,6 +115,7 @@ export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerA
           maxWaiting: f.shedMaxWaiting,
           maxKvUsage: f.shedMaxKvUsage,
           maxInFlight: f.shedMaxInflightPerWorker ?? null,
+          maxQueuedPromptTokens: f.shedMaxQueuedPromptTokens ?? null,
           queueSize: f.shedQueueSize,
           queueTimeoutMs: f.shedQueueTimeoutMs,
         }
@@ -161,6 +163,7 @@ export function schedulerCommand(): Command {
     )
     .addOption(new Option('--shed-max-kv-usage <x>', '…or with its KV cache this full (0–1)').argParser(positiveNumber).default(shed.maxKvUsage))
     .addOption(new Option('--shed-max-inflight-per-worker <n>', '…or with this many requests in flight from every replica (default: no cap)').argParser(integer(1)))
+    .addOption(new Option('--shed-max-queued-prompt-tokens <n>', '…or with this many prompt tokens sent to it by every replica and not computed yet (default: no cap)').argParser(integer(1)))
     .addOption(new Option('--shed-queue-size <n>', 'requests held at most while every worker of their model is saturated; beyond, 503').argParser(integer(0)).default(shed.queueSize))
     .addOption(new Option('--shed-queue-timeout-ms <ms>', 'longest hold; then 503').argParser(integer(1)).default(shed.queueTimeoutMs))
     .addOption(new Option('--no-shed', 'never hold requests: send them to saturated workers too'))

@@ -77,7 +77,7 @@ export const SCHEDULER_DEFAULTS = deepFreeze({
   retryBudget: RETRY_BUDGET_DEFAULTS,
   // llm-d's saturation detector counts a pod with 5 waiting as saturated; KV alone only when nearly
   // full (vLLM runs with a full cache by design, so 80 % says little).
-  shed: { maxWaiting: 5, maxKvUsage: 0.98, maxInFlight: null, queueSize: 1000, queueTimeoutMs: 30_000 },
+  shed: { maxWaiting: 5, maxKvUsage: 0.98, maxInFlight: null, maxQueuedPromptTokens: null, queueSize: 1000, queueTimeoutMs: 30_000 },
   missedBeats: 3,
   syncIntervalMs: 20,
   syncFullIntervalMs: 1000,
@@ -147,6 +147,7 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
     int('shed.maxWaiting', o.shed.maxWaiting, 1);
     if (!(Number.isFinite(o.shed.maxKvUsage) && o.shed.maxKvUsage > 0 && o.shed.maxKvUsage <= 1)) bad(`shed.maxKvUsage ${o.shed.maxKvUsage}: above 0, at most 1`);
     if (o.shed.maxInFlight !== null) int('shed.maxInFlight', o.shed.maxInFlight, 1);
+    if (o.shed.maxQueuedPromptTokens !== null) int('shed.maxQueuedPromptTokens', o.shed.maxQueuedPromptTokens, 1);
     int('shed.queueSize', o.shed.queueSize, 0);
     int('shed.queueTimeoutMs', o.shed.queueTimeoutMs, 1);
   }

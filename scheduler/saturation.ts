@@ -16,17 +16,24 @@ export interface SaturationLimits {
   readonly maxKvUsage: number;
   /** …or with this many requests in flight from every replica; null: no cap. */
   readonly maxInFlight: number | null;
+  /**
+   * …or with this many prompt tokens sent to it by every replica and not computed yet (the
+   * router's own prediction of its prefill queue, current at once); null: no cap.
+   */
+  readonly maxQueuedPromptTokens: number | null;
 }
 
 export class Saturation {
   readonly #limits: SaturationLimits;
   readonly #inflight: (workerId: string) => number;
+  readonly #queuedPromptTokens: (workerId: string) => number;
   /** Router-wide requests in flight on each worker when its last heartbeat arrived. */
   readonly #atBeat = new Map<string, number>();
 
-  constructor(limits: SaturationLimits, inflightTotal: (workerId: string) => number) {
+  constructor(limits: SaturationLimits, inflightTotal: (workerId: string) => number, queuedPromptTokens: (workerId: string) => number = () => 0) {
     this.#limits = limits;
     this.#inflight = inflightTotal;
+    this.#queuedPromptTokens = queuedPromptTokens;
   }
 
   /** A heartbeat of `workerId` arrived: its queue estimate starts again from what it says. */
@@ -47,7 +54,12 @@ export class Saturation {
 
   saturated(w: WorkerView): boolean {
     const l = this.#limits;
-    return this.waiting(w) >= l.maxWaiting || w.load.kvUsage >= l.maxKvUsage || (l.maxInFlight !== null && this.#inflight(w.id) >= l.maxInFlight);
+    return (
+      this.waiting(w) >= l.maxWaiting ||
+      w.load.kvUsage >= l.maxKvUsage ||
+      (l.maxInFlight !== null && this.#inflight(w.id) >= l.maxInFlight) ||
+      (l.maxQueuedPromptTokens !== null && this.#queuedPromptTokens(w.id) >= l.maxQueuedPromptTokens)
+    );
   }
 
   /** Every one of `workers` saturated (false for none: that is "no worker", not "too busy"). */

@@ -81,7 +81,11 @@ export class Scheduler {
     this.inflight = new InflightTracker(options.id, () => Date.now(), Math.max(3 * options.syncFullIntervalMs, 1000));
     this.#candidates = new CandidateCache(this.inflight, this.registry);
     this.#retryBudget = options.retryBudget ? new RetryBudget(options.retryBudget) : null;
-    this.#saturation = new Saturation(options.shed ?? { maxWaiting: Number.MAX_SAFE_INTEGER, maxKvUsage: 2, maxInFlight: null }, (id) => this.inflight.total(id));
+    this.#saturation = new Saturation(
+      options.shed ?? { maxWaiting: Number.MAX_SAFE_INTEGER, maxKvUsage: 2, maxInFlight: null, maxQueuedPromptTokens: null },
+      (id) => this.inflight.total(id),
+      (id) => this.inflight.tokens(id).prefill,
+    );
     this.policies = new PolicySet(options);
     // Disabled = a threshold no worker reaches.
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());

@@ -29,7 +29,7 @@ function worker(id: string, load: Partial<WorkerView['load']> = {}): WorkerView 
   };
 }
 
-const LIMITS = { maxWaiting: 5, maxKvUsage: 0.95, maxInFlight: null };
+const LIMITS = { maxWaiting: 5, maxKvUsage: 0.95, maxInFlight: null, maxQueuedPromptTokens: null };
 
 describe('saturation', () => {
   test("saturation - a worker's queue is its heartbeat's plus what the routers started on it since, while it queues", () => {
@@ -51,7 +51,7 @@ describe('saturation', () => {
     assert.equal(s.waiting(queueing), 3, 'a new beat starts the estimate again');
   });
 
-  test('saturation - a full KV cache or the in-flight cap saturate a worker too; none at all is not "saturated"', () => {
+  test('saturation - a full KV cache, the in-flight cap or the queued prompt tokens saturate a worker too; none at all is not "saturated"', () => {
     const inflight = new Map<string, number>([['w', 4]]);
     const s = new Saturation({ ...LIMITS, maxInFlight: 4 }, (id) => inflight.get(id) ?? 0);
     assert.equal(s.saturated(worker('w')), true, 'the in-flight cap');
@@ -59,6 +59,15 @@ describe('saturation', () => {
     assert.equal(s.saturated(worker('w')), false);
     assert.equal(s.saturated(worker('w', { kvUsage: 0.96 })), true, 'KV');
     assert.equal(s.allSaturated([]), false);
+    const prefill = new Map<string, number>([['w', 4096]]);
+    const byTokens = new Saturation(
+      { ...LIMITS, maxQueuedPromptTokens: 4096 },
+      () => 0,
+      (id) => prefill.get(id) ?? 0,
+    );
+    assert.equal(byTokens.saturated(worker('w')), true, 'prompt tokens queued');
+    prefill.set('w', 4095);
+    assert.equal(byTokens.saturated(worker('w')), false);
     assert.equal(s.allSaturated([worker('w', { kvUsage: 1 }), worker('v')]), false);
     assert.equal(s.allSaturated([worker('w', { kvUsage: 1 }), worker('v', { kvUsage: 1 })]), true);
   });
