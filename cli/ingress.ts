@@ -4,6 +4,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { checkIngressFiles, startIngress } from '../ingress/server.ts';
 import { INGRESS_DEFAULTS, validateIngressOptions } from '../ingress/options.ts';
 import { WORKER_HEADER_MODES, type WorkerHeaderMode } from '../ingress/worker-header.ts';
+import { AUDIT_MODES, type AuditMode } from '../audit/publisher.ts';
+import { AUDIT_BODY_MODES, type AuditBodyMode } from '../proto/audit.ts';
 import { connectNats } from '../runtime/nats.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { onShutdown } from '../runtime/lifecycle.ts';
@@ -46,6 +48,8 @@ interface IngressFlags extends BusFlags {
   queueTimeoutMs: number;
   anonymousRpm?: number;
   anonymousTpm?: number;
+  audit: AuditMode;
+  auditBodies: AuditBodyMode;
 }
 
 export function ingressCommand(): Command {
@@ -84,6 +88,16 @@ export function ingressCommand(): Command {
     .addOption(new Option('--queue-timeout-ms <ms>', 'longest wait for a slot; then 429').argParser(integer(1)).default(d.queueTimeoutMs))
     .addOption(new Option('--anonymous-rpm <n>', 'without --api-keys-file: requests per minute per client address, across every replica (JetStream KV)').argParser(integer(1)))
     .addOption(new Option('--anonymous-tpm <n>', 'without --api-keys-file: tokens per minute (prompt + max_tokens) per client address').argParser(integer(1)))
+    .addOption(
+      new Option(
+        '--audit <mode>',
+        'request records into JetStream stream LLM_AUDIT: off, best_effort (dropped and counted when JetStream is slow or down), required (new requests refused while records cannot be stored)',
+      )
+        .choices(AUDIT_MODES)
+        .env('LLMR_AUDIT')
+        .default(d.audit),
+    )
+    .addOption(new Option('--audit-bodies <what>', 'what a request record keeps of the body: none, hash (SHA-256), full').choices(AUDIT_BODY_MODES).default(d.auditBodies))
     .addOption(new Option('--shutdown-grace-ms <ms>', 'on SIGTERM, how long open streams may take to finish').argParser(integer(0)).default(10_000))
     .addOption(new Option('--client-timeout-ms <ms>', 'time a client may take to send its request').argParser(integer(1)).default(d.clientTimeoutMs))
     .action(async (f: IngressFlags) => {
@@ -127,6 +141,8 @@ export function ingressCommand(): Command {
           queueTimeoutMs: f.queueTimeoutMs,
           anonymousRpm: f.anonymousRpm ?? null,
           anonymousTpm: f.anonymousTpm ?? null,
+          audit: f.audit,
+          auditBodies: f.auditBodies,
         });
         // Before connecting: a bad file must not wait for the bus to be reported.
         await checkIngressFiles(options);

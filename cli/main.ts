@@ -10,6 +10,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   agent: async () => (await import('./agent.ts')).agentCommand(),
   'discover-zmq': async () => (await import('./discover-zmq.ts')).discoverZmqCommand(),
   sim: async () => (await import('./sim.ts')).simCommand(),
+  audit: async () => (await import('./audit.ts')).auditCommand(),
 };
 
 export async function main(argv: string[]): Promise<void> {

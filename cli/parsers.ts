@@ -39,3 +39,19 @@ export function zmqEndpoint(value: string): string {
   if (!/^tcp:\/\/[^:\s]+:\d{1,5}$/.test(value)) throw new InvalidArgumentError('expected tcp://HOST:PORT');
   return value;
 }
+
+/** A duration: milliseconds, or a number with s, m, h or d (`7d`, `12h`). */
+export function duration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('expected a duration: milliseconds, or a number with s, m, h or d (e.g. 7d)');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A size in bytes: a number, or with K, M, G or T (powers of 1024; `1G`). */
+export function byteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT])?i?B?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('expected a size: bytes, or a number with K, M, G or T (e.g. 10G)');
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m[2] ?? '').toUpperCase()]!;
+  return Math.round(Number(m[1]) * unit);
+}

@@ -6,12 +6,13 @@ import { onShutdown } from '../runtime/lifecycle.ts';
 import { isPolicyType, POLICY_TYPES, type PolicyType } from '../scheduler/policies/index.ts';
 import { SCHEDULER_DEFAULTS, validateSchedulerOptions, type SchedulerOptions } from '../scheduler/options.ts';
 import { RETRY_BUDGET_DEFAULTS } from '../scheduler/retry-budget.ts';
+import { AUDIT_MODES, type AuditMode } from '../audit/publisher.ts';
 import { Scheduler } from '../scheduler/service.ts';
 import { parseAllowList, type AllowList } from '../runtime/address-allow.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { addBusOptions, randomId, type BusFlags } from './common.ts';
 import { natsOptions } from './nats-options.ts';
-import { integer } from './parsers.ts';
+import { byteSize, duration, integer } from './parsers.ts';
 import { readSecret } from './secrets.ts';
 
 export interface SchedulerFlags extends BusFlags {
@@ -36,6 +37,9 @@ export interface SchedulerFlags extends BusFlags {
   shedMaxQueuedPromptTokens?: number;
   shedQueueSize: number;
   shedQueueTimeoutMs: number;
+  audit: AuditMode;
+  auditMaxAge: number;
+  auditMaxBytes: number;
   connectTimeoutMs: number;
   upstreamHeadersTimeoutMs: number;
   upstreamBodyTimeoutMs: number;
@@ -109,6 +113,7 @@ export function schedulerOptionsFromFlags(f: SchedulerFlags, id: string, workerA
       workerApiKey,
     },
     retry: { maxAttempts: f.retryMaxAttempts, initialBackoffMs: f.retryInitialBackoffMs, maxBackoffMs: f.retryMaxBackoffMs, multiplier: f.retryMultiplier },
+    audit: { mode: f.audit, maxAgeMs: f.auditMaxAge, maxBytes: f.auditMaxBytes },
     retryBudget: f.retryBudget ? { ratio: f.retryBudgetRatio, minRetries: f.retryBudgetMin, windowMs: f.retryBudgetWindowMs } : null,
     shed: f.shed
       ? {
@@ -167,6 +172,9 @@ export function schedulerCommand(): Command {
     .addOption(new Option('--shed-queue-size <n>', 'requests held at most while every worker of their model is saturated; beyond, 503').argParser(integer(0)).default(shed.queueSize))
     .addOption(new Option('--shed-queue-timeout-ms <ms>', 'longest hold; then 503').argParser(integer(1)).default(shed.queueTimeoutMs))
     .addOption(new Option('--no-shed', 'never hold requests: send them to saturated workers too'))
+    .addOption(new Option('--audit <mode>', 'decision records into JetStream stream LLM_AUDIT (created here): off, best_effort, required').choices(AUDIT_MODES).env('LLMR_AUDIT').default(d.audit.mode))
+    .addOption(new Option('--audit-max-age <duration>', 'LLM_AUDIT keeps records this long (e.g. 7d)').argParser(duration).default(d.audit.maxAgeMs, '7d'))
+    .addOption(new Option('--audit-max-bytes <size>', 'LLM_AUDIT never holds more than this; the oldest go first (e.g. 10G)').argParser(byteSize).default(d.audit.maxBytes, '1G'))
     .addOption(new Option('--connect-timeout-ms <ms>', 'TCP connect to a worker').argParser(integer(1)).default(d.upstream.connectTimeoutMs))
     .addOption(new Option('--upstream-headers-timeout-ms <ms>', "until a worker's status line (its first token, for a stream)").argParser(integer(1)).default(d.upstream.headersTimeoutMs))
     .addOption(new Option('--upstream-body-timeout-ms <ms>', 'silence allowed between body chunks').argParser(integer(1)).default(d.upstream.bodyTimeoutMs))

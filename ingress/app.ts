@@ -18,6 +18,7 @@ import type { IngressOptions } from './options.ts';
 import { adminPlugin } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
 import { openAiPlugin } from './routes/openai.ts';
+import type { AuditSink } from '../audit/publisher.ts';
 import type { Admission } from './admission.ts';
 import type { KeyLimits, RateLimiter } from './rate-limiter.ts';
 import type { ApiKeys } from './api-keys.ts';
@@ -47,6 +48,8 @@ export interface AppDeps {
   readonly admission: Admission;
   /** The per-minute limits' fleet-wide counters. */
   readonly limiter: RateLimiter;
+  /** Audit records (NO_AUDIT when --audit off). */
+  readonly audit: AuditSink;
 }
 
 declare module 'fastify' {
@@ -160,6 +163,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
     workerHeader: d.workerHeader,
     admission: d.admission,
     limiter: d.limiter,
+    audit: d.audit,
   });
   healthRoutes(app, { nc: d.nc, bus: d.bus });
   void app.register(adminPlugin, { prefix: '/admin', nc: d.adminNc ?? d.nc, token: o.adminToken ?? null, gatherMs: 300 });

@@ -1,4 +1,6 @@
 // Ingress options: one defaults table, validated once, frozen (docs/ARCHITECTURE.md#options-one-defaults-table-validated-once).
+import { AUDIT_MODES, type AuditMode } from '../audit/publisher.ts';
+import { AUDIT_BODY_MODES, type AuditBodyMode } from '../proto/audit.ts';
 import { isSubjectId } from '../proto/subjects.ts';
 import { WORKER_HEADER_MODES, type WorkerHeaderMode } from './worker-header.ts';
 
@@ -49,6 +51,10 @@ export interface IngressOptions {
   /** Without API keys: requests and tokens per minute per client address, across every replica; null: no limit. */
   readonly anonymousRpm: number | null;
   readonly anonymousTpm: number | null;
+  /** Request records into JetStream stream LLM_AUDIT (audit/publisher.ts). */
+  readonly audit: AuditMode;
+  /** What a request record keeps of the body: nothing, its SHA-256, or all of it. */
+  readonly auditBodies: AuditBodyMode;
 }
 
 export const INGRESS_DEFAULTS = Object.freeze({
@@ -71,6 +77,8 @@ export const INGRESS_DEFAULTS = Object.freeze({
   queueTimeoutMs: 60_000,
   anonymousRpm: null,
   anonymousTpm: null,
+  audit: 'off' as AuditMode,
+  auditBodies: 'hash' as AuditBodyMode,
 } as const);
 
 export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptions> {
@@ -91,6 +99,8 @@ export function validateIngressOptions(o: IngressOptions): Readonly<IngressOptio
     const v = o[k];
     if (v !== null && !(Number.isSafeInteger(v) && v >= 1)) bad(`${k} ${v}: a whole number of at least 1, or none`);
   }
+  if (!AUDIT_MODES.includes(o.audit)) bad(`audit ${JSON.stringify(o.audit)}: one of ${AUDIT_MODES.join(', ')}`);
+  if (!AUDIT_BODY_MODES.includes(o.auditBodies)) bad(`auditBodies ${JSON.stringify(o.auditBodies)}: one of ${AUDIT_BODY_MODES.join(', ')}`);
   if (!WORKER_HEADER_MODES.includes(o.workerHeader)) bad(`workerHeader ${JSON.stringify(o.workerHeader)}: one of ${WORKER_HEADER_MODES.join(', ')}`);
   if (o.workerHeaderKey !== undefined && o.workerHeaderKey.length === 0) bad('workerHeaderKey: empty');
   if (o.metricsPort !== undefined && (!Number.isInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535)) bad(`metricsPort ${o.metricsPort}`);

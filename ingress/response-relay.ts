@@ -12,7 +12,7 @@ import type { ServerResponse } from 'node:http';
 import type { BaseLogger } from 'pino';
 import { errors, type RouterError } from '../proto/errors.ts';
 import { openAiError } from '../proto/openai-error.ts';
-import type { Frame } from '../proto/stream.ts';
+import type { Frame, Usage } from '../proto/stream.ts';
 import type { BusState } from '../runtime/bus-state.ts';
 import { newId } from '../runtime/ids.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -55,6 +55,19 @@ export interface RelayDeps {
   readonly maxBufferedBytes: number;
   /** Default: the system's (tests pass their own). */
   readonly clock?: ResubmitClock;
+  /** The answer's first body byte went out, `ms` after the request arrived (the audit's first_token). */
+  readonly onFirstByte?: (ms: number) => void;
+}
+
+/** How the answer went, as far as the relay saw (what the audit's end record says). */
+export interface RelayOutcome {
+  /** The worker (or `prefill,decode` pair) whose answer it was; null when none answered. */
+  readonly worker: string | null;
+  readonly usage: Usage | null;
+  /** Why a stream that had begun ended abnormally. */
+  readonly streamError: RouterError | null;
+  /** The client left before the answer ended. */
+  readonly clientClosed: boolean;
 }
 
 const PHASE = {
@@ -84,6 +97,12 @@ export class ResponseRelay {
   #lastWrite = 0;
   /** A JSON answer's head and body, until its end frame. */
   #held: { readonly head: HeadFrame; readonly chunks: Uint8Array[] } | null = null;
+  #outcome: { worker: string | null; usage: Usage | null; streamError: RouterError | null; clientClosed: boolean } = {
+    worker: null,
+    usage: null,
+    streamError: null,
+    clientClosed: false,
+  };
 
   constructor(res: ServerResponse, r: RelayRequest, d: RelayDeps) {
     this.#res = res;
@@ -94,6 +113,10 @@ export class ResponseRelay {
       this.#settle = resolve;
     });
     res.on('close', () => this.#onClose());
+  }
+
+  get outcome(): RelayOutcome {
+    return this.#outcome;
   }
 
   /** The id of the stream now carrying the request ('' before the first submission). */
@@ -146,6 +169,7 @@ export class ResponseRelay {
         this.#write(f.data);
         return;
       case 'end':
+        if (f.usage) this.#outcome.usage = f.usage;
         this.#onEnd(f.error);
         return;
       case 'error':
@@ -166,7 +190,7 @@ export class ResponseRelay {
         return;
       }
       this.#writeHead(held.head);
-      this.#d.metrics.firstByte(this.#r.route, this.#r.model, (performance.now() - this.#r.startedAt) / 1000);
+      this.#firstByte(performance.now());
       this.#res.end(Buffer.concat(held.chunks));
       this.#end(null);
       return;
@@ -186,6 +210,7 @@ export class ResponseRelay {
   #writeHead(h: HeadFrame): void {
     this.#d.log.debug({ workerId: h.worker, status: h.status, stream: this.#r.stream }, 'answer started');
     this.#d.hijack();
+    this.#outcome.worker = h.worker || null;
     // Which worker (or prefill,decode pair) answered, as --worker-header says to show it.
     const worker = h.worker ? this.#d.workerHeader(h.worker) : null;
     this.#res.writeHead(h.status, {
@@ -205,7 +230,7 @@ export class ResponseRelay {
     }
     if (this.#phase !== PHASE.streaming) return;
     const now = performance.now();
-    if (this.#lastWrite === 0) this.#d.metrics.firstByte(this.#r.route, this.#r.model, (now - this.#r.startedAt) / 1000);
+    if (this.#lastWrite === 0) this.#firstByte(now);
     else this.#d.metrics.chunkGap(this.#r.route, this.#r.model, (now - this.#lastWrite) / 1000);
     this.#lastWrite = now;
     if (!this.#res.write(data) && this.#res.writableLength > this.#d.maxBufferedBytes) {
@@ -217,9 +242,16 @@ export class ResponseRelay {
     }
   }
 
+  #firstByte(now: number): void {
+    const ms = now - this.#r.startedAt;
+    this.#d.metrics.firstByte(this.#r.route, this.#r.model, ms / 1000);
+    this.#d.onFirstByte?.(ms);
+  }
+
   /** After the head: an SSE stream can still say why it ends. */
   #endWithError(e: RouterError): void {
     if (this.#phase !== PHASE.streaming) return;
+    this.#outcome.streamError = e;
     this.#d.log.warn({ err: e.message, code: e.code }, 'stream ended with an error');
     this.#d.metrics.error(e.code);
     this.#res.end(sseError(e));
@@ -255,6 +287,7 @@ export class ResponseRelay {
 
   #onClose(): void {
     if (this.#phase === PHASE.ended || this.#res.writableFinished) return;
+    this.#outcome.clientClosed = true;
     this.#d.cancel(this.#streamId);
     this.#d.log.info('client closed the connection: request cancelled');
     this.#d.metrics.error('LLMR_ERR_CLIENT_CLOSED');

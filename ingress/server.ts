@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { errors } from '../proto/errors.ts';
 import { buildApp } from './app.ts';
 import { INGRESS_DEFAULTS, type IngressOptions } from './options.ts';
@@ -16,6 +17,9 @@ import { IngressMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { Admission } from './admission.ts';
+import { AuditPublisher, NO_AUDIT } from '../audit/publisher.ts';
+import { registerAuditMetrics } from '../audit/metrics.ts';
+import { AUDIT_STREAM_DEFAULTS, ensureAuditStream } from '../audit/stream.ts';
 import { KvLeaseStore, RATE_LIMIT_BUCKET } from './rate-limit-store.ts';
 import { RateLimiter, type LeaseStore } from './rate-limiter.ts';
 import { ApiKeys, parseApiKeys } from './api-keys.ts';
@@ -69,6 +73,23 @@ async function loadTls(certFile: string, keyFile: string): Promise<{ cert: Buffe
     throw new Error(`--tls-cert ${certFile} / --tls-key ${keyFile}: not a PEM certificate and its private key (${(e as Error).message})`);
   }
   return { cert, key };
+}
+
+/**
+ * The audit publisher (null with --audit off). The stream is the schedulers' to create: an ingress
+ * that finds none yet says so and goes on (records wait, or are dropped, until it exists).
+ */
+async function startAudit(nc: NatsConnection, o: IngressOptions, log: Logger, registry: Registry): Promise<AuditPublisher | null> {
+  if (o.audit === 'off') return null;
+  try {
+    await ensureAuditStream(nc, AUDIT_STREAM_DEFAULTS, { create: false, log });
+  } catch (e) {
+    log.warn({ err: (e as Error).message, audit: o.audit }, 'audit stream not ready');
+  }
+  let publisher: AuditPublisher | null = null;
+  const onLag = registerAuditMetrics(registry, () => publisher?.stats ?? null);
+  publisher = new AuditPublisher(nc, { mode: o.audit, region: o.region, window: 1024, ackTimeoutMs: 5000, onLag }, log);
+  return publisher;
 }
 
 /** The KV store, opened at its first use (and again after a failure: the bus may have been down). */
@@ -128,8 +149,9 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   }
   const admission = new Admission({ maxConcurrent: options.maxConcurrentRequests, queueSize: options.queueSize, queueTimeoutMs: options.queueTimeoutMs });
   const metrics = new IngressMetrics(options.id, () => streams.openStreams, admission, limiter);
+  const audit = await startAudit(nc, options, log, metrics.registry);
   registerNatsMetrics(metrics.registry, nc);
-  const app = buildApp({ options, nc, adminNc: deps.adminNc, streams, log, bus, closing: () => closing, metrics, apiKeys, workerHeader, tls, admission, limiter });
+  const app = buildApp({ options, nc, adminNc: deps.adminNc, streams, log, bus, closing: () => closing, metrics, apiKeys, workerHeader, tls, admission, limiter, audit: audit ?? NO_AUDIT });
   let metricsEndpoint: Awaited<ReturnType<typeof serveMetrics>>;
   try {
     metricsEndpoint = await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort ?? 0);
@@ -171,6 +193,8 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
       const deadline = Date.now() + graceMs;
       while (streams.openStreams > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await streams.stop();
+      // Records of the requests that just ended still go out.
+      await audit?.drain(2000);
       app.server.closeAllConnections();
       await closed;
       const metricsClosed = new Promise<void>((r) => metricsEndpoint.server.close(() => r()));

@@ -40,6 +40,7 @@ export const ERROR_DEFS = {
   LLMR_ERR_NO_SCHEDULER: { status: 503, type: 'server_error', message: 'No scheduler accepted the request.' },
   LLMR_ERR_NO_WORKER: { status: 503, type: 'server_error', message: 'No worker is available for model `%s`; retry later.' },
   LLMR_ERR_FLEET_SATURATED: { status: 503, type: 'server_error', message: 'Every worker of model `%s` is saturated and %s; retry later.' },
+  LLMR_ERR_AUDIT_UNAVAILABLE: { status: 503, type: 'server_error', message: 'Requests cannot be recorded now (--audit required) and are refused until they can; retry later.' },
   LLMR_ERR_BUS_UNAVAILABLE: { status: 503, type: 'server_error', message: 'The message bus is unavailable: %s' },
   LLMR_ERR_SHUTTING_DOWN: { status: 503, type: 'server_error', message: 'The router is shutting down.' },
   LLMR_ERR_UPSTREAM_TIMEOUT: { status: 504, type: 'timeout_error', message: 'The worker did not answer in time: %s' },

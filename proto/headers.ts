@@ -16,6 +16,8 @@ export const H = {
   region: 'Llm-Region',
   /** request: W3C trace context. */
   traceparent: 'traceparent',
+  /** request: the ingress's audit id of the request (absent: audit off); the scheduler's decision record carries it. */
+  auditId: 'Llm-Audit-Id',
   /** request: the priority the request is served at (absent: 0). */
   priority: 'Llm-Priority',
 } as const;

@@ -2,6 +2,7 @@
 // passed untouched): the request's metadata, as NATS headers. Encoded by the ingress, decoded
 // and validated by the scheduler.
 import { H, type HeaderGetter } from './headers.ts';
+import { isAuditId } from './audit.ts';
 import { isSubjectId } from './id.ts';
 
 export const ROUTES = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const;
@@ -19,6 +20,8 @@ export interface RequestMeta {
   readonly traceparent: string | null;
   /** vLLM's `priority`, as the ingress serves it (lower is more urgent; the key's grant applied). Default 0. */
   readonly priority: number;
+  /** The request's audit id (proto/audit.ts) when the ingress audits; null: no decision record. */
+  readonly auditId: string | null;
 }
 
 /** Priorities the router orders by (vLLM takes any integer; queues need a bounded range). */
@@ -43,6 +46,7 @@ export function encodeRequestMeta(m: RequestMeta): Record<string, string> {
   if (m.region !== null) h[H.region] = m.region;
   if (m.traceparent !== null) h[H.traceparent] = m.traceparent;
   if (m.priority !== 0) h[H.priority] = String(m.priority);
+  if (m.auditId !== null) h[H.auditId] = m.auditId;
   return h;
 }
 
@@ -64,5 +68,10 @@ export function decodeRequestMeta(get: HeaderGetter): { ok: true; value: Request
   const priorityText = get(H.priority);
   const priority = priorityText === undefined ? 0 : Number(priorityText);
   if (!isPriority(priority) || (priorityText !== undefined && !/^-?\d+$/.test(priorityText))) return { ok: false, reason: `malformed ${H.priority}` };
-  return { ok: true, value: { requestId, route, stream: stream === 'true', routingKey, deadline, region, traceparent: tp !== null && TRACEPARENT.test(tp) ? tp : null, priority } };
+  const auditId = get(H.auditId) ?? null;
+  if (auditId !== null && !isAuditId(auditId)) return { ok: false, reason: `malformed ${H.auditId}` };
+  return {
+    ok: true,
+    value: { requestId, route, stream: stream === 'true', routingKey, deadline, region, traceparent: tp !== null && TRACEPARENT.test(tp) ? tp : null, priority, auditId },
+  };
 }

@@ -12,6 +12,8 @@ import type { PolicyConfig } from './policy-set.ts';
 import { RETRY_DEFAULTS, type RetryOptions } from './retry.ts';
 import { RETRY_BUDGET_DEFAULTS, type RetryBudgetOptions } from './retry-budget.ts';
 import type { SaturationLimits } from './saturation.ts';
+import { AUDIT_MODES, type AuditMode } from '../audit/publisher.ts';
+import { AUDIT_STREAM_DEFAULTS, type AuditStreamLimits } from '../audit/stream.ts';
 import type { UpstreamOptions } from './upstream.ts';
 
 export interface SchedulerOptions extends PolicyConfig {
@@ -26,6 +28,8 @@ export interface SchedulerOptions extends PolicyConfig {
    * held-queue.ts) instead of piling them onto vLLM's queues; null: never held.
    */
   readonly shed: ShedOptions | null;
+  /** Decision records into LLM_AUDIT (the scheduler creates the stream with these limits); mode off: none. */
+  readonly audit: { readonly mode: AuditMode } & AuditStreamLimits;
   /** Heartbeat intervals without news before a worker is dropped. */
   readonly missedBeats: number;
   /** How often changed in-flight counts go to the other replicas, and how often all of them do. */
@@ -77,6 +81,7 @@ export const SCHEDULER_DEFAULTS = deepFreeze({
   retryBudget: RETRY_BUDGET_DEFAULTS,
   // llm-d's saturation detector counts a pod with 5 waiting as saturated; KV alone only when nearly
   // full (vLLM runs with a full cache by design, so 80 % says little).
+  audit: { mode: 'off' as AuditMode, ...AUDIT_STREAM_DEFAULTS },
   shed: { maxWaiting: 5, maxKvUsage: 0.98, maxInFlight: null, maxQueuedPromptTokens: null, queueSize: 1000, queueTimeoutMs: 30_000 },
   missedBeats: 3,
   syncIntervalMs: 20,
@@ -151,6 +156,10 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
     int('shed.queueSize', o.shed.queueSize, 0);
     int('shed.queueTimeoutMs', o.shed.queueTimeoutMs, 1);
   }
+  object('audit', o.audit);
+  if (!AUDIT_MODES.includes(o.audit.mode)) bad(`audit.mode ${JSON.stringify(o.audit.mode)}: one of ${AUDIT_MODES.join(', ')}`);
+  int('audit.maxAgeMs', o.audit.maxAgeMs, 1000);
+  int('audit.maxBytes', o.audit.maxBytes, 1024 * 1024);
   int('missedBeats', o.missedBeats, 1, 100);
   int('syncIntervalMs', o.syncIntervalMs, 1);
   int('syncFullIntervalMs', o.syncFullIntervalMs, 1);
@@ -190,6 +199,7 @@ export function validateSchedulerOptions(o: SchedulerOptions): Readonly<Schedule
     retry: Object.freeze({ ...o.retry }),
     retryBudget: o.retryBudget === null ? null : Object.freeze({ ...o.retryBudget }),
     shed: o.shed === null ? null : Object.freeze({ ...o.shed }),
+    audit: Object.freeze({ ...o.audit }),
     pd: Object.freeze({ ...o.pd, decider: Object.freeze({ ...o.pd.decider }) }),
     breaker: o.breaker && Object.freeze({ ...o.breaker }),
     heartbeat: Object.freeze({ ...o.heartbeat }),

@@ -18,6 +18,10 @@ import { RefusalLog } from '../runtime/refusal-log.ts';
 import { InflightTracker } from './inflight.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { Saturation } from './saturation.ts';
+import { DecisionRecorder } from './decision-record.ts';
+import { AuditPublisher } from '../audit/publisher.ts';
+import { registerAuditMetrics } from '../audit/metrics.ts';
+import { ensureAuditStream } from '../audit/stream.ts';
 import { Shedder } from './shedder.ts';
 import { CandidateCache } from './candidate-cache.ts';
 import type { RequestOutcome, SchedulerCounters } from './counters.ts';
@@ -51,6 +55,8 @@ export class Scheduler {
   readonly #saturation: Saturation;
   /** Null: requests are never held (options.shed null). */
   readonly #shedder: Shedder | null;
+  /** Decision records (null with audit off). */
+  #audit: AuditPublisher | null = null;
   readonly policies: PolicySet;
   /** What this replica counted (requests, heartbeats, cancels, P/D decisions); its metrics read the same. */
   readonly counters: SchedulerCounters;
@@ -146,6 +152,7 @@ export class Scheduler {
     // Make sure heartbeats and sync are registered with the server before asking agents to beat.
     await nc.flush();
     nc.publish(subjects.heartbeatPing);
+    if (this.options.audit.mode !== 'off') await this.#startAudit();
     // Learn the fleet before taking requests: agents answer the ping at once, and until they
     // have, this replica would answer "unknown model" (other replicas take the traffic meanwhile).
     const learnUntil = Date.now() + this.options.startupGraceMs;
@@ -170,6 +177,22 @@ export class Scheduler {
     this.#log.info({ region: this.options.region }, 'scheduler started');
   }
 
+  /** Creates (or checks) LLM_AUDIT with this scheduler's limits, then starts publishing decision records. */
+  async #startAudit(): Promise<void> {
+    const { mode, ...limits } = this.options.audit;
+    if (mode === 'off') return;
+    try {
+      await ensureAuditStream(this.#nc, limits, { create: true, log: this.#log });
+    } catch (e) {
+      // best effort: records are dropped until the stream is there; required: the ingress refuses meanwhile.
+      this.#log.error({ err: (e as Error).message, mode }, 'audit stream not ready');
+    }
+    let pub: AuditPublisher | null = null;
+    const onLag = registerAuditMetrics(this.metrics.registry, () => pub?.stats ?? null);
+    pub = new AuditPublisher(this.#nc, { mode, region: this.options.region, window: 1024, ackTimeoutMs: 5000, onLag }, this.#log);
+    this.#audit = pub;
+  }
+
   /** Stops taking requests, lets the ones in flight finish (up to `graceMs`), then closes. */
   async stop(graceMs = this.options.shutdownGraceMs): Promise<void> {
     if (this.#draining) return;
@@ -184,6 +207,7 @@ export class Scheduler {
     for (const s of this.#subs) s.unsubscribe();
     this.outboxes.flushAll();
     this.#publishSync(true);
+    await this.#audit?.drain(2000);
     await this.#nc.flush().catch(() => undefined);
     await this.#agent.close().catch(() => undefined);
   }
@@ -380,7 +404,11 @@ export class Scheduler {
       this.#active.delete(streamId);
       this.#shedder?.pump(model);
     };
+    const auditId = this.#audit ? meta.value.auditId : null;
+    const recorder = auditId !== null ? new DecisionRecorder(this.metrics) : null;
+    let startedAt = 0;
     const start = (): void => {
+      startedAt = performance.now();
       dispatch(
         {
           registry: this.registry,
@@ -397,7 +425,7 @@ export class Scheduler {
           retryAfterS: this.options.retryAfterS,
           prefix: this.prefix,
           pd: this.options.pd,
-          events: this.metrics,
+          events: recorder ?? this.metrics,
           saturated: this.#shedder ? (m) => this.#shedder!.saturated(m) : undefined,
         },
         { model, meta: meta.value, body: msg.data, signal: controller.signal, workerRequestId: streamId },
@@ -409,6 +437,23 @@ export class Scheduler {
           this.counters.countFinished(modelLabel, outcome);
           this.metrics.requestDone(modelLabel, (performance.now() - started) / 1000);
           const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
+          if (recorder && auditId !== null) {
+            const pool = this.registry.hasDisaggregatedRoles(model) ? 'decode' : 'whole';
+            this.#audit?.record(
+              recorder.record({
+                id: auditId,
+                requestId: meta.value.requestId,
+                region: this.options.region,
+                scheduler: this.options.id,
+                model,
+                candidates: this.registry.candidates(model, pool).length,
+                heldMs: Math.max(0, startedAt - started),
+                outcome,
+                worker: o.worker,
+                at: Date.now(),
+              }),
+            );
+          }
           if (o.error) this.#log.info(line, 'request failed');
           else this.#log.debug(line, 'request done');
         })

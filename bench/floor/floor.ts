@@ -32,9 +32,10 @@ const o = benchCommand('floor', 'CPU per streamed event: nginx, a bare Node.js p
   .addOption(new Option('--seconds <s>', 'measured window per system, phase and round').argParser(atLeast(1)).default(10))
   .addOption(new Option('--sequential <n>', 'ttft phase: requests per system and round').argParser(wholeAtLeast(10)).default(200))
   .addOption(new Option('--rounds <n>', 'rounds (each measures every system once, in a rotated order)').argParser(wholeAtLeast(1)).default(3))
+  .option('--with-audit', 'add the router with --audit best_effort (ingress and scheduler, bodies hashed): what auditing costs', false)
   .addOption(new Option('--out <file>', 'results JSON (a Markdown table is written next to it)').default(join(ROOT, 'bench', 'results', 'floor.json')))
   .parse(process.argv)
-  .opts<{ rate: number; tokens: number; requestRate: number; seconds: number; sequential: number; rounds: number; out: string }>();
+  .opts<{ rate: number; tokens: number; requestRate: number; seconds: number; sequential: number; rounds: number; withAudit: boolean; out: string }>();
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const log = (s: string): void => void process.stderr.write(`[floor] ${s}\n`);
@@ -51,10 +52,37 @@ interface System {
   readonly url: string;
   readonly groups: Readonly<Record<string, () => number[]>>;
 }
+const audited = o.withAudit
+  ? await startRouter(
+      {
+        root: ROOT,
+        policy: 'round_robin',
+        logLevel: 'warn',
+        cpus: null,
+        nodeFlags: [],
+        entry: null,
+        env: {},
+        jetstream: true,
+        ingressArgs: ['--audit', 'best_effort'],
+        schedulerArgs: ['--audit', 'best_effort'],
+      },
+      sim.urls,
+    )
+  : null;
+if (audited) await waitForModel(audited.url, MODEL, 4, 30_000, audited.ingress);
 const systems: System[] = [
   { name: 'nginx', url: nginx.url, groups: { nginx: () => nginx.pids() } },
   { name: 'node (bare proxy)', url: `http://127.0.0.1:${barePort}`, groups: { proxy: () => [bare.pid] } },
   { name: 'router', url: router.url, groups: { ingress: () => [router.ingress.pid], scheduler: () => [router.scheduler.pid], 'nats-server': () => [router.nats.pid] } },
+  ...(audited
+    ? [
+        {
+          name: 'router, audit on',
+          url: audited.url,
+          groups: { ingress: () => [audited.ingress.pid], scheduler: () => [audited.scheduler.pid], 'nats-server': () => [audited.nats.pid] },
+        },
+      ]
+    : []),
 ];
 
 const client = new Agent({ connections: 4096, keepAliveTimeout: 60_000 });
@@ -173,6 +201,18 @@ function cpuTable(phase: 'events' | 'requests', unit: string): string[] {
   ];
 }
 const directP50 = mean(of('ttft', 'direct').map((x) => x.value));
+/** With --with-audit: what auditing adds to the router, from the same rounds. */
+function auditLines(): string[] {
+  if (!audited) return [];
+  const ratio = (phase: Phase): string => `${((100 * mean(of(phase, 'router, audit on').map((x) => x.value))) / mean(of(phase, 'router').map((x) => x.value)) - 100).toFixed(1)} %`;
+  const ttft = mean(of('ttft', 'router, audit on').map((x) => x.value)) - mean(of('ttft', 'router').map((x) => x.value));
+  return [
+    '## What auditing costs (`--audit best_effort`, bodies hashed, on the ingress and the scheduler)',
+    '',
+    `CPU per streamed event ${ratio('events')}, per request ${ratio('requests')} (ingress + scheduler + nats-server, JetStream storing four records a request); TTFT p50 ${ttft >= 0 ? '+' : ''}${ttft.toFixed(2)} ms, one request at a time.`,
+    '',
+  ];
+}
 const md = [
   '# What Node.js itself costs: nginx, a bare Node.js proxy, the router',
   '',
@@ -197,6 +237,7 @@ const md = [
     return `| ${s.name} | ${spread(p50, 2)} | ${mean(mine.map((x) => x.parts.p90!)).toFixed(2)} | ${added} | ${mine.reduce((a, x) => a + x.failed, 0)} |`;
   }),
   '',
+  ...auditLines(),
 ].join('\n');
 save();
 writeFileSync(o.out.replace(/\.json$/, '.md'), md);

@@ -23,6 +23,8 @@ export interface RouterOptions {
   /** More flags for the scheduler and for the ingress (e.g. admission limits). */
   readonly schedulerArgs?: readonly string[];
   readonly ingressArgs?: readonly string[];
+  /** JetStream on the router's nats-server (auditing, rate limits). */
+  readonly jetstream?: boolean;
 }
 
 export interface RouterArm {
@@ -73,7 +75,7 @@ export async function waitForModel(url: string, model: string, workers: number, 
 }
 
 export async function startRouter(o: RouterOptions, workerUrls: readonly string[]): Promise<RouterArm> {
-  const nats = await startNats(o.cpus, { monitor: true });
+  const nats = await startNats(o.cpus, { monitor: true, jetstream: o.jetstream === true });
   const bin = o.entry ?? join(o.root, 'bin', 'llm-router.js');
   const common = ['--nats-url', nats.url, '--log-level', o.logLevel];
   const node = (name: string, flags: readonly string[], args: readonly string[]): Child =>

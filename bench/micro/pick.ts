@@ -370,7 +370,7 @@ function preparedRequest(q: BenchRequest, k: number, signal: AbortSignal): Prepa
   const tokens = q.chain.length * (128 / CHARS_PER_TOKEN);
   return {
     model: MODEL,
-    meta: { requestId: `req-${k}`, route: 'chat', stream: true, routingKey: q.session, deadline: null, region: null, traceparent: null, priority: 0 },
+    meta: { requestId: `req-${k}`, route: 'chat', stream: true, routingKey: q.session, deadline: null, region: null, traceparent: null, priority: 0, auditId: null },
     body: new Uint8Array(0),
     signal,
     workerRequestId: `bench-${k}`,

@@ -26,6 +26,9 @@ import { ResponseRelay } from '../response-relay.ts';
 import type { Admission } from '../admission.ts';
 import { admit, requestPriority } from '../admit.ts';
 import { chargeRate } from '../rate-limit-http.ts';
+import type { AuditSink } from '../../audit/publisher.ts';
+import { newId } from '../../runtime/ids.ts';
+import { endRecord, firstTokenRecord, requestRecord, type AuditedRequest } from '../audit-records.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
 import { schedulerInfo } from '../scheduler-info.ts';
 import type { StreamClient } from '../stream-client.ts';
@@ -43,6 +46,8 @@ export interface OpenAiRouteDeps {
   readonly workerHeader: (worker: string) => string | null;
   readonly admission: Admission;
   readonly limiter: RateLimiter;
+  /** Where the request, first_token and end records go (NO_AUDIT when --audit off). */
+  readonly audit: AuditSink;
 }
 
 function invalid(message: string, param: string): RouterError {
@@ -99,7 +104,7 @@ function forwardedBody(request: FastifyRequest, body: Record<string, unknown>, m
 }
 
 /** The request's metadata as the NATS headers it travels with. */
-function busHeaders(request: FastifyRequest, route: Route, body: Record<string, unknown>, o: { stream: boolean; deadline: number; region: string; priority: number }): MsgHdrs {
+function busHeaders(request: FastifyRequest, route: Route, body: Record<string, unknown>, o: { stream: boolean; deadline: number; region: string; priority: number; auditId: string | null }): MsgHdrs {
   const header = (name: string): string | undefined => {
     const v = request.headers[name];
     return Array.isArray(v) ? v[0] : v;
@@ -114,6 +119,7 @@ function busHeaders(request: FastifyRequest, route: Route, body: Record<string, 
       region: o.region,
       traceparent: header('traceparent') ?? null,
       priority: o.priority,
+      auditId: o.auditId,
     }),
   );
 }
@@ -126,6 +132,25 @@ function nameOnLog(request: FastifyRequest, bindings: Record<string, string>): v
   const log = request.log as FastifyBaseLogger & Partial<Pick<Logger, 'setBindings'>>;
   if (log.setBindings) log.setBindings(bindings);
   else request.log = request.log.child(bindings);
+}
+
+function auditedRequest(request: FastifyRequest, o: Pick<IngressOptions, 'region' | 'id'>, model: string, route: Route, stream: boolean, priority: number, payload: Buffer): AuditedRequest {
+  return {
+    id: newId(),
+    requestId: request.id,
+    region: o.region,
+    ingress: o.id,
+    apiKey: request.apiKeyName,
+    model,
+    route: ROUTES[route],
+    stream,
+    priority,
+    header: (name) => {
+      const v = request.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    },
+    body: payload,
+  };
 }
 
 /** Register with `{ prefix: '/v1', ...deps }`, never through fastify-plugin (that would lift the key check out of its scope). */
@@ -193,7 +218,16 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
     if (deps.options.logBodies) request.log.info({ model, body: (request.body as Buffer).subarray(0, 65_536).toString('utf8') }, 'request body');
     const stream = body.stream === true;
     const deadline = Date.now() + deps.options.requestTimeoutMs;
-    const meta = busHeaders(request, route, body, { stream, deadline, region: deps.options.region, priority });
+    const audited = deps.options.audit !== 'off';
+    // Nothing is served that cannot be recorded (--audit required).
+    if (!deps.audit.accepting) {
+      const e = errors.LLMR_ERR_AUDIT_UNAVAILABLE();
+      e.retryAfterS = 1;
+      throw e;
+    }
+    const a = audited ? auditedRequest(request, deps.options, model, route, stream, priority, payload) : null;
+    if (a) deps.audit.record(requestRecord(a, deps.options.auditBodies, Date.now()));
+    const meta = busHeaders(request, route, body, { stream, deadline, region: deps.options.region, priority, auditId: a?.id ?? null });
     const subject = subjects.request(model);
     const relay = new ResponseRelay(
       reply.raw,
@@ -208,9 +242,14 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
         workerHeader: deps.workerHeader,
         acceptTimeoutMs: deps.options.acceptTimeoutMs,
         maxBufferedBytes: deps.options.maxBufferedBytes,
+        ...(a ? { onFirstByte: (ms: number) => deps.audit.record(firstTokenRecord(a, ms, Date.now())) } : {}),
       },
     );
     const err = await relay.run();
+    if (a) {
+      const status = err ? err.statusCode : reply.raw.statusCode;
+      deps.audit.record(endRecord(a, { outcome: relay.outcome, error: err, status, e2eMs: performance.now() - request.startedAt, at: Date.now() }));
+    }
     if (err) {
       if (err.retryAfterS !== undefined) void reply.header('retry-after', String(err.retryAfterS));
       throw err;

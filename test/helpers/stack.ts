@@ -35,7 +35,7 @@ export const PROBE_TIMEOUT_MS = 2000;
 export const NATS_CONF = fileURLToPath(new URL('../../nats.conf', import.meta.url));
 
 /** The users of nats.conf (passwords `<user>-dev`, for local use only). */
-export const BUS_USERS = ['ingress-1', 'ingress-2', 'scheduler', 'agent-1', 'agent-2', 'agent-zmq', 'admin'] as const;
+export const BUS_USERS = ['ingress-1', 'ingress-2', 'scheduler', 'agent-1', 'agent-2', 'agent-zmq', 'admin', 'auditor'] as const;
 export type BusUser = (typeof BUS_USERS)[number];
 /** A role stands for its first user. */
 export type BusPrincipal = BusUser | 'ingress' | 'agent';

@@ -1,10 +1,11 @@
-// Import rules of the product (cli proto runtime ingress scheduler adapters sim), read from the
+// Import rules of the product (cli proto runtime ingress scheduler adapters sim audit), read from the
 // sources with the TypeScript parser:
 //   - no import cycle among value imports;
 //   - no product file imports bench/ or test/ (they depend on the product, never the reverse);
 //   - proto/ (the wire contracts) imports nothing of ours outside proto/;
 //   - ingress/ and scheduler/ do not import each other (they meet only on the bus, through proto/);
-//   - adapters/ (worker-side code) does not import ingress/.
+//   - adapters/ (worker-side code) does not import ingress/;
+//   - audit/ is used by the processes and uses none of them (ingress/, scheduler/, adapters/).
 //
 // What counts. For cycles, only imports that exist at run time: `import type …` and
 // `export type … from` are erased and do not count. `import { type A } from` does count: with
@@ -20,7 +21,7 @@ import ts from 'typescript';
 import { packageRoot } from '../../runtime/package-root.ts';
 
 const ROOT = packageRoot(import.meta.url);
-const PRODUCT = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', 'sim'] as const;
+const PRODUCT = ['cli', 'proto', 'runtime', 'ingress', 'scheduler', 'adapters', 'sim', 'audit'] as const;
 
 /**
  * Cycles known when this test was written, each keyed by the exact set of files in it, with the
@@ -89,6 +90,7 @@ function folderViolations(): string[] {
     if (a === 'proto' && b !== 'proto') say('proto/ imports nothing of ours outside proto/');
     if ((a === 'ingress' && b === 'scheduler') || (a === 'scheduler' && b === 'ingress')) say('ingress/ and scheduler/ meet only on the bus');
     if (a === 'adapters' && b === 'ingress') say('adapters/ does not import ingress/');
+    if (a === 'audit' && (b === 'ingress' || b === 'scheduler' || b === 'adapters')) say('audit/ is used by the processes, never the reverse');
   }
   return out;
 }

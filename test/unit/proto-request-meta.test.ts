@@ -12,9 +12,10 @@ const FULL: RequestMeta = {
   region: 'eu-west',
   traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
   priority: -7,
+  auditId: '01JCZ0R8Q5W3V7T2N4M6K8H0FD',
 };
 
-const MINIMAL: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null, priority: 0 };
+const MINIMAL: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null, priority: 0, auditId: null };
 
 function decode(h: Record<string, string>) {
   return decodeRequestMeta((n) => h[n]);
@@ -53,6 +54,7 @@ describe('request-meta', () => {
     ['priority in exponent form', H.priority, '1e3'],
     ['priority out of range', H.priority, '-1000001'],
     ['priority empty', H.priority, ''],
+    ['audit id not a ULID', H.auditId, 'req-1'],
   ];
   for (const [what, header, value] of BAD) {
     test(`request-meta - ${what} is rejected`, () => {

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { Registry as PromRegistry } from 'prom-client';
+import { registerAuditMetrics } from '../../audit/metrics.ts';
 import { IngressMetrics } from '../../ingress/metrics.ts';
 import { CircuitBreakers, BREAKER_DEFAULTS } from '../../scheduler/circuit-breaker.ts';
 import { InflightTracker } from '../../scheduler/inflight.ts';
@@ -21,7 +23,10 @@ function registered(): Set<string> {
     outboxes: { stats: { bundles: 0, frames: 0, bytes: 0, failed: 0 } },
   });
   const ingress = new IngressMetrics('i', () => 0);
-  for (const r of [sched.registry, ingress.registry]) for (const m of r.getMetricsAsArray()) names.add(m.name);
+  // The audit publisher's, registered by the processes that audit.
+  const audit = new PromRegistry();
+  registerAuditMetrics(audit, () => null);
+  for (const r of [sched.registry, ingress.registry, audit]) for (const m of r.getMetricsAsArray()) names.add(m.name);
   // NATS metrics need a connection; they are registered by runtime/nats-metrics.ts.
   names.add('llm_router_nats_connected');
   names.add('llm_router_nats_events_total');

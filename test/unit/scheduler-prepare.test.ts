@@ -7,7 +7,7 @@ import { wholeLoad } from '../../scheduler/whole.ts';
 import { PrefixIndex } from '../../scheduler/prefix-index.ts';
 import { CHARS_PER_TOKEN } from '../../proto/prompt.ts';
 
-const META: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null, priority: 0 };
+const META: RequestMeta = { requestId: 'r1', route: 'completions', stream: false, routingKey: null, deadline: null, region: null, traceparent: null, priority: 0, auditId: null };
 
 function request(body: string): DispatchRequest {
   return { model: 'm', meta: META, body: new TextEncoder().encode(body), signal: new AbortController().signal, workerRequestId: 'internal-1' };

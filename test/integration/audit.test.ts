@@ -1,0 +1,209 @@
+// Auditing over the whole stack on the shipped nats.conf (JetStream on): each request leaves
+// exactly one record per phase in LLM_AUDIT, written by the process that knows it; the records
+// read back through `llm-router audit` as the auditor user; with --audit-bodies none no prompt
+// text is anywhere in the stream; a retry by the scheduler still leaves one decision record.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { readAudit } from '../../audit/reader.ts';
+import { AUDIT_PHASES, type AuditRecord } from '../../proto/audit.ts';
+import { SCHEDULER_DEFAULTS } from '../../scheduler/options.ts';
+import { eventually, SIM_MODEL, setFaults } from '../helpers/sim.ts';
+import { postJson, readSse } from '../helpers/sim-http.ts';
+import { cleanupScope, startStack, type Stack } from '../helpers/stack.ts';
+
+const CLI = fileURLToPath(new URL('../../bin/llm-router.js', import.meta.url));
+const SECRET = 'the-secret-prompt-words';
+
+async function records(stack: Stack): Promise<AuditRecord[]> {
+  const nc = await stack.connect('auditor');
+  const out: AuditRecord[] = [];
+  for await (const i of readAudit(nc, { since: 0, follow: false })) {
+    assert.ok(i.ok, `record #${i.seq} unreadable`);
+    if (i.ok) out.push(i.record);
+  }
+  return out;
+}
+
+function byRequest(rs: readonly AuditRecord[], requestId: string): AuditRecord[] {
+  return rs.filter((r) => r.requestId === requestId);
+}
+
+describe('audit - records in LLM_AUDIT', () => {
+  let stack: Stack;
+  const scope = cleanupScope();
+  before(async () => {
+    stack = await startStack(scope, { workers: 2, schedulers: 0, ingresses: 0 });
+    await stack.addScheduler({ id: 'sched-audit', audit: { ...SCHEDULER_DEFAULTS.audit, mode: 'best_effort' } });
+    await stack.addIngress({ audit: 'best_effort', auditBodies: 'full' });
+    await stack.waitForWorkers(2);
+  });
+  after(() => scope.run());
+
+  test('audit - one record per phase for a streamed and a JSON request, each from its process', async () => {
+    const s = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: `stream ${SECRET}`, max_tokens: 4, stream: true }, { 'x-request-id': 'audit-stream-1' });
+    assert.equal(s.status, 200);
+    await readSse(s);
+    const j = await postJson(`${stack.url()}/v1/chat/completions`, { model: SIM_MODEL, messages: [{ role: 'user', content: 'json' }], max_tokens: 3 }, { 'x-request-id': 'audit-json-1' });
+    assert.equal(j.status, 200);
+    await j.arrayBuffer();
+    await eventually(async () => byRequest(await records(stack), 'audit-json-1').length === 4, 'the JSON request’s four records');
+    const all = await records(stack);
+    for (const id of ['audit-stream-1', 'audit-json-1']) {
+      const rs = byRequest(all, id);
+      assert.deepEqual(rs.map((r) => r.phase).sort(), [...AUDIT_PHASES].sort(), id);
+      assert.equal(new Set(rs.map((r) => r.id)).size, 1, 'one audit id');
+      const req = rs.find((r) => r.phase === 'request')!;
+      const dec = rs.find((r) => r.phase === 'decision')!;
+      const end = rs.find((r) => r.phase === 'end')!;
+      assert.ok(req.phase === 'request' && req.ingress === 'ingress-1' && req.model === SIM_MODEL && req.body.mode === 'full');
+      assert.ok(dec.phase === 'decision' && dec.scheduler === 'sched-audit' && dec.attempts.length === 1 && dec.attempts[0]!.status === 200 && dec.outcome === 'ok');
+      assert.ok(end.phase === 'end' && end.status === 200 && end.errorCode === null && end.usage !== null && end.usage.completionTokens > 0);
+      assert.equal(end.worker, dec.worker);
+    }
+    const body = byRequest(all, 'audit-stream-1').find((r) => r.phase === 'request');
+    assert.ok(body?.phase === 'request' && body.body.text?.includes(SECRET), 'full bodies are kept');
+  });
+
+  test('audit - a request retried on another worker has one decision record telling both attempts', async () => {
+    const [bad] = stack.workers;
+    await setFaults(bad!, { errorRate: 1, errorStatus: 503 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'retry', max_tokens: 2 }, { 'x-request-id': `audit-retry-${i}` });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+    } finally {
+      await setFaults(bad!, { reset: true });
+    }
+    await eventually(async () => byRequest(await records(stack), 'audit-retry-1').length === 4, 'the records');
+    const all = await records(stack);
+    const decisions = ['audit-retry-0', 'audit-retry-1'].flatMap((id) => byRequest(all, id).filter((r) => r.phase === 'decision'));
+    assert.equal(decisions.length, 2, 'one decision record each');
+    const retried = decisions.find((d) => d.phase === 'decision' && d.attempts.length === 2);
+    assert.ok(retried?.phase === 'decision', 'round robin sent one of the two to the failing worker first');
+    assert.deepEqual(
+      retried.attempts.map((a) => a.status),
+      [503, 200],
+    );
+    assert.deepEqual(
+      retried.retries.map((x) => x.reason),
+      ['status_503'],
+    );
+  });
+
+  test('audit - llm-router audit show tells the story; export writes JSON lines', async () => {
+    const env = { ...process.env, NATS_URL: stack.nats.url, NATS_USER: 'auditor', NATS_PASSWORD: 'auditor-dev', LLMR_FROM_SOURCE: '1' };
+    const show = spawnSync(process.execPath, [CLI, 'audit', 'show', 'audit-stream-1'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(show.status, 0, show.stderr);
+    assert.match(show.stdout, /request audit-stream-1 \(audit id [0-9A-Z]{26}\)/);
+    for (const phase of ['request', 'decision', 'first_token', 'end']) assert.match(show.stdout, new RegExp(`\\+\\s*\\d+ ms  ${phase}`));
+    assert.match(show.stdout, /end\s+200 after \d+ ms from /);
+    const missing = spawnSync(process.execPath, [CLI, 'audit', 'show', 'no-such-request'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(missing.status, 1);
+    const exp = spawnSync(process.execPath, [CLI, 'audit', 'export', '--since', '1h'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(exp.status, 0, exp.stderr);
+    const lines = exp.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditRecord);
+    assert.ok(lines.length >= 16);
+    assert.ok(lines.every((r) => AUDIT_PHASES.includes(r.phase)));
+  });
+});
+
+describe('audit - redaction', () => {
+  let stack: Stack;
+  const scope = cleanupScope();
+  before(async () => {
+    stack = await startStack(scope, { workers: 1, schedulers: 0, ingresses: 0 });
+    await stack.addScheduler({ id: 'sched-redact', audit: { ...SCHEDULER_DEFAULTS.audit, mode: 'best_effort' } });
+    await stack.addIngress({ audit: 'best_effort', auditBodies: 'none' });
+    await stack.waitForWorkers(1);
+  });
+  after(() => scope.run());
+
+  test('audit - with --audit-bodies none no prompt text is anywhere in the stream', async () => {
+    const r = await postJson(`${stack.url()}/v1/chat/completions`, { model: SIM_MODEL, messages: [{ role: 'user', content: SECRET }], max_tokens: 2 }, { 'x-request-id': 'redacted-1' });
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+    await eventually(async () => byRequest(await records(stack), 'redacted-1').length === 4, 'the records');
+    const nc = await stack.connect('auditor');
+    let raw = '';
+    const { jetstream } = await import('@nats-io/jetstream');
+    const c = await jetstream(nc).consumers.get('LLM_AUDIT', { deliver_policy: 'all' });
+    const info = await c.info(true);
+    const msgs = await c.fetch({ max_messages: info.num_pending, expires: 5000 });
+    for await (const m of msgs) raw += m.string();
+    assert.ok(raw.includes('redacted-1'));
+    assert.ok(!raw.includes(SECRET), 'the prompt is not in the stream');
+    const req = byRequest(await records(stack), 'redacted-1').find((x) => x.phase === 'request');
+    assert.ok(req?.phase === 'request' && req.body.mode === 'none' && req.body.sha256 === undefined && req.body.text === undefined);
+  });
+});
+
+describe('audit - required mode', () => {
+  let stack: Stack;
+  const scope = cleanupScope();
+  before(async () => {
+    // A bus of the test's own (anonymous, JetStream on), so that the test may delete the stream.
+    stack = await startStack(scope, { workers: 1, schedulers: 0, ingresses: 0, nats: {} });
+    await stack.addScheduler({ id: 'sched-required', audit: { ...SCHEDULER_DEFAULTS.audit, mode: 'required' } });
+    await stack.addIngress({ id: 'ingress-required', audit: 'required', auditBodies: 'hash' });
+    await stack.waitForWorkers(1);
+  });
+  after(() => scope.run());
+
+  const ask = (id: string) => postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'required', max_tokens: 2 }, { 'x-request-id': id });
+
+  test('audit - JetStream unable to store: new requests get 503 LLMR_ERR_AUDIT_UNAVAILABLE, and what was accepted is recorded once it can be', async () => {
+    const first = await ask('required-ok');
+    assert.equal(first.status, 200);
+    await first.arrayBuffer();
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const jsm = await jetstreamManager(await stack.connect('admin', 'test-jsm'));
+    const config = (await jsm.streams.info('LLM_AUDIT')).config;
+    await jsm.streams.delete('LLM_AUDIT');
+    // Accepted before anyone knew: served, its records wait.
+    const accepted = await ask('required-accepted');
+    assert.equal(accepted.status, 200);
+    await accepted.arrayBuffer();
+    let refused: Response | null = null;
+    await eventually(async () => {
+      const r = await ask('required-refused');
+      if (r.status === 200) {
+        await r.arrayBuffer();
+        return false;
+      }
+      refused = r;
+      return true;
+    }, 'new requests refused');
+    const body = (await refused!.json()) as { error: { code: string } };
+    assert.equal(refused!.status, 503);
+    assert.equal(body.error.code, 'LLMR_ERR_AUDIT_UNAVAILABLE');
+    assert.ok(Number(refused!.headers.get('retry-after')) >= 1);
+    // JetStream can store again: the waiting records go in, and requests are served again.
+    await jsm.streams.add(config);
+    await eventually(async () => byRequest(await records(stack), 'required-accepted').length === 4, 'the accepted request’s four records', 20_000);
+    await eventually(
+      async () => {
+        const r = await ask('required-again');
+        await r.arrayBuffer();
+        return r.status === 200;
+      },
+      'requests served again',
+      20_000,
+    );
+    const all = await records(stack);
+    assert.deepEqual(
+      byRequest(all, 'required-accepted')
+        .map((r) => r.phase)
+        .sort(),
+      [...AUDIT_PHASES].sort(),
+      'exactly one record per phase',
+    );
+    assert.equal(byRequest(all, 'required-refused').length, 0, 'refused requests were never served');
+  });
+});
