@@ -1,10 +1,10 @@
 // Reads LLM_AUDIT back: an ordered consumer of its own (no name, no acks, recreated by the
-// client on a gap) from a start time, up to the records that were there when it started
-// (`follow` false) or on as new ones come. Every record is validated; one that does not decode is
-// reported, never trusted.
+// client on a gap) from a start time, up to the batches that were there when it started
+// (`follow` false) or on as new ones come. Every record is validated, and must be of a phase its
+// batch's subject may carry; one that is not is reported, never trusted.
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AUDIT_STREAM, decodeAuditRecord, type AuditRecord } from '../proto/audit.ts';
+import { AUDIT_STREAM, decodeAuditBatch, type AuditRecord } from '../proto/audit.ts';
 
 export interface ReadOptions {
   /** Epoch ms of the first record wanted. */
@@ -13,7 +13,7 @@ export interface ReadOptions {
   readonly until?: number;
   /** Keep reading new records once caught up (`audit tail`). */
   readonly follow: boolean;
-  /** Only this subject's records (audit.v1.<region>.<phase>, wildcards allowed); one filter, as nats-server 2.9 takes. */
+  /** Only this subject's batches (audit.v1.<region>.<source>, wildcards allowed); one filter, as nats-server 2.9 takes. */
   readonly subject?: string;
 }
 
@@ -33,8 +33,8 @@ export async function* readAudit(nc: NatsConnection, o: ReadOptions): AsyncGener
     for await (const m of messages) {
       const stored = Number(m.timestampNanos / 1_000_000n);
       if (o.until !== undefined && stored > o.until) return;
-      const d = decodeAuditRecord(m.data);
-      yield d.ok ? { ok: true, record: d.value, seq: m.seq } : { ok: false, reason: d.reason, seq: m.seq };
+      // The subject's last token is the batch's source: the bus vouches for it, the payload does not.
+      for (const d of decodeAuditBatch(m.data, m.subject.slice(m.subject.lastIndexOf('.') + 1))) yield d.ok ? { ok: true, record: d.value, seq: m.seq } : { ok: false, reason: d.reason, seq: m.seq };
       if (!o.follow && m.info.pending === 0) return;
     }
   } finally {

@@ -17,7 +17,7 @@ import { IngressMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { Admission } from './admission.ts';
-import { AuditPublisher, NO_AUDIT } from '../audit/publisher.ts';
+import { AUDIT_PUBLISHER_DEFAULTS, AuditPublisher, NO_AUDIT } from '../audit/publisher.ts';
 import { registerAuditMetrics } from '../audit/metrics.ts';
 import { AUDIT_STREAM_DEFAULTS, ensureAuditStream } from '../audit/stream.ts';
 import { KvLeaseStore, RATE_LIMIT_BUCKET } from './rate-limit-store.ts';
@@ -88,7 +88,7 @@ async function startAudit(nc: NatsConnection, o: IngressOptions, log: Logger, re
   }
   let publisher: AuditPublisher | null = null;
   const onLag = registerAuditMetrics(registry, () => publisher?.stats ?? null);
-  publisher = new AuditPublisher(nc, { mode: o.audit, region: o.region, window: 1024, ackTimeoutMs: 5000, onLag }, log);
+  publisher = new AuditPublisher(nc, { ...AUDIT_PUBLISHER_DEFAULTS, mode: o.audit, region: o.region, source: 'ingress', onLag }, log);
   return publisher;
 }
 

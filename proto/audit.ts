@@ -1,8 +1,11 @@
-// Audit records (docs/AUDIT.md): a request's story in four records, each published once by the
-// process that knows it, on audit.v1.<region>.<phase> into the JetStream stream LLM_AUDIT with
-// Nats-Msg-Id `<id>:<phase>` (so that a publish retried after a reconnect is stored once). `id` is
-// the ingress's own ULID for the request (carried to the scheduler in Llm-Audit-Id): the
-// client's X-Request-Id (`requestId`, kept too) is the client's to choose and need not be unique.
+// Audit records (docs/AUDIT.md): a request's story in four records, each written once by the
+// process that knows it. `id` is the ingress's own ULID for the request (carried to the scheduler
+// in Llm-Audit-Id): the client's X-Request-Id (`requestId`, kept too) is the client's to choose
+// and need not be unique. Records travel in batches, one JetStream message carrying what a
+// process wrote in the last few milliseconds, on audit.v1.<region>.<source> into the stream
+// LLM_AUDIT with Nats-Msg-Id = the batch's ULID (a batch published again after a lost
+// acknowledgement is stored once). The subject's source says which phases the batch may hold:
+// an ingress's credential can publish only .ingress, a scheduler's only .scheduler.
 //   request      ingress: who asked what (the body as --audit-bodies says)
 //   decision     scheduler: the policy, each attempt (worker, leg, how it ended), the P/D decision
 //   first_token  ingress: when the client got its first body byte
@@ -15,6 +18,9 @@ export const AUDIT_VERSION = 1;
 export const AUDIT_STREAM = 'LLM_AUDIT';
 export const AUDIT_PHASES = ['request', 'decision', 'first_token', 'end'] as const;
 export type AuditPhase = (typeof AUDIT_PHASES)[number];
+/** Who writes which records; a batch on audit.v1.<region>.<source> may hold only its source's. */
+export const AUDIT_SOURCES = { ingress: ['request', 'first_token', 'end'], scheduler: ['decision'] } as const satisfies Record<string, readonly AuditPhase[]>;
+export type AuditSource = keyof typeof AUDIT_SOURCES;
 export const AUDIT_BODY_MODES = ['none', 'hash', 'full'] as const;
 export type AuditBodyMode = (typeof AUDIT_BODY_MODES)[number];
 
@@ -116,25 +122,35 @@ export type AuditRecord = Static<typeof AuditRecordSchema>;
 const check = TypeCompiler.Compile(AuditRecordSchema);
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeAuditRecord(r: AuditRecord): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(r));
+/** A batch as it travels: `{"v":1,"batch":<ULID>,"records":[…]}`. */
+export function encodeAuditBatch(batch: string, records: readonly AuditRecord[]): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ v: AUDIT_VERSION, batch, records }));
 }
 
-export function decodeAuditRecord(data: Uint8Array): { ok: true; value: AuditRecord } | { ok: false; reason: string } {
+export type DecodedRecord = { ok: true; value: AuditRecord } | { ok: false; reason: string };
+
+/**
+ * The records of a batch that arrived on a `source` subject, each validated on its own (one bad
+ * record does not hide the others); a record of a phase its source does not write is refused.
+ */
+export function decodeAuditBatch(data: Uint8Array, source: string): DecodedRecord[] {
   let v: unknown;
   try {
     v = JSON.parse(decoder.decode(data));
   } catch (e) {
-    return { ok: false, reason: `not JSON: ${(e as Error).message}` };
+    return [{ ok: false, reason: `not JSON: ${(e as Error).message}` }];
   }
-  if (check.Check(v)) return { ok: true, value: v };
-  const e = check.Errors(v).First();
-  return { ok: false, reason: `${e?.path || '/'}: ${e?.message ?? 'invalid'}` };
-}
-
-/** The Nats-Msg-Id of a record: one stored per request and phase within the duplicate window. */
-export function auditMsgId(r: Pick<AuditRecord, 'id' | 'phase'>): string {
-  return `${r.id}:${r.phase}`;
+  const b = v as { v?: unknown; records?: unknown };
+  if (typeof v !== 'object' || v === null || b.v !== AUDIT_VERSION || !Array.isArray(b.records)) return [{ ok: false, reason: `not a v${AUDIT_VERSION} audit batch` }];
+  const allowed: readonly string[] = (AUDIT_SOURCES as Record<string, readonly string[]>)[source] ?? [];
+  return b.records.map((r: unknown): DecodedRecord => {
+    if (!check.Check(r)) {
+      const e = check.Errors(r).First();
+      return { ok: false, reason: `${e?.path || '/'}: ${e?.message ?? 'invalid'}` };
+    }
+    if (!allowed.includes(r.phase)) return { ok: false, reason: `a ${r.phase} record from ${source}, which does not write them` };
+    return { ok: true, value: r };
+  });
 }
 
 export function isAuditId(v: unknown): v is string {

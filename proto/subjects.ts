@@ -114,7 +114,7 @@ export const subjects = {
   /** agent → schedulers: KV-cache events of one of its workers. */
   kvEvents: (agentId: string, workerId: string) => `${ROOT}.kv.${id('agent', agentId)}.${id('worker', workerId)}`,
   /** scheduler → JetStream stream LLM_AUDIT. */
-  audit: (region: string, phase: string) => `audit.v1.${id('region', region)}.${id('phase', phase)}`,
+  audit: (region: string, source: string) => `audit.v1.${id('region', region)}.${id('source', source)}`,
   auditAll: 'audit.v1.>',
 } as const;
 

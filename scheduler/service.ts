@@ -19,7 +19,7 @@ import { InflightTracker } from './inflight.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { Saturation } from './saturation.ts';
 import { DecisionRecorder } from './decision-record.ts';
-import { AuditPublisher } from '../audit/publisher.ts';
+import { AUDIT_PUBLISHER_DEFAULTS, AuditPublisher } from '../audit/publisher.ts';
 import { registerAuditMetrics } from '../audit/metrics.ts';
 import { ensureAuditStream } from '../audit/stream.ts';
 import { Shedder } from './shedder.ts';
@@ -189,7 +189,7 @@ export class Scheduler {
     }
     let pub: AuditPublisher | null = null;
     const onLag = registerAuditMetrics(this.metrics.registry, () => pub?.stats ?? null);
-    pub = new AuditPublisher(this.#nc, { mode, region: this.options.region, window: 1024, ackTimeoutMs: 5000, onLag }, this.#log);
+    pub = new AuditPublisher(this.#nc, { ...AUDIT_PUBLISHER_DEFAULTS, mode, region: this.options.region, source: 'scheduler', onLag }, this.#log);
     this.#audit = pub;
   }
 

@@ -59,6 +59,8 @@ export class P2pNccl {
   readonly #arrived = new Map<string, Arrival>();
   readonly #waiters = new Map<string, (a: Arrival) => void>();
   #closed = false;
+  /** Bumped by each start and stop: a start that finds it moved on was stopped meanwhile. */
+  #generation = 0;
 
   constructor(o: P2pOptions) {
     this.#o = o;
@@ -69,8 +71,15 @@ export class P2pNccl {
 
   async start(): Promise<void> {
     this.#closed = false;
+    const generation = ++this.#generation;
     const inbox = new Router();
     await inbox.bind(`tcp://${this.#o.host}:${this.#o.kvPort === 0 ? '*' : this.#o.kvPort}`);
+    // Stopped while binding (a test ending as its worker restarts): a socket opened now would keep
+    // the process alive with nothing left to close it.
+    if (generation !== this.#generation) {
+      inbox.close();
+      return;
+    }
     const bound = /:(\d+)$/.exec(inbox.lastEndpoint ?? '');
     if (bound) {
       this.zmqAddress = `${this.#o.host}:${bound[1]}`;
@@ -96,6 +105,7 @@ export class P2pNccl {
 
   stop(): void {
     this.#closed = true;
+    this.#generation++;
     if (this.#registrationTimer) clearInterval(this.#registrationTimer);
     this.#registrationTimer = null;
     this.#registrar?.close();

@@ -123,8 +123,12 @@ export class SimWorker {
     };
   }
 
+  /** Bumped by each stop and crash: a start that finds it moved on was stopped meanwhile. */
+  #generation = 0;
+
   async start(): Promise<void> {
     if (this.#server) return;
+    const generation = this.#generation;
     const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
       this.#route(req, res).catch((e: unknown) => {
         if (!res.headersSent) sendJson(res, 500, { error: { message: String(e), type: 'InternalServerError', param: null, code: 500 } });
@@ -146,6 +150,11 @@ export class SimWorker {
         resolve();
       });
     });
+    // Stopped while it bound its port (a test ending as the worker restarts): close what opened.
+    if (generation !== this.#generation) {
+      server.close();
+      return;
+    }
     this.#server = server;
     this.#startedAt = this.clock.now();
     await this.p2p?.start();
@@ -153,6 +162,7 @@ export class SimWorker {
 
   /** Stops listening and drops every connection (a crash, or the end of a test). */
   async stop(): Promise<void> {
+    this.#generation++;
     this.#restartTimer?.();
     this.#restartTimer = null;
     await this.#shutdown();
@@ -170,6 +180,7 @@ export class SimWorker {
 
   /** Crash: stop listening at once; with `forMs`, come back after that long as a fresh engine. */
   async crash(forMs?: number): Promise<void> {
+    this.#generation++;
     await this.#shutdown();
     this.#fresh();
     this.faults = { ...NO_FAULTS };

@@ -162,6 +162,8 @@ describe('audit - required mode', () => {
     const first = await ask('required-ok');
     assert.equal(first.status, 200);
     await first.arrayBuffer();
+    // Its records stored (they leave in batches a few milliseconds after the events).
+    await eventually(async () => byRequest(await records(stack), 'required-ok').length === 4, 'the first request’s records');
     const { jetstreamManager } = await import('@nats-io/jetstream');
     const jsm = await jetstreamManager(await stack.connect('admin', 'test-jsm'));
     const config = (await jsm.streams.info('LLM_AUDIT')).config;

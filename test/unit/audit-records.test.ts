@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { story } from '../../audit/story.ts';
 import { byteSize, duration } from '../../cli/parsers.ts';
 import { endRecord, firstTokenRecord, INLINE_BODY_BYTES, requestRecord, type AuditedRequest } from '../../ingress/audit-records.ts';
-import { auditMsgId, decodeAuditRecord, encodeAuditRecord, type AuditRecord } from '../../proto/audit.ts';
+import { decodeAuditBatch, encodeAuditBatch, type AuditRecord } from '../../proto/audit.ts';
 import { errors } from '../../proto/errors.ts';
 
 const REQ: AuditedRequest = {
@@ -35,20 +35,25 @@ describe('audit records', () => {
     for (const mode of ['none', 'hash'] as const) assert.doesNotMatch(JSON.stringify(requestRecord(REQ, mode, 1)), /secret|sk-/);
   });
 
-  test('audit records - they survive the wire; anything else is refused by the reader', () => {
-    const records: AuditRecord[] = [
+  test("audit records - a batch survives the wire; a record its subject's source does not write, or a malformed one, is refused alone", () => {
+    const ingressRecords: AuditRecord[] = [
       requestRecord(REQ, 'full', 1000),
       firstTokenRecord(REQ, 12.5, 1013),
       endRecord(REQ, { outcome: { worker: 'w1', usage: { promptTokens: 5, completionTokens: 3 }, streamError: null, clientClosed: false }, error: null, status: 200, e2eMs: 80, at: 1080 }),
     ];
-    for (const r of records) {
-      const d = decodeAuditRecord(encodeAuditRecord(r));
-      assert.ok(d.ok);
-      assert.deepEqual(d.value, r);
-    }
-    assert.equal(auditMsgId(records[0]!), '01JCZ0R8Q5W3V7T2N4M6K8H0FD:request');
-    for (const bad of ['not json', '{"v":2}', JSON.stringify({ ...records[1], id: 'short' }), JSON.stringify({ ...records[1], phase: 'other' })])
-      assert.equal(decodeAuditRecord(Buffer.from(bad)).ok, false, bad);
+    const back = decodeAuditBatch(encodeAuditBatch('01JCZ0R8Q5W3V7T2N4M6K8H0FE', ingressRecords), 'ingress');
+    assert.deepEqual(
+      back.map((d) => (d.ok ? d.value : d.reason)),
+      ingressRecords,
+    );
+    // The same records on a scheduler's subject: not its to write.
+    for (const d of decodeAuditBatch(encodeAuditBatch('01JCZ0R8Q5W3V7T2N4M6K8H0FE', ingressRecords), 'scheduler')) assert.ok(!d.ok && /does not write them/.test(d.reason));
+    const mixed = decodeAuditBatch(Buffer.from(JSON.stringify({ v: 1, batch: 'x', records: [ingressRecords[1], { ...ingressRecords[1], id: 'short' }] })), 'ingress');
+    assert.deepEqual(
+      mixed.map((d) => d.ok),
+      [true, false],
+    );
+    for (const bad of ['not json', '{"v":2,"records":[]}', '{"v":1}']) assert.equal(decodeAuditBatch(Buffer.from(bad), 'ingress')[0]?.ok, false, bad);
   });
 
   test('audit records - the end record says why a request ended without an answer', () => {
