@@ -19,7 +19,7 @@ import { atLeast, benchCommand, wholeAtLeast } from '../lib/command.ts';
 import { ensureNginx, startNginx } from '../lib/nginx.ts';
 import { runSeconds } from '../lib/procfs.ts';
 import { cleanupNow, freePort, installCleanupHooks, startChild, tcpAnswers, waitFor } from '../lib/procs.ts';
-import { startRouter, waitForModel } from '../lib/router.ts';
+import { plainRouter, startRouter, waitForModel } from '../lib/router.ts';
 import { summarize } from '../lib/stats.ts';
 import { ROOT } from '../overhead/options.ts';
 import { startSim, waitIdle } from '../overhead/sim.ts';
@@ -44,7 +44,7 @@ const nginx = await startNginx(ensureNginx(log), await freePort(), sim.urls, nul
 const barePort = await freePort();
 const bare = startChild('bare-proxy', process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', join(ROOT, 'bench', 'floor', 'bare-proxy.ts'), String(barePort), ...sim.urls], { cwd: ROOT });
 await waitFor('the bare proxy to listen', () => tcpAnswers(barePort), 30_000, bare);
-const router = await startRouter({ root: ROOT, policy: 'round_robin', logLevel: 'warn', cpus: null, nodeFlags: [], entry: null, env: {} }, sim.urls);
+const router = await startRouter(plainRouter(ROOT), sim.urls);
 await waitForModel(router.url, MODEL, 4, 30_000, router.ingress);
 
 interface System {
@@ -55,13 +55,7 @@ interface System {
 const audited = o.withAudit
   ? await startRouter(
       {
-        root: ROOT,
-        policy: 'round_robin',
-        logLevel: 'warn',
-        cpus: null,
-        nodeFlags: [],
-        entry: null,
-        env: {},
+        ...plainRouter(ROOT),
         jetstream: true,
         ingressArgs: ['--audit', 'best_effort'],
         schedulerArgs: ['--audit', 'best_effort'],

@@ -27,6 +27,11 @@ export interface RouterOptions {
   readonly jetstream?: boolean;
 }
 
+/** The router as the benchmarks run it unless they say otherwise: round robin, unpinned, the dist/ build, warnings only. */
+export function plainRouter(root: string): RouterOptions {
+  return { root, policy: 'round_robin', logLevel: 'warn', cpus: null, nodeFlags: [], entry: null, env: {} };
+}
+
 export interface RouterArm {
   readonly url: string;
   readonly natsUrl: string;

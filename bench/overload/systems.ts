@@ -11,7 +11,7 @@
 // Both router arms use round_robin, as nginx does, so that what differs is the overload handling.
 import { ensureNginx, startNginx } from '../lib/nginx.ts';
 import { freePort, stopChild, type Child } from '../lib/procs.ts';
-import { startRouter, waitForModel } from '../lib/router.ts';
+import { plainRouter, startRouter, waitForModel } from '../lib/router.ts';
 
 export const SYSTEMS = ['router-admission', 'router-open', 'nginx'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
@@ -41,13 +41,7 @@ export async function startSystem(name: SystemName, root: string, model: string,
   const admission = name === 'router-admission';
   const r = await startRouter(
     {
-      root,
-      policy: 'round_robin',
-      logLevel: 'warn',
-      cpus: null,
-      nodeFlags: [],
-      entry: null,
-      env: {},
+      ...plainRouter(root),
       ingressArgs: admission ? admissionArgs(f) : [],
       schedulerArgs: admission ? [] : ['--no-shed', '--no-retry-budget'],
     },
