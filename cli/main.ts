@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'discover-zmq': async () => (await import('./discover-zmq.ts')).discoverZmqCommand(),
   sim: async () => (await import('./sim.ts')).simCommand(),
   audit: async () => (await import('./audit.ts')).auditCommand(),
+  replay: async () => (await import('./replay.ts')).replayCommand(),
 };
 
 export async function main(argv: string[]): Promise<void> {

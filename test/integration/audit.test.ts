@@ -3,7 +3,7 @@
 // read back through `llm-router audit` as the auditor user; with --audit-bodies none no prompt
 // text is anywhere in the stream; a retry by the scheduler still leaves one decision record.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readAudit } from '../../audit/reader.ts';
@@ -24,6 +24,13 @@ async function records(stack: Stack): Promise<AuditRecord[]> {
     if (i.ok) out.push(i.record);
   }
   return out;
+}
+
+/** The CLI as a child process, without blocking this one. */
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { env, encoding: 'utf8', timeout: 60_000 }, (e, stdout, stderr) => resolve({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, stdout, stderr }));
+  });
 }
 
 function byRequest(rs: readonly AuditRecord[], requestId: string): AuditRecord[] {
@@ -111,6 +118,75 @@ describe('audit - records in LLM_AUDIT', () => {
       .map((l) => JSON.parse(l) as AuditRecord);
     assert.ok(lines.length >= 16);
     assert.ok(lines.every((r) => AUDIT_PHASES.includes(r.phase)));
+  });
+});
+
+describe('audit - replay', () => {
+  let stack: Stack;
+  const scope = cleanupScope();
+  before(async () => {
+    stack = await startStack(scope, { workers: 2, schedulers: 0, ingresses: 0 });
+    await stack.addScheduler({ id: 'sched-replay', audit: { ...SCHEDULER_DEFAULTS.audit, mode: 'best_effort' } });
+    await stack.addIngress({ audit: 'best_effort', auditBodies: 'full' });
+    await stack.waitForWorkers(2);
+  });
+  after(() => scope.run());
+
+  test('replay - 200 recorded requests are each sent again once, marked, and reported beside the recorded answers', async () => {
+    const N = 200;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < N; i++) {
+      const body =
+        i % 2
+          ? { model: SIM_MODEL, prompt: `replay ${i}`, max_tokens: 3, ignore_eos: true }
+          : { model: SIM_MODEL, messages: [{ role: 'user', content: `replay ${i}` }], max_tokens: 2, ignore_eos: true, stream: true, stream_options: { include_usage: true } };
+      const path = i % 2 ? '/v1/completions' : '/v1/chat/completions';
+      sends.push(
+        postJson(`${stack.url()}${path}`, body, { 'x-request-id': `replay-src-${i}` }).then(async (r) => {
+          assert.equal(r.status, 200);
+          await r.arrayBuffer();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await Promise.all(sends);
+    await eventually(async () => (await records(stack)).filter((r) => r.requestId.startsWith('replay-src-') && r.phase === 'end').length === N, 'every end record', 20_000);
+    const originals = (await records(stack)).filter((r) => r.requestId.startsWith('replay-src-'));
+    const { planReplay, replayTo, summarize } = await import('../../audit/replay.ts');
+    const plan = planReplay(originals, {}, 2);
+    assert.equal(plan.items.length, N);
+    assert.equal(plan.withoutBody, 0);
+    const sent = await replayTo({ url: stack.url(), timeoutMs: 30_000 }, plan.items, () => undefined).done;
+    const summary = summarize(sent);
+    assert.equal(summary.sent, N);
+    assert.deepEqual(summary.statuses, { '200': N });
+    assert.equal(summary.statusChanged, 0);
+    // The same answer lengths as recorded (max_tokens with ignore_eos).
+    for (const s of sent) assert.ok(!('error' in s.replay) && s.recorded && s.replay.completionTokens === s.recorded.completionTokens, s.id);
+    // Each original was replayed exactly once, and the replays say which they repeat.
+    await eventually(async () => (await records(stack)).filter((r) => r.phase === 'request' && r.headers['x-llm-replay-of'] !== undefined).length === N, 'the replays’ own records', 20_000);
+    const marks = (await records(stack)).flatMap((r) => (r.phase === 'request' && r.headers['x-llm-replay-of'] ? [r.headers['x-llm-replay-of']] : []));
+    assert.deepEqual(
+      [...marks].sort(),
+      originals
+        .filter((r) => r.phase === 'request')
+        .map((r) => r.id)
+        .sort(),
+    );
+    assert.ok(Number.isFinite(summary.interArrivalError));
+  });
+
+  test('replay - llm-router replay --id sends one request again and sets it beside the recorded one', async () => {
+    const env = { ...process.env, NATS_URL: stack.nats.url, NATS_USER: 'auditor', NATS_PASSWORD: 'auditor-dev', LLMR_FROM_SOURCE: '1' };
+    const report = `${process.env.TMPDIR ?? '/tmp'}/llmr-replay-${process.pid}.json`;
+    // Not spawnSync: the ingress it replays to runs in this process, whose event loop must go on.
+    const out = await run([CLI, 'replay', '--id', 'replay-src-7', '--target', stack.url(), '--report', report], env);
+    assert.equal(out.status, 0, `${out.stdout}\n${out.stderr}`);
+    assert.match(out.stdout, /replay: 200 ttft \d+ ms e2e \d+ ms tokens \d+\+3 {2}\| {2}recorded: 200 ttft \d+ ms e2e \d+ ms tokens \d+\+3/);
+    assert.match(out.stdout, /\| requests \| 1 \| 1 sent; 200: 1 \|/);
+    const none = await run([CLI, 'replay', '--id', 'never-recorded', '--target', stack.url()], env);
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /0 requests to replay/);
   });
 });
 
