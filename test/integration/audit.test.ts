@@ -190,6 +190,50 @@ describe('audit - replay', () => {
   });
 });
 
+describe('audit - across a nats-server restart', () => {
+  let stack: Stack;
+  const scope = cleanupScope();
+  before(async () => {
+    stack = await startStack(scope, { workers: 1, schedulers: 0, ingresses: 0 });
+    await stack.addScheduler({ id: 'sched-restart', audit: { ...SCHEDULER_DEFAULTS.audit, mode: 'best_effort' } });
+    await stack.addIngress({ audit: 'best_effort', auditBodies: 'hash' });
+    await stack.waitForWorkers(1);
+  });
+  after(() => scope.run());
+
+  const ask = (id: string) => postJson(`${stack.url()}/v1/completions`, { model: SIM_MODEL, prompt: 'restart', max_tokens: 2 }, { 'x-request-id': id });
+
+  test('audit - records stored before a restart stay, and requests served after it are recorded once per phase', async () => {
+    const before = await ask('restart-before');
+    assert.equal(before.status, 200);
+    await before.arrayBuffer();
+    await eventually(async () => byRequest(await records(stack), 'restart-before').length === 4, 'the records before');
+    await stack.nats.restart();
+    // The processes reconnect by themselves; serve again once they have.
+    let n = 0;
+    await eventually(
+      async () => {
+        const r = await ask(`restart-after-${n++}`);
+        await r.arrayBuffer();
+        return r.status === 200;
+      },
+      'requests served after the restart',
+      30_000,
+    );
+    const served = `restart-after-${n - 1}`;
+    await eventually(async () => byRequest(await records(stack), served).length === 4, 'the records after', 20_000);
+    const all = await records(stack);
+    for (const id of ['restart-before', served])
+      assert.deepEqual(
+        byRequest(all, id)
+          .map((r) => r.phase)
+          .sort(),
+        [...AUDIT_PHASES].sort(),
+        `${id}: exactly one record per phase`,
+      );
+  });
+});
+
 describe('audit - redaction', () => {
   let stack: Stack;
   const scope = cleanupScope();
