@@ -1,8 +1,10 @@
 // The audit publisher's metrics, for whichever process publishes (ingress, scheduler): records
 // stored, dropped and failed, what waits, and how long a record took to be acknowledged.
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { BucketHistogram } from '../runtime/bucket-histogram.ts';
-import type { AuditStats } from './publisher.ts';
+import { AUDIT_PUBLISHER_DEFAULTS, AuditPublisher, type AuditPublisherOptions, type AuditStats } from './publisher.ts';
 
 const LAG = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -40,4 +42,12 @@ export function registerAuditMetrics(registry: Registry, stats: () => AuditStats
   });
   const series = lag.series();
   return (s) => series.observe(s);
+}
+
+/** A publisher with its metrics on `registry`: what each auditing process (ingress, scheduler) runs. */
+export function startAuditPublisher(nc: NatsConnection, o: Pick<AuditPublisherOptions, 'mode' | 'region' | 'source'>, log: Logger, registry: Registry): AuditPublisher {
+  let publisher: AuditPublisher | null = null;
+  const onLag = registerAuditMetrics(registry, () => publisher?.stats ?? null);
+  publisher = new AuditPublisher(nc, { ...AUDIT_PUBLISHER_DEFAULTS, ...o, onLag }, log);
+  return publisher;
 }

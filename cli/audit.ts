@@ -4,27 +4,12 @@ import { Command, Option } from 'commander';
 import { readAudit, type ReadItem } from '../audit/reader.ts';
 import { story } from '../audit/story.ts';
 import type { AuditRecord } from '../proto/audit.ts';
-import { connectNats } from '../runtime/nats.ts';
-import { createLogger } from '../runtime/logger.ts';
+import { connectAuditor } from './auditor.ts';
 import { addBusOptions, type BusFlags } from './common.ts';
-import { natsOptions } from './nats-options.ts';
-import { duration } from './parsers.ts';
-
-/** A start or end time: an ISO date, or a duration back from now (`2h` = two hours ago). */
-function when(value: string): number {
-  const d = Date.parse(value);
-  if (Number.isFinite(d) && /\d{4}-\d{2}-\d{2}/.test(value)) return d;
-  return Date.now() - duration(value);
-}
-
-async function open(f: BusFlags) {
-  const log = createLogger('audit', f.logLevel === 'info' ? 'warn' : f.logLevel);
-  const user = f.natsUser ?? 'auditor';
-  return connectNats(natsOptions({ ...f, natsUser: user }, { name: 'llm-router-audit', inboxPrefix: `_INBOX_${user}` }), log);
-}
+import { pointInTime } from './parsers.ts';
 
 async function each(f: BusFlags, o: { since: number; until?: number; follow: boolean }, fn: (i: ReadItem) => void): Promise<void> {
-  const nc = await open(f);
+  const nc = await connectAuditor(f, 'audit');
   try {
     for await (const item of readAudit(nc, o)) fn(item);
   } finally {
@@ -48,11 +33,12 @@ export function auditCommand(): Command {
       .option('--json', 'the records as JSON lines instead of text', false)
       .action(async (id: string, f: BusFlags & { since: string; json: boolean }) => {
         const found: AuditRecord[] = [];
-        await each(f, { since: when(f.since), follow: false }, (i) => {
+        const since = pointInTime(f.since);
+        await each(f, { since, follow: false }, (i) => {
           if (i.ok && (i.record.id === id || i.record.requestId === id)) found.push(i.record);
         });
         if (found.length === 0) {
-          process.stderr.write(`no audit record of ${id} since ${new Date(when(f.since)).toISOString()}\n`);
+          process.stderr.write(`no audit record of ${id} since ${new Date(since).toISOString()}\n`);
           process.exitCode = 1;
           return;
         }
@@ -70,7 +56,7 @@ export function auditCommand(): Command {
       .option('--status <status>', 'only end records with this status')
       .addOption(new Option('--since <when>', 'start this far back (default: now)'))
       .action(async (f: BusFlags & { model?: string; status?: string; since?: string }) => {
-        await each(f, { since: f.since ? when(f.since) : Date.now(), follow: true }, (i) => {
+        await each(f, { since: f.since ? pointInTime(f.since) : Date.now(), follow: true }, (i) => {
           if (!i.ok) process.stderr.write(`#${i.seq}: unreadable record (${i.reason})\n`);
           else if (matches(i.record, f)) process.stdout.write(`${JSON.stringify(i.record)}\n`);
         });
@@ -82,8 +68,8 @@ export function auditCommand(): Command {
       .requiredOption('--since <when>', 'ISO date, or a duration back from now')
       .option('--until <when>', 'ISO date, or a duration back from now (default: now)')
       .action(async (f: BusFlags & { since: string; until?: string }) => {
-        const until = f.until ? when(f.until) : Date.now();
-        await each(f, { since: when(f.since), until, follow: false }, (i) => {
+        const until = f.until ? pointInTime(f.until) : Date.now();
+        await each(f, { since: pointInTime(f.since), until, follow: false }, (i) => {
           if (i.ok) process.stdout.write(`${JSON.stringify(i.record)}\n`);
           else process.stderr.write(`#${i.seq}: unreadable record (${i.reason})\n`);
         });

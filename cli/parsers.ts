@@ -55,3 +55,10 @@ export function byteSize(value: string): number {
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m[2] ?? '').toUpperCase()]!;
   return Math.round(Number(m[1]) * unit);
 }
+
+/** A point in time: an ISO date, or a duration back from now (`2h` = two hours ago). Epoch ms. */
+export function pointInTime(value: string, now = Date.now()): number {
+  const d = Date.parse(value);
+  if (Number.isFinite(d) && /\d{4}-\d{2}-\d{2}/.test(value)) return d;
+  return now - duration(value);
+}

@@ -5,16 +5,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readAudit } from '../audit/reader.ts';
 import { planReplay, replayTo, summarize, type ReplayFilter, type Sent } from '../audit/replay.ts';
 import type { AuditRecord } from '../proto/audit.ts';
-import { connectNats } from '../runtime/nats.ts';
-import { createLogger } from '../runtime/logger.ts';
+import { connectAuditor } from './auditor.ts';
 import { addBusOptions, type BusFlags } from './common.ts';
-import { natsOptions } from './nats-options.ts';
-import { duration } from './parsers.ts';
-
-function when(value: string): number {
-  const d = Date.parse(value);
-  return Number.isFinite(d) && /\d{4}-\d{2}-\d{2}/.test(value) ? d : Date.now() - duration(value);
-}
+import { pointInTime } from './parsers.ts';
 
 function filterOf(value: string): ReplayFilter {
   const out: { model?: string; status?: number; key?: string } = {};
@@ -73,13 +66,11 @@ export function replayCommand(): Command {
     .addOption(new Option('--timeout-ms <ms>', 'per request').default(300_000).argParser(Number))
     .option('--report <file>', 'the report, as JSON (default: replay-<time>.json)')
     .action(async (f: ReplayFlags) => {
-      const log = createLogger('replay', f.logLevel === 'info' ? 'warn' : f.logLevel);
-      const user = f.natsUser ?? 'auditor';
-      const nc = await connectNats(natsOptions({ ...f, natsUser: user }, { name: 'llm-router-replay', inboxPrefix: `_INBOX_${user}` }), log);
+      const nc = await connectAuditor(f, 'replay');
       const records: AuditRecord[] = [];
-      const until = f.until ? when(f.until) : Date.now();
+      const until = f.until ? pointInTime(f.until) : Date.now();
       try {
-        for await (const i of readAudit(nc, { since: when(f.since), until, follow: false })) if (i.ok) records.push(i.record);
+        for await (const i of readAudit(nc, { since: pointInTime(f.since), until, follow: false })) if (i.ok) records.push(i.record);
       } finally {
         await nc.close();
       }

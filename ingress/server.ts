@@ -17,8 +17,8 @@ import { IngressMetrics } from './metrics.ts';
 import { registerNatsMetrics } from '../runtime/nats-metrics.ts';
 import { serveMetrics } from '../runtime/metrics-server.ts';
 import { Admission } from './admission.ts';
-import { AUDIT_PUBLISHER_DEFAULTS, AuditPublisher, NO_AUDIT } from '../audit/publisher.ts';
-import { registerAuditMetrics } from '../audit/metrics.ts';
+import { NO_AUDIT, type AuditPublisher } from '../audit/publisher.ts';
+import { startAuditPublisher } from '../audit/metrics.ts';
 import { AUDIT_STREAM_DEFAULTS, ensureAuditStream } from '../audit/stream.ts';
 import { KvLeaseStore, RATE_LIMIT_BUCKET } from './rate-limit-store.ts';
 import { RateLimiter, type LeaseStore } from './rate-limiter.ts';
@@ -86,22 +86,24 @@ async function startAudit(nc: NatsConnection, o: IngressOptions, log: Logger, re
   } catch (e) {
     log.warn({ err: (e as Error).message, audit: o.audit }, 'audit stream not ready');
   }
-  let publisher: AuditPublisher | null = null;
-  const onLag = registerAuditMetrics(registry, () => publisher?.stats ?? null);
-  publisher = new AuditPublisher(nc, { ...AUDIT_PUBLISHER_DEFAULTS, mode: o.audit, region: o.region, source: 'ingress', onLag }, log);
-  return publisher;
+  return startAuditPublisher(nc, { mode: o.audit, region: o.region, source: 'ingress' }, log, registry);
 }
 
-/** The KV store, opened at its first use (and again after a failure: the bus may have been down). */
-function lazyLeaseStore(nc: NatsConnection): LeaseStore {
+/**
+ * The KV store, opened at its first use (and again after a failure: the bus may have been down);
+ * `ready` opens it now, for limits known at start.
+ */
+function lazyLeaseStore(nc: NatsConnection): LeaseStore & { ready(): Promise<KvLeaseStore> } {
   let open: Promise<KvLeaseStore> | null = null;
+  const ready = (): Promise<KvLeaseStore> =>
+    (open ??= KvLeaseStore.open(nc).catch((e: unknown) => {
+      open = null;
+      throw e;
+    }));
   return {
+    ready,
     async lease(key, want, limit) {
-      open ??= KvLeaseStore.open(nc).catch((e: unknown) => {
-        open = null;
-        throw e;
-      });
-      return (await open).lease(key, want, limit);
+      return (await ready()).lease(key, want, limit);
     },
   };
 }
@@ -137,11 +139,12 @@ export async function startIngress(nc: NatsConnection, asked: Readonly<IngressOp
   bus.onDown(() => streams.failAll(() => errors.LLMR_ERR_BUS_UNAVAILABLE('disconnected from NATS')));
   await streams.start();
   let closing = false;
-  const limiter = new RateLimiter(lazyLeaseStore(nc));
+  const leases = lazyLeaseStore(nc);
+  const limiter = new RateLimiter(leases);
   // Limits known at start need the bus's JetStream now: an operator learns at once, not at the first request.
   if (options.anonymousRpm !== null || options.anonymousTpm !== null || (apiKeys?.hasLimits ?? false)) {
     try {
-      await KvLeaseStore.open(nc);
+      await leases.ready();
     } catch (e) {
       await streams.stop();
       throw new Error(`rate limits need JetStream KV (bucket ${RATE_LIMIT_BUCKET}) on the bus: ${(e as Error).message}`);

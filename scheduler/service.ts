@@ -19,8 +19,8 @@ import { InflightTracker } from './inflight.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { Saturation } from './saturation.ts';
 import { DecisionRecorder } from './decision-record.ts';
-import { AUDIT_PUBLISHER_DEFAULTS, AuditPublisher } from '../audit/publisher.ts';
-import { registerAuditMetrics } from '../audit/metrics.ts';
+import type { AuditPublisher } from '../audit/publisher.ts';
+import { startAuditPublisher } from '../audit/metrics.ts';
 import { ensureAuditStream } from '../audit/stream.ts';
 import { Shedder } from './shedder.ts';
 import { CandidateCache } from './candidate-cache.ts';
@@ -52,9 +52,11 @@ export class Scheduler {
   readonly #candidates: CandidateCache;
   /** One budget for every model this replica serves: an error burst anywhere spends it. */
   readonly #retryBudget: RetryBudget | null;
-  readonly #saturation: Saturation;
-  /** Null: requests are never held (options.shed null). */
+  /** Null with options.shed null: nothing is ever held, and no worker's saturation is followed. */
+  readonly #saturation: Saturation | null;
   readonly #shedder: Shedder | null;
+  /** What dispatch asks before retrying a 429/503 (absent without shedding), made once. */
+  readonly #saturated: ((model: string) => boolean) | undefined;
   /** Decision records (null with audit off). */
   #audit: AuditPublisher | null = null;
   readonly policies: PolicySet;
@@ -87,19 +89,26 @@ export class Scheduler {
     this.inflight = new InflightTracker(options.id, () => Date.now(), Math.max(3 * options.syncFullIntervalMs, 1000));
     this.#candidates = new CandidateCache(this.inflight, this.registry);
     this.#retryBudget = options.retryBudget ? new RetryBudget(options.retryBudget) : null;
-    this.#saturation = new Saturation(
-      options.shed ?? { maxWaiting: Number.MAX_SAFE_INTEGER, maxKvUsage: 2, maxInFlight: null, maxQueuedPromptTokens: null },
-      (id) => this.inflight.total(id),
-      (id) => this.inflight.tokens(id).prefill,
-    );
+    if (options.shed) {
+      const saturation = new Saturation(
+        options.shed,
+        (id) => this.inflight.total(id),
+        (id) => this.inflight.tokens(id).prefill,
+      );
+      const shedder = new Shedder(options.shed, { saturation, workersOf: (model) => this.#roomDecidingWorkers(model), events: { held: (result, waitedS) => this.metrics.held(result, waitedS) } });
+      this.#saturation = saturation;
+      this.#shedder = shedder;
+      this.#saturated = (model) => shedder.saturated(model);
+    } else {
+      this.#saturation = null;
+      this.#shedder = null;
+      this.#saturated = undefined;
+    }
     this.policies = new PolicySet(options);
     // Disabled = a threshold no worker reaches.
     this.breakers = new CircuitBreakers(options.breaker ?? { failureThreshold: Number.MAX_SAFE_INTEGER, successThreshold: 1, cooldownMs: 0 }, () => Date.now());
     this.breakers.onTransition = (workerId, from, to) => this.#log.warn({ workerId, from, to }, `circuit breaker ${to}`);
     this.outboxes = new Outboxes(nc, options.id, { lingerMs: options.bundleLingerMs });
-    this.#shedder = options.shed
-      ? new Shedder(options.shed, { saturation: this.#saturation, workersOf: (model) => this.#roomDecidingWorkers(model), events: { held: (result, waitedS) => this.metrics.held(result, waitedS) } })
-      : null;
     this.metrics = new SchedulerMetrics({
       schedulerId: options.id,
       fleet: this.registry,
@@ -130,9 +139,14 @@ export class Scheduler {
    * request's sequence for its whole life (decode-capable ones in a P/D fleet), breakers allowing.
    */
   #roomDecidingWorkers(model: string): readonly WorkerView[] {
-    const all = this.registry.candidates(model, this.registry.hasDisaggregatedRoles(model) ? 'decode' : 'whole');
+    const all = this.registry.candidates(model, this.#servingPool(model));
     const open = this.breakers.notClosed();
     return open.size === 0 ? all : all.filter((w) => this.breakers.allows(w.id));
+  }
+
+  /** The pool that holds a request's sequence for its whole life: decode in a P/D fleet, else whole. */
+  #servingPool(model: string): 'decode' | 'whole' {
+    return this.registry.hasDisaggregatedRoles(model) ? 'decode' : 'whole';
   }
 
   get activeRequests(): number {
@@ -164,7 +178,7 @@ export class Scheduler {
         for (const id of this.#bus.up ? this.registry.expire() : []) {
           this.prefix.forget(id);
           this.breakers.forget(id);
-          this.#saturation.forget(id);
+          this.#saturation?.forget(id);
           this.#log.warn({ workerId: id }, 'worker dropped: heartbeats stopped');
         }
         this.inflight.expire();
@@ -187,10 +201,7 @@ export class Scheduler {
       // best effort: records are dropped until the stream is there; required: the ingress refuses meanwhile.
       this.#log.error({ err: (e as Error).message, mode }, 'audit stream not ready');
     }
-    let pub: AuditPublisher | null = null;
-    const onLag = registerAuditMetrics(this.metrics.registry, () => pub?.stats ?? null);
-    pub = new AuditPublisher(this.#nc, { ...AUDIT_PUBLISHER_DEFAULTS, mode, region: this.options.region, source: 'scheduler', onLag }, this.#log);
-    this.#audit = pub;
+    this.#audit = startAuditPublisher(this.#nc, { mode, region: this.options.region, source: 'scheduler' }, this.#log, this.metrics.registry);
   }
 
   /** Stops taking requests, lets the ones in flight finish (up to `graceMs`), then closes. */
@@ -292,7 +303,7 @@ export class Scheduler {
       return;
     }
     this.counters.countHeartbeat('accepted');
-    this.#saturation.beat(hb.value.id);
+    this.#saturation?.beat(hb.value.id);
     if (this.#shedder && this.#shedder.held > 0) for (const m of hb.value.models) this.#shedder.pump(m);
     // A worker that fails its health checks is restarting or gone, and a restarted vLLM has an
     // empty prefix cache: what the index remembers of it would only steer prompts to misses.
@@ -426,7 +437,7 @@ export class Scheduler {
           prefix: this.prefix,
           pd: this.options.pd,
           events: recorder ?? this.metrics,
-          saturated: this.#shedder ? (m) => this.#shedder!.saturated(m) : undefined,
+          saturated: this.#saturated,
         },
         { model, meta: meta.value, body: msg.data, signal: controller.signal, workerRequestId: streamId },
         out,
@@ -438,7 +449,6 @@ export class Scheduler {
           this.metrics.requestDone(modelLabel, (performance.now() - started) / 1000);
           const line = { reqId: meta.value.requestId, model, workerId: o.worker, status: o.status, attempts: o.attempts, decision: o.decision, outcome };
           if (recorder && auditId !== null) {
-            const pool = this.registry.hasDisaggregatedRoles(model) ? 'decode' : 'whole';
             this.#audit?.record(
               recorder.record({
                 id: auditId,
@@ -446,7 +456,7 @@ export class Scheduler {
                 region: this.options.region,
                 scheduler: this.options.id,
                 model,
-                candidates: this.registry.candidates(model, pool).length,
+                candidates: this.registry.candidates(model, this.#servingPool(model)).length,
                 heldMs: Math.max(0, startedAt - started),
                 outcome,
                 worker: o.worker,

@@ -103,12 +103,17 @@ function forwardedBody(request: FastifyRequest, body: Record<string, unknown>, m
   return Buffer.from(JSON.stringify(body));
 }
 
-/** The request's metadata as the NATS headers it travels with. */
-function busHeaders(request: FastifyRequest, route: Route, body: Record<string, unknown>, o: { stream: boolean; deadline: number; region: string; priority: number; auditId: string | null }): MsgHdrs {
-  const header = (name: string): string | undefined => {
+/** A request header's (first) value, for the routing key, the bus headers and the audit record. */
+function headerOf(request: FastifyRequest): (name: string) => string | undefined {
+  return (name) => {
     const v = request.headers[name];
     return Array.isArray(v) ? v[0] : v;
   };
+}
+
+/** The request's metadata as the NATS headers it travels with. */
+function busHeaders(request: FastifyRequest, route: Route, body: Record<string, unknown>, o: { stream: boolean; deadline: number; region: string; priority: number; auditId: string | null }): MsgHdrs {
+  const header = headerOf(request);
   return natsHeaders(
     encodeRequestMeta({
       requestId: request.id,
@@ -145,10 +150,7 @@ function auditedRequest(request: FastifyRequest, o: Pick<IngressOptions, 'region
     route: ROUTES[route],
     stream,
     priority,
-    header: (name) => {
-      const v = request.headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    },
+    header: headerOf(request),
     body: payload,
   };
 }
