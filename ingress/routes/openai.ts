@@ -181,16 +181,17 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiRouteDeps> = async (app: Fas
     }
     const payload = forwardedBody(request, body, deps.metrics, clamped);
     // Anonymous clients are told apart by address: a flood from one must not starve the others.
-    const flow = request.apiKeyName ?? `ip:${request.ip}`;
+    // (Read only when a limit or the queue needs it: resolving the address is not free.)
+    const flow = (): string => request.apiKeyName ?? `ip:${request.ip}`;
     const limits = request.apiKeyName !== null ? request.rateLimits : anonymousLimits;
     let headers: Record<string, string> = {};
     if (limits) {
       const what = request.apiKeyName !== null ? 'API key' : 'client address';
-      headers = await chargeRate(deps.limiter, { name: flow, label: request.apiKeyName ?? '', what }, limits, body, reply, deps.metrics);
+      headers = await chargeRate(deps.limiter, { name: flow(), label: request.apiKeyName ?? '', what }, limits, body, reply, deps.metrics);
       void reply.headers(headers);
     }
     if (!deps.admission.enabled) return relayed(request, reply, route, body, payload, priority, headers);
-    const slot = await admit(deps.admission, flow, priority, reply.raw, deps.metrics);
+    const slot = await admit(deps.admission, flow(), priority, reply.raw, deps.metrics);
     if (slot === null) {
       // The client left while queued: nothing to answer.
       deps.metrics.error('LLMR_ERR_CLIENT_CLOSED');
